@@ -1,0 +1,104 @@
+// Command pixelgate is the tracking-pixel consent proxy: an SMTP relay that
+// rewrites every outbound message per recipient, the pixel endpoint, the
+// consent pages and the analytics dashboard (see README.md and DESIGN §7).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand. run gets the arguments after the command name.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *environ, args []string) error
+}
+
+// environ is what a command may touch of the process, injected so tests can
+// run commands in-process with their own streams and environment.
+type environ struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// commands is the table `pixelgate help` prints, in this order.
+func commands() []command {
+	return []command{
+		{"help", "list the commands, or show one command's flags", runHelp},
+	}
+}
+
+// errUsage marks an error caused by the command line; main exits 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := &environ{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	os.Exit(runMain(ctx, env, os.Args[1:]))
+}
+
+// runMain dispatches and turns errors into exit codes: 0 ok, 1 failure,
+// 2 bad command line.
+func runMain(ctx context.Context, env *environ, args []string) int {
+	if len(args) == 0 {
+		printCommands(env.stderr)
+		return 2
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help":
+		name = "help"
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, env, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, errHelpShown):
+			return 0
+		case errors.Is(err, errUsage):
+			fmt.Fprintf(env.stderr, "pixelgate %s: %v\n", name, err)
+			return 2
+		default:
+			fmt.Fprintf(env.stderr, "pixelgate %s: %v\n", name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(env.stderr, "pixelgate: unknown command %q\n\n", name)
+	printCommands(env.stderr)
+	return 2
+}
+
+func printCommands(w io.Writer) {
+	fmt.Fprintln(w, "pixelgate: tracking pixels only for recipients who said yes.")
+	fmt.Fprintln(w, "\nUsage: pixelgate COMMAND [flags] [args]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'pixelgate help COMMAND' or 'pixelgate COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "Settings come from flags, then PIXELGATE_<FLAG> environment variables, then the --config file.")
+}
+
+func runHelp(ctx context.Context, env *environ, args []string) error {
+	if len(args) == 0 {
+		printCommands(env.stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] && c.name != "help" {
+			return c.run(ctx, env, []string{"-h"})
+		}
+	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+}
