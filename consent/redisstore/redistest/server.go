@@ -1,0 +1,284 @@
+// Package redistest starts a real, throw-away redis-server on a free loopback
+// port for tests and benchmarks. The Redis path is never tested against a
+// fake (DESIGN §6); when the binary is missing, tests skip with a message
+// that says how to install it.
+package redistest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// ErrNoRedisServer is returned by StartProcess when redis-server is not in
+// PATH, so that a TestMain can tell "skip" from "broken".
+var ErrNoRedisServer = errors.New("redis-server not found in PATH: install it (apt-get install redis-server) to run the Redis tests")
+
+// Binary is the program started; looked up in PATH.
+const Binary = "redis-server"
+
+const (
+	// startAttempts bounds retries when the free port we picked was taken by
+	// someone else before redis-server could bind it.
+	startAttempts = 5
+	readyTimeout  = 10 * time.Second
+	stopTimeout   = 5 * time.Second
+)
+
+// Server is one running redis-server process.
+type Server struct {
+	addr string
+	dir  string
+	// ownDir: dir was created by StartProcess and is removed by Stop.
+	ownDir  bool
+	cmd     *exec.Cmd
+	output  *lockedBuffer
+	exited  chan struct{}
+	waitErr error
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start starts a redis-server for the test and stops it when the test ends.
+// The test is skipped when redis-server is not installed; any other failure
+// fails the test.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if _, err := exec.LookPath(Binary); err != nil {
+		t.Skip(ErrNoRedisServer.Error())
+	}
+	s, err := start(t.TempDir(), false)
+	if err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("stop redis-server: %v", err)
+		}
+	})
+	return s
+}
+
+// StartProcess starts a redis-server that lives until Stop is called; for a
+// TestMain or a benchmark shared by several tests. It returns
+// ErrNoRedisServer (test with errors.Is) when the binary is missing.
+func StartProcess() (*Server, error) {
+	if _, err := exec.LookPath(Binary); err != nil {
+		return nil, ErrNoRedisServer
+	}
+	dir, err := os.MkdirTemp("", "redistest-")
+	if err != nil {
+		return nil, fmt.Errorf("start redis-server: temp dir: %w", err)
+	}
+	s, err := start(dir, true)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start redis-server: %w", err)
+	}
+	return s, nil
+}
+
+func start(dir string, ownDir bool) (*Server, error) {
+	var lastErr error
+	for range startAttempts {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s, err := launch(dir, ownDir, port)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+		if !errors.Is(err, errAddrInUse) {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+var errAddrInUse = errors.New("port already in use")
+
+// freePort asks the kernel for a free loopback port. Another process may
+// take it before redis-server binds it; start retries in that case.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func launch(dir string, ownDir bool, port int) (*Server, error) {
+	s := &Server{
+		addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		dir:    dir,
+		ownDir: ownDir,
+		output: &lockedBuffer{},
+		exited: make(chan struct{}),
+	}
+	// Nothing is persisted: tests start from an empty server and leave no
+	// files behind but the temp dir.
+	s.cmd = exec.Command(Binary,
+		"--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1",
+		"--protected-mode", "yes",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", dir,
+		"--daemonize", "no",
+		"--logfile", "",
+		"--loglevel", "warning",
+	)
+	s.cmd.Dir = dir
+	s.cmd.Stdout = s.output
+	s.cmd.Stderr = s.output
+	s.cmd.SysProcAttr = sysProcAttr()
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run %s: %w", Binary, err)
+	}
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
+	if err := s.waitReady(); err != nil {
+		s.kill()
+		out := s.output.String()
+		if strings.Contains(out, "Address already in use") {
+			return nil, fmt.Errorf("%w: %s", errAddrInUse, s.addr)
+		}
+		return nil, fmt.Errorf("%w; redis-server output:\n%s", err, out)
+	}
+	return s, nil
+}
+
+// waitReady polls until the server answers PING.
+func (s *Server) waitReady() error {
+	deadline := time.Now().Add(readyTimeout)
+	delay := 5 * time.Millisecond
+	for {
+		select {
+		case <-s.exited:
+			return fmt.Errorf("redis-server on %s exited before it was ready: %v", s.addr, s.waitErr)
+		default:
+		}
+		err := s.Do("PING")
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server on %s not ready after %s: %w", s.addr, readyTimeout, err)
+		}
+		time.Sleep(delay)
+		if delay < 100*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+// Addr is host:port of the server (always on 127.0.0.1).
+func (s *Server) Addr() string { return s.addr }
+
+// URL is a redis:// URL for database 0.
+func (s *Server) URL() string { return "redis://" + s.addr + "/0" }
+
+// Dir is the server's working directory.
+func (s *Server) Dir() string { return s.dir }
+
+// FlushAll empties every database, so that tests sharing one server (see
+// StartProcess) can start clean.
+func (s *Server) FlushAll() error { return s.Do("FLUSHALL") }
+
+// Do sends one command on a fresh connection and reports an error reply or
+// a connection failure; the reply itself is discarded. It exists so this
+// package needs no Redis client library.
+func (s *Server) Do(args ...string) error {
+	conn, err := net.DialTimeout("tcp", s.addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := conn.Write(b.Bytes()); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("%s: read reply: %w", args[0], err)
+	}
+	if strings.HasPrefix(line, "-") {
+		return fmt.Errorf("%s: %s", args[0], strings.TrimSpace(line[1:]))
+	}
+	return nil
+}
+
+// Stop shuts the server down (SIGTERM, then SIGKILL after a grace period)
+// and removes its directory when StartProcess created it. Safe to call more
+// than once.
+func (s *Server) Stop() error {
+	s.stopOnce.Do(func() {
+		if err := s.cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			s.stopErr = fmt.Errorf("signal redis-server: %w", err)
+		}
+		select {
+		case <-s.exited:
+		case <-time.After(stopTimeout):
+			s.kill()
+			s.stopErr = fmt.Errorf("redis-server on %s did not stop within %s; killed", s.addr, stopTimeout)
+		}
+		if s.ownDir {
+			if err := os.RemoveAll(s.dir); err != nil && s.stopErr == nil {
+				s.stopErr = fmt.Errorf("remove %s: %w", s.dir, err)
+			}
+		}
+	})
+	return s.stopErr
+}
+
+func (s *Server) kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// lockedBuffer collects the server's output for error messages; written by
+// the exec copier goroutine, read by the starter.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// maxOutput keeps a chatty server from growing memory without bound.
+const maxOutput = 64 << 10
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() < maxOutput {
+		l.b.Write(p)
+	}
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
