@@ -11,4 +11,8 @@ var (
 	// ErrSecretsMismatch: this process's secrets differ from the ones the
 	// store was first used with (DESIGN §4).
 	ErrSecretsMismatch = errors.New("secrets do not match the ones this store was created with")
+	// ErrInvalid: the call itself is wrong (a missing campaign id, evidence
+	// without a source, an audit entry without actor or action, a record
+	// without namespace or key). Nothing was written.
+	ErrInvalid = errors.New("invalid input")
 )

@@ -32,7 +32,8 @@ type Retention struct {
 	// Deliverability: the last-open date is kept this long after that date.
 	Deliverability time.Duration
 	// AskQuiet: no new consent request within this long after a refusal or
-	// an unanswered request (R5).
+	// an unanswered request (R5). The marker of an unanswered request is
+	// dropped once its quiet period is over.
 	AskQuiet time.Duration
 }
 

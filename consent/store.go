@@ -31,9 +31,10 @@ type Store interface {
 	// History is the evidence trail of a key, oldest first.
 	History(ctx context.Context, k Key) ([]Event, error)
 
-	// EligibleToAsk reports whether a consent request may be shown: false
-	// when a decision exists, and within 6 months (configurable) of a refusal
-	// or of an unanswered request (R5).
+	// EligibleToAsk reports whether a consent request may be shown: never
+	// to a recipient who granted or withdrew (they have the footer link),
+	// and not within Retention.AskQuiet (6 months) of a refusal or of an
+	// unanswered request (R5).
 	EligibleToAsk(ctx context.Context, k Key) (bool, error)
 	// MarkAsked records that a consent request was put in an email, starting
 	// the R5 quiet period if it stays unanswered.
@@ -41,7 +42,11 @@ type Store interface {
 
 	// RecordOpen checks consent and records the open in one atomic step:
 	// nothing at all is written unless consent is granted at that moment
-	// (R1, R3). Machine opens (prefetching image proxies) are counted apart.
+	// (R1, R3). A granted open updates the campaign totals (created if
+	// needed), the hourly counter, the unique set and the key's campaign
+	// index. Machine opens (prefetching image proxies) only count the
+	// campaign's machine opens (total and hourly) and return Recorded.
+	// A zero At means the store's clock.
 	RecordOpen(ctx context.Context, o Open) (OpenResult, error)
 	// RecordDeliverabilityOpen overwrites the date (no time) of the key's
 	// last open; exempt purpose, no consent needed (R4).
@@ -70,8 +75,10 @@ type Store interface {
 
 	// Export is everything held about one key (R11 access/portability).
 	Export(ctx context.Context, k Key) (Export, error)
-	// Erase removes opens, indexes and history of a key, keeping only a
-	// minimal "withdrawn" tombstone so the address is never tracked again.
+	// Erase removes opens, indexes, history, the deliverability date and
+	// the request marker of a key, keeping only a minimal "withdrawn"
+	// tombstone (never purged) so the address is never tracked again.
+	// Anonymous campaign totals are kept.
 	Erase(ctx context.Context, k Key, ev Evidence) error
 
 	// Records is a small shared keyed space for the parts of pixelgate that
@@ -80,8 +87,10 @@ type Store interface {
 	// Never recipients' personal data.
 	Records() Records
 
-	// Purge enforces retention (R9) now. Redis relies on TTLs and may do
-	// little; the embedded store deletes what has expired.
+	// Purge enforces retention (R9, see Retention for what expires when)
+	// now. Redis relies on TTLs and may do little; the embedded store
+	// deletes what has expired. Either way, expired data is never returned
+	// once Purge has run.
 	Purge(ctx context.Context) error
 
 	// Fingerprint returns the secrets fingerprint stored on first use, or
