@@ -1,0 +1,73 @@
+package proxy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"unicode"
+)
+
+// DefaultCampaignHeader is where senders put pixelgate's campaign id.
+const DefaultCampaignHeader = "X-Pixelgate-Campaign"
+
+// campaignNameHeader optionally gives the campaign a readable name for the
+// dashboard. Subjects are not used: they are often personalised.
+const campaignNameHeader = "X-Pixelgate-Campaign-Name"
+
+// fallbackCampaignHeaders are tried, in order, after the configured header.
+var fallbackCampaignHeaders = []string{"X-Campaign-Id", "X-Mailgun-Campaign-Id", "List-Id"}
+
+const maxCampaignLen = 128
+
+// campaignOf returns the campaign id and name of a message: the first
+// non-empty configured/fallback header, else a hash of From and Subject, so
+// every copy of one mailing lands in one campaign.
+func campaignOf(h *rawHeader, configured string) (id, name string) {
+	headers := append([]string{configured}, fallbackCampaignHeaders...)
+	for _, n := range headers {
+		if n == "" {
+			continue
+		}
+		if v := cleanCampaign(h.get(n)); v != "" {
+			id = v
+			break
+		}
+	}
+	if id == "" {
+		sum := sha256.Sum256([]byte(h.get("From") + "\x00" + h.get("Subject")))
+		id = "h-" + hex.EncodeToString(sum[:8])
+	}
+	name = cleanCampaign(h.get(campaignNameHeader))
+	if name == "" {
+		name = id
+	}
+	return id, name
+}
+
+// cleanCampaign keeps a campaign id printable, bounded and free of anything
+// that looks like an address (ids end up in tokens and store keys, R6).
+func cleanCampaign(v string) string {
+	v = strings.TrimSpace(v)
+	v = strings.TrimSuffix(strings.TrimPrefix(v, "<"), ">")
+	if strings.Contains(v, "@") {
+		sum := sha256.Sum256([]byte(v))
+		return "h-" + hex.EncodeToString(sum[:8])
+	}
+	v = strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) && r != '\uFFFD' {
+			return r
+		}
+		return -1
+	}, v)
+	if len(v) > maxCampaignLen {
+		// Cut on a rune boundary.
+		cut := maxCampaignLen
+		for cut > 0 && !isRuneStart(v[cut]) {
+			cut--
+		}
+		v = v[:cut]
+	}
+	return strings.TrimSpace(v)
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,0 +1,66 @@
+package proxy
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestSplitMessageRoundTrip(t *testing.T) {
+	msg := "From: a@example.com\r\nSubject: hello\r\n\tworld\r\nX-Pixelgate-Campaign: spring\r\n\r\nbody\r\n"
+	h, body, err := splitMessage([]byte(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.get("subject"); got != "hello\tworld" {
+		t.Errorf("unfolded subject = %q", got)
+	}
+	if string(body) != "body\r\n" {
+		t.Errorf("body = %q", body)
+	}
+	if got := string(h.bytes(body)); got != msg {
+		t.Errorf("round trip changed the message:\n%q\n%q", got, msg)
+	}
+	n := h.removeIf(func(name string) bool { return strings.HasPrefix(strings.ToLower(name), internalHeaderPrefix) })
+	if n != 1 || strings.Contains(string(h.bytes(body)), "Pixelgate") {
+		t.Errorf("internal header not removed (%d)", n)
+	}
+	h.prepend("Received", "from x")
+	if !strings.HasPrefix(string(h.bytes(body)), "Received: from x\r\nFrom:") {
+		t.Errorf("prepend: %q", h.bytes(body))
+	}
+}
+
+func TestSplitMessageRefusesBrokenHeaders(t *testing.T) {
+	for _, msg := range []string{" folded first\r\n\r\n", "no colon here\r\n\r\nbody"} {
+		if _, _, err := splitMessage([]byte(msg)); err == nil {
+			t.Errorf("%q: accepted", msg)
+		}
+	}
+	// Header-only message is valid (RFC 5322 §3.5).
+	h, body, err := splitMessage([]byte("Subject: x\r\n"))
+	if err != nil || len(body) != 0 || h.get("Subject") != "x" {
+		t.Errorf("header-only: %v %q", err, body)
+	}
+}
+
+func FuzzSplitMessage(f *testing.F) {
+	f.Add([]byte("From: a@b\r\nSubject: s\r\n\r\nbody\r\n"))
+	f.Add([]byte("A: b\r\n c\r\n\r\n"))
+	f.Add([]byte("X:\r\n\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		h, body, err := splitMessage(msg)
+		if err != nil {
+			return
+		}
+		out := h.bytes(body)
+		// Re-splitting what we wrote gives the same fields and body.
+		h2, body2, err := splitMessage(out)
+		if err != nil {
+			t.Fatalf("re-split failed: %v", err)
+		}
+		if len(h2.fields) != len(h.fields) || !bytes.Equal(body, body2) {
+			t.Fatalf("round trip changed structure")
+		}
+	})
+}

@@ -1,0 +1,106 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Envelope is what the relay hands a Deliverer besides the message.
+type Envelope struct {
+	From string
+	To   string
+	// UTF8 and EightBit carry the client's SMTPUTF8 and BODY=8BITMIME
+	// through to the upstream.
+	UTF8     bool
+	EightBit bool
+}
+
+// Deliverer takes a finished message. Deliver returns nil only once the
+// message is safely handed over (upstream 250, or durably written); any
+// error is an *smtp.SMTPError carrying the reply the client should get.
+type Deliverer interface {
+	Deliver(ctx context.Context, env Envelope, msg []byte) error
+	// Describe says where messages go, without secrets, for the startup lines.
+	Describe() string
+	Close() error
+}
+
+// Outbox writes each message to DIR/*.eml: what recipients would get when
+// no upstream is configured (DESIGN §6 zero config).
+type Outbox struct {
+	dir string
+	now func() time.Time
+}
+
+// NewOutbox creates dir when needed.
+func NewOutbox(dir string, now func() time.Time) (*Outbox, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create outbox: %w", err)
+	}
+	return &Outbox{dir: dir, now: now}, nil
+}
+
+// Deliver writes the message under a name made of the time and random bytes,
+// never of the address (R8).
+func (o *Outbox) Deliver(_ context.Context, _ Envelope, msg []byte) error {
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return tempFailure("outbox: %v", err)
+	}
+	name := o.now().UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(rnd[:]) + ".eml"
+	if err := writeFileAtomic(filepath.Join(o.dir, name), msg, 0o600); err != nil {
+		return tempFailure("outbox: %v", err)
+	}
+	return nil
+}
+
+func (o *Outbox) Describe() string { return "outbox " + o.dir }
+func (o *Outbox) Close() error     { return nil }
+
+// writeFileAtomic writes data to a temporary file in the same directory,
+// fsyncs it, renames it into place and fsyncs the directory, so a crash
+// leaves either the whole file or nothing.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/mailrewrite"
+)
+
+// internalHeaderPrefix: instructions to pixelgate that must not leave it.
+const internalHeaderPrefix = "x-pixelgate-"
+
+// process turns the received message into the recipient's message and hands
+// it over synchronously: the client hears 250 only after the upstream did.
+func (r *Relay) process(s *session, msg []byte) error {
+	id := r.nextID()
+	log := s.logger(id)
+	m := r.cfg.Metrics
+
+	origHeader, origBody, err := splitMessage(msg)
+	if err != nil {
+		m.Messages.WithLabelValues("unparseable").Inc()
+		return unparseable(err.Error())
+	}
+	campaign, campaignName := campaignOf(&origHeader, r.cfg.CampaignHeader)
+
+	state, failClosed := r.lookup(s.key)
+	ask := false
+	if state == consent.None && !failClosed {
+		ask = r.eligibleToAsk(s.key)
+	}
+	decisionLabel := state.String()
+	if failClosed {
+		decisionLabel = "fail-closed"
+		m.FailClosed.Inc()
+		log.Warn("consent store unavailable: delivering without tracking (fail closed)")
+	}
+	d := mailrewrite.Decision{
+		Recipient:      s.env.To,
+		Consent:        rewriteConsent(state),
+		Campaign:       campaign,
+		Deliverability: r.cfg.Deliverability,
+		AskConsent:     ask,
+		TrackClicks:    r.cfg.TrackClicks,
+		URLs:           r.cfg.URLs(s.key, campaign),
+	}
+	rw, err := r.cfg.Rewrite(msg, d)
+	if err != nil {
+		if errors.Is(err, ErrUnparseable) {
+			m.Messages.WithLabelValues("unparseable").Inc()
+			log.Info("message refused: cannot be parsed", "reason", err.Error())
+			return unparseable(err.Error())
+		}
+		m.Messages.WithLabelValues("internal-error").Inc()
+		log.Error("rewrite failed", "err", err)
+		return errInternal
+	}
+	m.Recipients.WithLabelValues(decisionLabel).Inc()
+
+	out, err := r.finish(s, id, origHeader, origBody, rw.Msg)
+	if err != nil {
+		m.Messages.WithLabelValues("internal-error").Inc()
+		log.Error("finishing message failed", "err", err)
+		return errInternal
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DeliveryTimeout)
+	start := time.Now()
+	err = r.cfg.Delivery.Deliver(ctx, s.env, out)
+	cancel()
+	if err != nil {
+		return r.deliveryFailed(log, err)
+	}
+	m.UpstreamSeconds.Observe(time.Since(start).Seconds())
+	m.Messages.WithLabelValues("delivered").Inc()
+
+	// Bookkeeping after the hand-over: a store hiccup here must not make
+	// the client resend a message that was already delivered.
+	sctx, scancel := context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
+	defer scancel()
+	if err := r.cfg.Store.RecordSend(sctx, consent.Send{Campaign: campaign, CampaignName: campaignName,
+		Granted: state == consent.Granted && !failClosed, At: r.cfg.Now()}); err != nil {
+		log.Warn("record send failed", "err", err)
+	}
+	if rw.AskedConsent {
+		if err := r.cfg.Store.MarkAsked(sctx, s.key); err != nil {
+			log.Warn("mark consent request failed", "err", err)
+		}
+	}
+	log.Info("delivered", "campaign", campaign, "decision", decisionLabel, "bytes", len(out))
+	return nil
+}
+
+// lookup returns the recipient's consent state; failClosed is true when the
+// store could not answer, and the state is then None (DESIGN §2).
+func (r *Relay) lookup(k consent.Key) (state consent.State, failClosed bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
+	defer cancel()
+	st, err := r.cfg.Store.Lookup(ctx, []consent.Key{k})
+	if err != nil || len(st) != 1 {
+		return consent.None, true
+	}
+	return st[0].State, false
+}
+
+// eligibleToAsk treats a store error as "do not ask" (R5 errs on quiet).
+func (r *Relay) eligibleToAsk(k consent.Key) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
+	defer cancel()
+	ok, err := r.cfg.Store.EligibleToAsk(ctx, k)
+	return err == nil && ok
+}
+
+// rewriteConsent maps the stored state to the rewrite's view: anything but
+// granted is refusal (R1).
+func rewriteConsent(s consent.State) mailrewrite.Consent {
+	switch s {
+	case consent.Granted:
+		return mailrewrite.Granted
+	case consent.Refused, consent.Withdrawn:
+		return mailrewrite.Refused
+	}
+	return mailrewrite.Unknown
+}
+
+// finish applies the relay's header changes to the rewritten message:
+// internal headers out, ESP tracking switches in, Received on top, DKIM
+// fixed last so signatures cover the final bytes.
+func (r *Relay) finish(s *session, id string, origHeader rawHeader, origBody, rewritten []byte) ([]byte, error) {
+	h, body, err := splitMessage(rewritten)
+	if err != nil {
+		return nil, fmt.Errorf("rewritten message: %w", err)
+	}
+	h.removeIf(func(name string) bool {
+		return strings.HasPrefix(strings.ToLower(name), internalHeaderPrefix)
+	})
+	if err := applyESP(&h, r.cfg.ESP, r.cfg.ESPOptions); err != nil {
+		return nil, err
+	}
+	h.prepend("Received", r.received(s, id))
+	if r.cfg.DKIM != nil || hasDKIM(&h) {
+		res, err := r.cfg.DKIM.fixDKIM(origHeader, origBody, &h, body)
+		if err != nil {
+			return nil, err
+		}
+		m := r.cfg.Metrics.DKIM
+		m.WithLabelValues("resigned").Add(float64(res.Resigned))
+		m.WithLabelValues("removed").Add(float64(res.Removed))
+		m.WithLabelValues("signed").Add(float64(res.Signed))
+	}
+	return h.bytes(body), nil
+}
+
+func hasDKIM(h *rawHeader) bool {
+	for _, f := range h.fields {
+		if strings.EqualFold(f.name(), "DKIM-Signature") {
+			return true
+		}
+	}
+	return false
+}
+
+// received is the trace field (RFC 5321 §4.4) with the RFC 3848 protocol
+// name. The recipient is left out ("for" is optional) to keep addresses out
+// of what the relay writes itself.
+func (r *Relay) received(s *session, id string) string {
+	proto := "ESMTP"
+	if _, isTLS := s.conn.TLSConnectionState(); isTLS {
+		proto += "S"
+	}
+	if s.user != "" {
+		proto += "A"
+	}
+	helo := sanitizeHelo(s.conn.Hostname())
+	return fmt.Sprintf("from %s ([%s])\r\n\tby %s (pixelgate) with %s id %s;\r\n\t%s",
+		helo, s.clientIP, r.cfg.Hostname, proto, id, r.cfg.Now().Format(time.RFC1123Z))
+}
+
+// sanitizeHelo keeps the client's EHLO argument from injecting header syntax.
+func sanitizeHelo(h string) string {
+	h = strings.Map(func(r rune) rune {
+		if r <= ' ' || r > '~' || r == '(' || r == ')' || r == ';' {
+			return -1
+		}
+		return r
+	}, h)
+	if h == "" {
+		return "unknown"
+	}
+	if len(h) > 255 {
+		h = h[:255]
+	}
+	return h
+}
+
+// deliveryFailed counts and logs a failed hand-over and returns the reply.
+func (r *Relay) deliveryFailed(log *slog.Logger, err error) error {
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		se = tempFailure("%v", err)
+	}
+	kind, outcome := "unreachable", "upstream-temporary"
+	switch {
+	case se.Code/100 == 5:
+		kind, outcome = "permanent", "upstream-permanent"
+	case se.EnhancedCode == smtp.EnhancedCode{4, 4, 0}:
+		kind = "temporary"
+	}
+	r.cfg.Metrics.UpstreamErrors.WithLabelValues(kind).Inc()
+	r.cfg.Metrics.Messages.WithLabelValues(outcome).Inc()
+	// The reply text is not logged: upstreams often quote the address.
+	log.Warn("delivery failed", "code", se.Code, "kind", kind)
+	return se
+}
+
+// unparseable is the 554 5.6.0 reply with the reason (issue 4).
+func unparseable(reason string) error {
+	reason = strings.ReplaceAll(strings.ReplaceAll(reason, "\r", " "), "\n", " ")
+	if len(reason) > 400 {
+		reason = reason[:400]
+	}
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "Message cannot be processed: " + reason}
+}

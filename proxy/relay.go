@@ -1,0 +1,351 @@
+// Package proxy holds pixelgate's two network edges: the SMTP relay that
+// rewrites every outbound message for its one recipient before forwarding
+// it to the ESP (DESIGN §2), and the pixel endpoint.
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/mailrewrite"
+)
+
+// RewriteFunc rewrites one message for one recipient (mailrewrite). A
+// message it cannot parse is reported with an error wrapping ErrUnparseable.
+type RewriteFunc func(msg []byte, d mailrewrite.Decision) (Rewritten, error)
+
+// Rewritten is a rewrite's result as the relay needs it.
+type Rewritten struct {
+	Msg []byte
+	// AskedConsent: the consent request block was put in the message, which
+	// starts the R5 quiet period (MarkAsked).
+	AskedConsent bool
+}
+
+// ErrUnparseable marks a message the rewrite engine cannot parse; the client
+// gets 554 5.6.0 with the reason.
+var ErrUnparseable = errors.New("message cannot be parsed")
+
+// URLFactory builds pixelgate's URLs for one recipient and campaign.
+type URLFactory func(k consent.Key, campaign string) mailrewrite.URLs
+
+// Config is everything the relay needs. Zero durations and limits take the
+// defaults documented on each field.
+type Config struct {
+	// Hostname is used in the greeting and the Received field.
+	Hostname string
+	// Cert enables STARTTLS (and the implicit-TLS listener); nil disables
+	// TLS, and with it AUTH.
+	Cert *Certificate
+	// RelayNetworks may send without AUTH (default: loopback only).
+	RelayNetworks []netip.Prefix
+	// Credentials are the AUTH accounts; nil means no AUTH offered.
+	Credentials *Credentials
+
+	// MaxMessageBytes is the largest message accepted (default 25 MiB).
+	// Rewriting grows a message a little; the limit is advertised in SIZE
+	// as given, and the upstream must accept a few KiB more.
+	MaxMessageBytes int64
+	// ReadTimeout and WriteTimeout bound each command (default 5 min,
+	// RFC 5321 §4.5.3.2).
+	ReadTimeout, WriteTimeout time.Duration
+	// MaxConnections is the number of simultaneous SMTP connections
+	// (default 100); more are refused with 421.
+	MaxConnections int
+	// StoreTimeout bounds each consent store call (default 2 s); past it
+	// the relay fails closed.
+	StoreTimeout time.Duration
+	// DeliveryTimeout bounds the hand-over of one message (default 3 min).
+	DeliveryTimeout time.Duration
+
+	Store        consent.Store
+	RecipientKey func(addr string) (consent.Key, error)
+	Rewrite      RewriteFunc
+	URLs         URLFactory
+
+	// CampaignHeader names the header with the campaign id (default
+	// X-Pixelgate-Campaign); fallbacks are X-Campaign-Id,
+	// X-Mailgun-Campaign-Id and List-Id, then a hash of From and Subject.
+	CampaignHeader string
+	// Deliverability enables the R4 date-only pixel for non-consenting
+	// recipients; TrackClicks routes consenting recipients' links through
+	// pixelgate. Both off by default.
+	Deliverability bool
+	TrackClicks    bool
+
+	ESP        ESP
+	ESPOptions ESPOptions
+	DKIM       *DKIMKeys
+
+	Delivery Deliverer
+	Metrics  *RelayMetrics
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+func (c *Config) defaults() error {
+	if c.Hostname == "" {
+		c.Hostname = "localhost"
+	}
+	if c.RelayNetworks == nil {
+		c.RelayNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 25 << 20
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 5 * time.Minute
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 5 * time.Minute
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 100
+	}
+	if c.StoreTimeout == 0 {
+		c.StoreTimeout = 2 * time.Second
+	}
+	if c.DeliveryTimeout == 0 {
+		c.DeliveryTimeout = 3 * time.Minute
+	}
+	if c.CampaignHeader == "" {
+		c.CampaignHeader = DefaultCampaignHeader
+	}
+	if c.ESP == "" {
+		c.ESP = "generic"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Metrics == nil {
+		return errors.New("relay: no metrics")
+	}
+	switch {
+	case c.Store == nil:
+		return errors.New("relay: no consent store")
+	case c.RecipientKey == nil:
+		return errors.New("relay: no recipient keyring")
+	case c.Rewrite == nil:
+		return errors.New("relay: no rewrite engine")
+	case c.URLs == nil:
+		return errors.New("relay: no URL factory")
+	case c.Delivery == nil:
+		return errors.New("relay: no upstream or outbox")
+	}
+	return CheckESP(c.ESP, c.ESPOptions)
+}
+
+// Relay is the SMTP relay.
+type Relay struct {
+	cfg Config
+	srv *smtp.Server
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	inflight  int
+	draining  atomic.Bool
+	active    atomic.Int64 // open connections
+	idSeq     atomic.Uint64
+}
+
+// NewRelay checks cfg and prepares the server; nothing listens yet.
+func NewRelay(cfg Config) (*Relay, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	r := &Relay{cfg: cfg}
+	s := smtp.NewServer(smtp.BackendFunc(r.newSession))
+	s.Domain = cfg.Hostname
+	s.MaxMessageBytes = cfg.MaxMessageBytes
+	// Command and data lines: RFC 5321 §4.5.3.1.6 allows 1000 octets;
+	// the content check gives the precise reply, this only bounds memory.
+	s.MaxLineLength = 4096
+	s.ReadTimeout = cfg.ReadTimeout
+	s.WriteTimeout = cfg.WriteTimeout
+	s.EnableSMTPUTF8 = true
+	s.ErrorLog = log.New(io.Discard, "", 0)
+	if cfg.Cert != nil {
+		s.TLSConfig = cfg.Cert.TLSConfig()
+	}
+	r.srv = s
+	return r, nil
+}
+
+// Serve accepts plain connections (STARTTLS offered) on l until Shutdown.
+func (r *Relay) Serve(l net.Listener) error {
+	return r.serve(r.limit(l))
+}
+
+// ServeTLS accepts implicit-TLS connections (RFC 8314) on l.
+func (r *Relay) ServeTLS(l net.Listener) error {
+	if r.cfg.Cert == nil {
+		return errors.New("relay: implicit TLS needs a certificate")
+	}
+	return r.serve(tls.NewListener(r.limit(l), r.srv.TLSConfig))
+}
+
+func (r *Relay) serve(l net.Listener) error {
+	r.mu.Lock()
+	if r.draining.Load() {
+		r.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	r.listeners = append(r.listeners, l)
+	r.mu.Unlock()
+	err := r.srv.Serve(l)
+	if r.draining.Load() || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Reload re-reads the TLS certificate and DKIM keys (SIGHUP). Relay
+// credentials are read from the store at each AUTH and need no reload.
+func (r *Relay) Reload() error {
+	var errs []error
+	if r.cfg.Cert != nil {
+		errs = append(errs, r.cfg.Cert.Reload())
+	}
+	if r.cfg.DKIM != nil {
+		errs = append(errs, r.cfg.DKIM.Reload())
+	}
+	return errors.Join(errs...)
+}
+
+// Shutdown stops accepting connections and new transactions, waits for the
+// transactions in progress to finish (until ctx ends), then closes every
+// connection. It returns ctx's error when transactions had to be cut.
+func (r *Relay) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	r.draining.Store(true)
+	for _, l := range r.listeners {
+		l.Close()
+	}
+	r.mu.Unlock()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for {
+		r.mu.Lock()
+		n := r.inflight
+		r.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			break wait
+		case <-tick.C:
+		}
+	}
+	r.srv.Close()
+	return err
+}
+
+// beginTransaction counts a transaction in; false when shutting down.
+func (r *Relay) beginTransaction() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.draining.Load() {
+		return false
+	}
+	r.inflight++
+	r.cfg.Metrics.Transactions.Inc()
+	return true
+}
+
+func (r *Relay) endTransaction() {
+	r.mu.Lock()
+	r.inflight--
+	r.mu.Unlock()
+	r.cfg.Metrics.Transactions.Dec()
+}
+
+// allowedNetwork reports whether addr may relay without AUTH.
+func (r *Relay) allowedNetwork(addr net.Addr) bool {
+	ip := addrIP(addr)
+	if !ip.IsValid() {
+		return false
+	}
+	for _, p := range r.cfg.RelayNetworks {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func addrIP(addr net.Addr) netip.Addr {
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// limit wraps l so connections beyond MaxConnections get 421 and are closed.
+func (r *Relay) limit(l net.Listener) net.Listener {
+	return &limitListener{Listener: l, r: r}
+}
+
+type limitListener struct {
+	net.Listener
+	r *Relay
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.r.active.Add(1) > int64(l.r.cfg.MaxConnections) {
+			l.r.active.Add(-1)
+			l.r.cfg.Metrics.ConnectionsRefused.Inc()
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = io.WriteString(c, "421 4.7.0 Too many connections, try again later\r\n")
+			c.Close()
+			continue
+		}
+		return &countedConn{Conn: c, r: l.r}, nil
+	}
+}
+
+type countedConn struct {
+	net.Conn
+	r    *Relay
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.r.active.Add(-1) })
+	return c.Conn.Close()
+}
+
+// nextID is a transaction id for the Received field and logs.
+func (r *Relay) nextID() string {
+	return fmt.Sprintf("%x%04x", r.cfg.Now().Unix(), r.idSeq.Add(1)&0xffff)
+}

@@ -1,0 +1,297 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// UpstreamConfig is where the relay forwards mail (DESIGN §7 --upstream).
+type UpstreamConfig struct {
+	// URL is smtp://[user:pass@]host[:port][?tls=none] (STARTTLS required
+	// unless tls=none) or smtps://[user:pass@]host[:port] (implicit TLS).
+	URL string
+	// HelloName is sent in EHLO.
+	HelloName string
+	// Timeout bounds connecting and each command; DataTimeout the wait for
+	// the final reply after the message.
+	Timeout     time.Duration
+	DataTimeout time.Duration
+	// MaxIdle is the number of connections kept open between messages.
+	MaxIdle int
+	// TLS is the client configuration (RootCAs for a private CA in tests);
+	// ServerName is filled from the URL when empty.
+	TLS *tls.Config
+}
+
+type tlsMode int
+
+const (
+	tlsStartTLS tlsMode = iota
+	tlsImplicit
+	tlsNone
+)
+
+// Upstream forwards messages over SMTP with a small pool of reusable
+// connections.
+type Upstream struct {
+	cfg        UpstreamConfig
+	addr       string
+	mode       tlsMode
+	user, pass string
+	display    string
+
+	mu   sync.Mutex
+	idle []*smtp.Client
+}
+
+// ParseUpstream checks the URL and returns an Upstream; nothing is dialled.
+func ParseUpstream(cfg UpstreamConfig) (*Upstream, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("upstream URL: %w", err)
+	}
+	up := &Upstream{cfg: cfg}
+	port := ""
+	switch u.Scheme {
+	case "smtp":
+		port = "587"
+		switch tv := u.Query().Get("tls"); tv {
+		case "", "starttls":
+			up.mode = tlsStartTLS
+		case "none":
+			up.mode = tlsNone
+		default:
+			return nil, fmt.Errorf("upstream URL: tls=%q: want starttls or none", tv)
+		}
+	case "smtps":
+		port = "465"
+		up.mode = tlsImplicit
+	default:
+		return nil, fmt.Errorf("upstream URL: scheme %q: want smtp:// or smtps://", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, errors.New("upstream URL: missing host")
+	}
+	if u.Port() != "" {
+		port = u.Port()
+	}
+	up.addr = net.JoinHostPort(u.Hostname(), port)
+	if u.User != nil {
+		up.user = u.User.Username()
+		up.pass, _ = u.User.Password()
+	}
+	up.display = u.Scheme + "://" + up.addr
+	if up.mode == tlsNone {
+		up.display += " (no TLS)"
+	}
+	if up.cfg.Timeout == 0 {
+		up.cfg.Timeout = 30 * time.Second
+	}
+	if up.cfg.DataTimeout == 0 {
+		up.cfg.DataTimeout = 2 * time.Minute
+	}
+	if up.cfg.HelloName == "" {
+		up.cfg.HelloName = "localhost"
+	}
+	if up.cfg.TLS == nil {
+		up.cfg.TLS = &tls.Config{}
+	}
+	if up.cfg.TLS.ServerName == "" {
+		up.cfg.TLS = up.cfg.TLS.Clone()
+		up.cfg.TLS.ServerName = u.Hostname()
+	}
+	return up, nil
+}
+
+// Describe is the upstream without credentials.
+func (u *Upstream) Describe() string { return "upstream " + u.display }
+
+// tempFailure is the reply for an upstream that cannot be reached or timed
+// out: the client keeps the message and retries (nothing accepted and lost).
+func tempFailure(format string, args ...any) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 1},
+		Message: "Upstream unavailable: " + fmt.Sprintf(format, args...)}
+}
+
+// upstreamReply maps an upstream error to the reply for our client:
+// 4xx → 451 4.4.x, 5xx → the same 5xx with the upstream's text, anything
+// else (network, timeout, TLS) → 451 4.4.1.
+func upstreamReply(stage string, err error) *smtp.SMTPError {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		switch se.Code / 100 {
+		case 5:
+			ec := se.EnhancedCode
+			if ec == smtp.EnhancedCodeNotSet || ec == smtp.NoEnhancedCode || ec[0] != 5 {
+				ec = smtp.EnhancedCode{5, 0, 0}
+			}
+			return &smtp.SMTPError{Code: se.Code, EnhancedCode: ec, Message: "Upstream: " + se.Message}
+		case 4:
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 0},
+				Message: fmt.Sprintf("Upstream temporarily refused %s: %d %s", stage, se.Code, se.Message)}
+		}
+	}
+	return tempFailure("%s: %v", stage, err)
+}
+
+// dial opens and prepares a new upstream connection.
+func (u *Upstream) dial(ctx context.Context) (*smtp.Client, error) {
+	d := net.Dialer{Timeout: u.cfg.Timeout}
+	conn, err := d.DialContext(ctx, "tcp", u.addr)
+	if err != nil {
+		return nil, err
+	}
+	if u.mode == tlsImplicit {
+		conn = tls.Client(conn, u.cfg.TLS)
+	}
+	_ = conn.SetDeadline(time.Now().Add(u.cfg.Timeout))
+	var c *smtp.Client
+	if u.mode == tlsStartTLS {
+		// go-smtp greets as "localhost" on this path; the name in EHLO is
+		// informational only (RFC 5321 §4.1.4).
+		var err error
+		if c, err = smtp.NewClientStartTLS(conn, u.cfg.TLS); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("STARTTLS (use ?tls=none to allow plain text): %w", err)
+		}
+	} else {
+		c = smtp.NewClient(conn)
+		if err := c.Hello(u.cfg.HelloName); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	c.CommandTimeout = u.cfg.Timeout
+	c.SubmissionTimeout = u.cfg.DataTimeout
+	if u.user != "" {
+		if err := c.Auth(sasl.NewPlainClient("", u.user, u.pass)); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("AUTH: %w", err)
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// get returns an idle connection or nil.
+func (u *Upstream) get() *smtp.Client {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if n := len(u.idle); n > 0 {
+		c := u.idle[n-1]
+		u.idle = u.idle[:n-1]
+		return c
+	}
+	return nil
+}
+
+// put returns a connection after a clean transaction.
+func (u *Upstream) put(c *smtp.Client) {
+	u.mu.Lock()
+	if len(u.idle) < u.cfg.MaxIdle {
+		u.idle = append(u.idle, c)
+		c = nil
+	}
+	u.mu.Unlock()
+	if c != nil {
+		_ = c.Quit()
+	}
+}
+
+// Deliver sends one message. A pooled connection that turns out dead before
+// the message was handed over is replaced once; after DATA started nothing
+// is retried, so pixelgate never sends a message twice.
+func (u *Upstream) Deliver(ctx context.Context, env Envelope, msg []byte) error {
+	for attempt := 0; ; attempt++ {
+		c := u.get()
+		pooled := c != nil
+		if c == nil {
+			var err error
+			if c, err = u.dial(ctx); err != nil {
+				return upstreamReply("connect", err)
+			}
+		}
+		sent, err := u.transaction(c, env, msg)
+		if err == nil {
+			u.put(c)
+			return nil
+		}
+		var se *smtp.SMTPError
+		isReply := errors.As(err, &se)
+		if isReply && se.Code == 421 && pooled && !sent && attempt == 0 {
+			// An idle connection the upstream is closing (RFC 5321 §3.8).
+			c.Close()
+			continue
+		}
+		if isReply && !sent {
+			// The connection is healthy; the upstream refused. Reset it
+			// so it can be reused.
+			if c.Reset() == nil {
+				u.put(c)
+			} else {
+				c.Close()
+			}
+			return upstreamReply("message", err)
+		}
+		c.Close()
+		if pooled && !sent && attempt == 0 {
+			continue
+		}
+		return upstreamReply("message", err)
+	}
+}
+
+// transaction runs MAIL/RCPT/DATA; sent reports whether the message body
+// was (possibly) handed over, after which a retry could duplicate it.
+func (u *Upstream) transaction(c *smtp.Client, env Envelope, msg []byte) (sent bool, err error) {
+	opts := &smtp.MailOptions{UTF8: env.UTF8}
+	if env.EightBit {
+		opts.Body = smtp.Body8BitMIME
+	}
+	if env.UTF8 {
+		if ok, _ := c.Extension("SMTPUTF8"); !ok {
+			return false, &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
+				Message: "upstream does not support SMTPUTF8"}
+		}
+	}
+	if err := c.Mail(env.From, opts); err != nil {
+		return false, err
+	}
+	if err := c.Rcpt(env.To, nil); err != nil {
+		return false, err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return false, err
+	}
+	if _, err := w.Write(msg); err != nil {
+		w.Close()
+		return true, err
+	}
+	return true, w.Close()
+}
+
+// Close quits the idle connections.
+func (u *Upstream) Close() error {
+	u.mu.Lock()
+	idle := u.idle
+	u.idle = nil
+	u.mu.Unlock()
+	for _, c := range idle {
+		_ = c.Quit()
+	}
+	return nil
+}
+
+// String never shows the password.
+func (u *Upstream) String() string { return strings.TrimPrefix(u.Describe(), "upstream ") }

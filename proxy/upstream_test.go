@@ -1,0 +1,115 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/pixelgate/pixelgate/proxy/smtpsink"
+)
+
+func startSink(t *testing.T, opts smtpsink.Options) *smtpsink.Sink {
+	t.Helper()
+	s, err := smtpsink.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+const plainMsg = "From: a@shop.example\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nhello\r\n"
+
+func TestUpstreamURLs(t *testing.T) {
+	for _, bad := range []string{"http://x", "smtp://", "smtp://h?tls=maybe", "://"} {
+		if _, err := ParseUpstream(UpstreamConfig{URL: bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	u, err := ParseUpstream(UpstreamConfig{URL: "smtp://user:s3cret@smtp.esp.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := u.Describe(); d != "upstream smtp://smtp.esp.example:587" {
+		t.Errorf("Describe = %q (must not show the password)", d)
+	}
+}
+
+func TestUpstreamSTARTTLSAuthAndPool(t *testing.T) {
+	cert, clientTLS := testTLS(t)
+	sink := startSink(t, smtpsink.Options{TLS: cert.TLSConfig(), Users: map[string]string{"relay": "pw"}})
+	up, err := ParseUpstream(UpstreamConfig{URL: "smtp://relay:pw@" + sink.Addr, TLS: clientTLS, MaxIdle: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	for i := 0; i < 3; i++ {
+		if err := up.Deliver(context.Background(), Envelope{From: "a@shop.example", To: "b@example.net", EightBit: true}, []byte(plainMsg)); err != nil {
+			t.Fatalf("deliver %d: %v", i, err)
+		}
+	}
+	msgs := sink.Messages()
+	if len(msgs) != 3 || !msgs[0].TLS || msgs[0].User != "relay" || !msgs[0].EightBit {
+		t.Fatalf("sink got %+v", msgs)
+	}
+	if n := sink.Connections(); n != 1 {
+		t.Errorf("3 messages used %d upstream connections, want 1 (pool)", n)
+	}
+}
+
+func TestUpstreamRequiresSTARTTLS(t *testing.T) {
+	sink := startSink(t, smtpsink.Options{})
+	up, _ := ParseUpstream(UpstreamConfig{URL: "smtp://" + sink.Addr})
+	err := up.Deliver(context.Background(), Envelope{From: "a@x.example", To: "b@y.example"}, []byte(plainMsg))
+	assertReply(t, err, 451, smtp.EnhancedCode{4, 4, 1})
+	if len(sink.Messages()) != 0 {
+		t.Error("message sent in plain text without ?tls=none")
+	}
+	up2, _ := ParseUpstream(UpstreamConfig{URL: "smtp://" + sink.Addr + "?tls=none"})
+	if err := up2.Deliver(context.Background(), Envelope{From: "a@x.example", To: "b@y.example"}, []byte(plainMsg)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func assertReply(t *testing.T, err error, code int, ec smtp.EnhancedCode) *smtp.SMTPError {
+	t.Helper()
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		t.Fatalf("error %v is not an SMTP reply", err)
+	}
+	if se.Code != code || se.EnhancedCode != ec {
+		t.Fatalf("reply %d %v %q, want %d %v", se.Code, se.EnhancedCode, se.Message, code, ec)
+	}
+	return se
+}
+
+func TestUpstreamReplies(t *testing.T) {
+	var next smtpsink.Action
+	sink := startSink(t, smtpsink.Options{Behaviour: func(*smtpsink.Message) smtpsink.Action { return next }})
+	up, _ := ParseUpstream(UpstreamConfig{URL: "smtp://" + sink.Addr + "?tls=none", Timeout: 300 * time.Millisecond, DataTimeout: 300 * time.Millisecond, MaxIdle: 1})
+	env := Envelope{From: "a@x.example", To: "b@y.example"}
+
+	next = smtpsink.Action{Reply: &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "mailbox busy"}}
+	assertReply(t, up.Deliver(context.Background(), env, []byte(plainMsg)), 451, smtp.EnhancedCode{4, 4, 0})
+
+	next = smtpsink.Action{Reply: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}}
+	se := assertReply(t, up.Deliver(context.Background(), env, []byte(plainMsg)), 550, smtp.EnhancedCode{5, 1, 1})
+	if se.Message != "Upstream: no such user" {
+		t.Errorf("5xx text %q does not carry the upstream's", se.Message)
+	}
+
+	next = smtpsink.Action{Delay: time.Second}
+	assertReply(t, up.Deliver(context.Background(), env, []byte(plainMsg)), 451, smtp.EnhancedCode{4, 4, 1})
+
+	next = smtpsink.Action{Drop: true}
+	assertReply(t, up.Deliver(context.Background(), env, []byte(plainMsg)), 451, smtp.EnhancedCode{4, 4, 1})
+
+	sink.Close()
+	assertReply(t, up.Deliver(context.Background(), env, []byte(plainMsg)), 451, smtp.EnhancedCode{4, 4, 1})
+	if n := sink.Count(); n != 0 {
+		t.Errorf("sink accepted %d messages", n)
+	}
+}
