@@ -203,7 +203,7 @@ func saslServer(mech string, check func(user, pass string) error) (sasl.Server, 
 // loginServer is the obsolete but widespread LOGIN mechanism
 // (draft-murchison-sasl-login): prompt for user name, then password.
 type loginServer struct {
-	check      func(user, pass string) error
+	check func(user, pass string) error
 	user  string
 	step  int
 }

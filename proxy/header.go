@@ -39,8 +39,6 @@ func (f rawField) value() string {
 	return strings.TrimSpace(v)
 }
 
-var errNoHeaderEnd = errors.New("message has no header/body separator")
-
 // splitMessage cuts a CRLF message into its header fields and body (the
 // bytes after the empty line). A message that is only a header (no empty
 // line) is accepted with an empty body, as RFC 5322 §3.5 allows.

@@ -1,9 +1,9 @@
 package proxy
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
