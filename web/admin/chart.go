@@ -1,0 +1,132 @@
+package admin
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// barChart is a bar chart drawn as inline SVG on the server: no script, no
+// third-party library, readable without CSS, and the same numbers are
+// always given as a table next to it.
+type barChart struct {
+	// ID is unique on the page; Title is read by screen readers.
+	ID     string
+	Title  string
+	Labels []string
+	Series []series
+	// Percent formats the axis as a share (values in 0..1).
+	Percent bool
+}
+
+type series struct {
+	Name   string
+	Values []float64
+}
+
+const (
+	chartW, chartH = 880, 260
+	padL, padR     = 56, 12
+	padT, padB     = 30, 40
+	maxXLabels     = 12
+)
+
+// niceMax rounds up to 1, 2 or 5 times a power of ten so the axis has
+// round ticks.
+func niceMax(v float64) (top, step float64) {
+	if v <= 0 {
+		return 1, 0.25
+	}
+	mag := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if m*mag >= v {
+			top = m * mag
+			break
+		}
+	}
+	step = top / 4
+	return top, step
+}
+
+func (c barChart) axisLabel(v float64) string {
+	if c.Percent {
+		return strconv.FormatFloat(v*100, 'f', -1, 64) + "%"
+	}
+	if v == math.Trunc(v) {
+		return thousands(int64(v))
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+// SVG renders the chart. Every piece of text goes through the XML escaper;
+// labels come from campaign names, which come from mail headers.
+func (c barChart) SVG() template.HTML {
+	var b strings.Builder
+	esc := template.HTMLEscapeString
+	maxV := 0.0
+	for _, s := range c.Series {
+		for _, v := range s.Values {
+			maxV = max(maxV, v)
+		}
+	}
+	if c.Percent {
+		maxV = max(maxV, 0.01)
+	}
+	top, step := niceMax(maxV)
+	plotW := float64(chartW - padL - padR)
+	plotH := float64(chartH - padT - padB)
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="%s-t" xmlns="http://www.w3.org/2000/svg">`, chartW, chartH, esc(c.ID))
+	fmt.Fprintf(&b, `<title id="%s-t">%s</title>`, esc(c.ID), esc(c.Title))
+	// Legend.
+	x := float64(padL)
+	for i, s := range c.Series {
+		fmt.Fprintf(&b, `<rect class="s%d" x="%.1f" y="8" width="12" height="12"/><text class="legend" x="%.1f" y="18">%s</text>`, i, x, x+16, esc(s.Name))
+		x += 24 + 7.5*float64(len([]rune(s.Name)))
+	}
+	// Grid and y axis.
+	for v := 0.0; v <= top+step/2; v += step {
+		y := float64(padT) + plotH - v/top*plotH
+		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, y, y)
+		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, padL-6, y+4, esc(c.axisLabel(v)))
+	}
+	n := len(c.Labels)
+	if n == 0 {
+		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d" text-anchor="middle">No data yet</text></svg>`, chartW/2, chartH/2)
+		return template.HTML(b.String())
+	}
+	slot := plotW / float64(n)
+	groupW := slot * 0.8
+	barW := groupW / float64(max(len(c.Series), 1))
+	every := (n + maxXLabels - 1) / maxXLabels
+	for i, label := range c.Labels {
+		x0 := float64(padL) + float64(i)*slot + (slot-groupW)/2
+		for si, s := range c.Series {
+			if i >= len(s.Values) {
+				continue
+			}
+			v := s.Values[i]
+			h := v / top * plotH
+			if v > 0 && h < 1 {
+				h = 1 // a non-zero value stays visible
+			}
+			fmt.Fprintf(&b, `<rect class="s%d" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s · %s: %s</title></rect>`,
+				si, x0+float64(si)*barW, float64(padT)+plotH-h, math.Max(barW-1, 1), h, esc(label), esc(s.Name), esc(c.axisLabel(v)))
+		}
+		if i%every == 0 {
+			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x0+groupW/2, chartH-padB+16, esc(shorten(label, 16)))
+		}
+	}
+	fmt.Fprintf(&b, `<line class="base" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, float64(padT)+plotH, float64(padT)+plotH)
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
