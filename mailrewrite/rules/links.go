@@ -1,0 +1,319 @@
+package rules
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// paramRule is one compiled params entry of the link file.
+type paramRule struct {
+	id  string
+	pat *pattern
+}
+
+// paramIndex finds identifying-parameter rules by parameter name: a URL has
+// few parameters, so one map lookup per parameter is all it costs.
+type paramIndex map[string][]paramRule
+
+type redirectRule struct {
+	id        string
+	pat       *pattern
+	params    []string
+	pathGroup int
+	encoding  string
+}
+
+// maxUnwrapDepth bounds nested redirects (a safelink around an ESP link
+// around the destination); deeper nesting is left as it is.
+const maxUnwrapDepth = 4
+
+// maxDestLen: a destination longer than this is not a link anyone clicks.
+const maxDestLen = 8 << 10
+
+func (s *Set) parseLinks(data []byte, seen map[string]bool) error {
+	var f linkFile
+	if err := decodeStrict(data, &f); err != nil {
+		return err
+	}
+	if err := f.check("pixelgate-links"); err != nil {
+		return err
+	}
+	s.params = paramIndex{}
+	for i, r := range f.Params {
+		if err := r.check(seen); err != nil {
+			return fmt.Errorf("params rule %d (id %q): %w", i, r.ID, err)
+		}
+		if len(r.Names) == 0 {
+			return fmt.Errorf("params rule %d (id %q): names missing", i, r.ID)
+		}
+		p, err := compileLinkPattern(r.patternJSON)
+		if err != nil {
+			return fmt.Errorf("params rule %d (id %q): %w", i, r.ID, err)
+		}
+		for _, n := range r.Names {
+			if n == "" {
+				return fmt.Errorf("params rule %d (id %q): empty name", i, r.ID)
+			}
+			s.params[n] = append(s.params[n], paramRule{id: r.ID, pat: p})
+		}
+	}
+	pats := make([]*pattern, 0, len(f.Redirects))
+	for i, r := range f.Redirects {
+		rr, err := r.compile(seen)
+		if err != nil {
+			return fmt.Errorf("redirects rule %d (id %q): %w", i, r.ID, err)
+		}
+		s.redirects = append(s.redirects, rr)
+		pats = append(pats, rr.pat)
+	}
+	s.redirectIdx = newIndex(pats)
+	s.linksVersion = f.Version
+	return nil
+}
+
+// compileLinkPattern compiles a pattern of the link file, where host "*"
+// needs no segments: such params rules are indexed by parameter name, and
+// such redirect rules are the few shapes only links are checked against.
+func compileLinkPattern(pj patternJSON) (*pattern, error) {
+	p, err := compilePattern(pj, true)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (r *redirectRuleJSON) compile(seen map[string]bool) (redirectRule, error) {
+	if err := r.check(seen); err != nil {
+		return redirectRule{}, err
+	}
+	if !validEncodings[r.Encoding] {
+		return redirectRule{}, fmt.Errorf("encoding %q unknown (plain, base64, auto, urldefense-v2, urldefense-v3)", r.Encoding)
+	}
+	p, err := compileLinkPattern(r.patternJSON)
+	if err != nil {
+		return redirectRule{}, err
+	}
+	switch {
+	case len(r.Params) > 0 && r.PathGroup != 0:
+		return redirectRule{}, fmt.Errorf("params and path_group are exclusive")
+	case len(r.Params) == 0 && r.PathGroup == 0:
+		return redirectRule{}, fmt.Errorf("params or path_group needed: where is the destination")
+	case r.PathGroup != 0 && (p.pathRE == nil || r.PathGroup < 0 || r.PathGroup > p.pathRE.NumSubexp()):
+		return redirectRule{}, fmt.Errorf("path_group %d is not a group of path_regexp", r.PathGroup)
+	}
+	return redirectRule{id: r.ID, pat: p, params: r.Params, pathGroup: r.PathGroup, encoding: r.Encoding}, nil
+}
+
+// IdentifyingParams returns the names of u's query parameters that carry a
+// per-recipient value by the link rules (R12): for a recipient without
+// consent they are removed, campaign-level ones such as utm_* stay. Names
+// come back decoded, once each, in the order they appear.
+func (s *Set) IdentifyingParams(u *url.URL) []string {
+	if !webURL(u) || u.RawQuery == "" || len(s.params) == 0 {
+		return nil
+	}
+	h, path, q := urlParts(u)
+	var out []string
+	rest := q
+	for rest != "" {
+		var pair string
+		if i := strings.IndexByte(rest, '&'); i >= 0 {
+			pair, rest = rest[:i], rest[i+1:]
+		} else {
+			pair, rest = rest, ""
+		}
+		name, _, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(name, "%+") {
+			dn, err := url.QueryUnescape(name)
+			if err != nil {
+				continue
+			}
+			name = dn
+		}
+		for _, r := range s.params[name] {
+			if r.pat.match(h, path, q) {
+				if !contains(out, name) {
+					out = append(out, name)
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Unwrap returns the destination of a click redirect when the URL itself
+// holds it, following nested redirects. It never contacts anything: opaque
+// redirects are left to IsClickTracker. dest is always an absolute http(s)
+// URL; ruleID is the rule of the outermost redirect unwrapped.
+func (s *Set) Unwrap(u *url.URL) (dest *url.URL, ruleID string, ok bool) {
+	cur := u
+	for depth := 0; depth < maxUnwrapDepth; depth++ {
+		next, id, found := s.unwrapOnce(cur)
+		if !found {
+			break
+		}
+		if ruleID == "" {
+			ruleID = id
+		}
+		dest, cur = next, next
+	}
+	return dest, ruleID, dest != nil
+}
+
+func (s *Set) unwrapOnce(u *url.URL) (*url.URL, string, bool) {
+	if !webURL(u) {
+		return nil, "", false
+	}
+	h, path, q := urlParts(u)
+	// The index returns the first matching rule; a rule can match a URL
+	// whose value is not a destination (u= is an id for Mailchimp), so
+	// every matching rule is tried in priority order.
+	var dest *url.URL
+	var id string
+	s.redirectIdx.each(h, path, q, func(pos int32) bool {
+		r := &s.redirects[pos]
+		if d, ok := r.extract(path, q); ok {
+			dest, id = d, r.id
+			return false
+		}
+		return true
+	})
+	return dest, id, dest != nil
+}
+
+func (r *redirectRule) extract(path, rawQuery string) (*url.URL, bool) {
+	if r.pathGroup > 0 {
+		m := r.pat.pathRE.FindStringSubmatch(path)
+		if m == nil {
+			return nil, false
+		}
+		raw, err := url.PathUnescape(m[r.pathGroup])
+		if err != nil {
+			return nil, false
+		}
+		return decodeDest(raw, r.encoding)
+	}
+	for _, name := range r.params {
+		v, ok := queryValue(rawQuery, name)
+		if !ok || v == "" {
+			continue
+		}
+		raw, err := url.QueryUnescape(v)
+		if err != nil {
+			continue
+		}
+		if d, ok := decodeDest(raw, r.encoding); ok {
+			return d, true
+		}
+	}
+	return nil, false
+}
+
+func decodeDest(raw, encoding string) (*url.URL, bool) {
+	switch encoding {
+	case "plain":
+		return plainDest(raw)
+	case "base64":
+		return base64Dest(raw)
+	case "auto":
+		if d, ok := plainDest(raw); ok {
+			return d, true
+		}
+		return base64Dest(raw)
+	case "urldefense-v2":
+		// Proofpoint v2: "-" replaces "%" and "_" replaces "/".
+		s, err := url.PathUnescape(strings.NewReplacer("-", "%", "_", "/").Replace(raw))
+		if err != nil {
+			return nil, false
+		}
+		return plainDest(s)
+	case "urldefense-v3":
+		return urldefenseV3(raw)
+	}
+	return nil, false
+}
+
+// plainDest accepts raw when it is an absolute http(s) URL with a host and
+// nothing a browser would not send as is.
+func plainDest(raw string) (*url.URL, bool) {
+	if len(raw) > maxDestLen || len(raw) < len("http://a.b") {
+		return nil, false
+	}
+	l := strings.ToLower(raw[:8])
+	if !strings.HasPrefix(l, "http://") && !strings.HasPrefix(l, "https://") {
+		return nil, false
+	}
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; c <= ' ' || c == 0x7f {
+			return nil, false
+		}
+	}
+	if !utf8.ValidString(raw) {
+		return nil, false
+	}
+	d, err := url.Parse(raw)
+	if err != nil || (d.Scheme != "http" && d.Scheme != "https") || d.Hostname() == "" || d.User != nil {
+		return nil, false
+	}
+	return d, true
+}
+
+func base64Dest(raw string) (*url.URL, bool) {
+	// Only strings that can be the base64 of "http" are worth decoding.
+	if len(raw) < 12 || (raw[:4] != "aHR0" && raw[:4] != "SFRU") {
+		return nil, false
+	}
+	t := strings.TrimRight(raw, "=")
+	for _, enc := range []*base64.Encoding{base64.RawURLEncoding, base64.RawStdEncoding} {
+		if b, err := enc.DecodeString(t); err == nil {
+			return plainDest(string(b))
+		}
+	}
+	return nil, false
+}
+
+// urldefenseV3 decodes Proofpoint's v3 form, "__URL__;B64!!…", where each
+// "*" in URL stands for the next character of the base64url-encoded B64.
+// Runs ("**" followed by a length) are not recovered: such a link stays.
+func urldefenseV3(raw string) (*url.URL, bool) {
+	body, rest, ok := strings.Cut(raw, "__;")
+	if !ok {
+		return nil, false
+	}
+	if !strings.Contains(body, "*") {
+		return plainDest(body)
+	}
+	if strings.Contains(body, "**") {
+		return nil, false
+	}
+	enc, _, _ := strings.Cut(rest, "!!")
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(enc, "="))
+	if err != nil || !utf8.Valid(b) {
+		return nil, false
+	}
+	subst := []rune(string(b))
+	if strings.Count(body, "*") != len(subst) {
+		return nil, false
+	}
+	var sb strings.Builder
+	for _, c := range body {
+		if c == '*' {
+			c, subst = subst[0], subst[1:]
+		}
+		sb.WriteRune(c)
+	}
+	return plainDest(sb.String())
+}

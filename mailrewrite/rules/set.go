@@ -1,0 +1,148 @@
+// Package rules holds pixelgate's tracker and link rules: which URLs are
+// ESP open/click trackers (issue 2, DESIGN §5), which query parameters carry
+// a per-recipient value and which click redirects can be unwrapped without
+// contacting the tracker (R12). The rules are data, embedded from versioned
+// JSON files in pixelgate's own format (see README.md here); this package
+// parses them into indexes that answer per URL with a few map lookups.
+//
+// A Set is immutable after Parse and safe for concurrent use.
+package rules
+
+import (
+	"embed"
+	"fmt"
+	"net/url"
+)
+
+//go:embed data/trackers.json data/links.json
+var embedded embed.FS
+
+// Match says which rule recognised a tracker URL.
+type Match struct {
+	RuleID string
+	Vendor string
+	// Kind is one of "open", "click", "analytics", "beacon".
+	Kind string
+}
+
+// Set is a parsed pair of rule files.
+type Set struct {
+	trackersVersion string
+	linksVersion    string
+
+	trackers    []Match // by position in trackerIdx
+	trackerIdx  *index
+	trackerSrc  []string
+	params      paramIndex
+	redirects   []redirectRule
+	redirectIdx *index
+}
+
+// Default parses the rule files embedded in the binary. It parses on every
+// call; callers keep the Set they get.
+func Default() (*Set, error) {
+	t, err := embedded.ReadFile("data/trackers.json")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded trackers.json: %w", err)
+	}
+	l, err := embedded.ReadFile("data/links.json")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded links.json: %w", err)
+	}
+	return Parse(t, l)
+}
+
+// Parse reads a tracker rule file and a link rule file. Every problem is an
+// error naming the file, the rule and what is wrong; nothing is skipped.
+func Parse(trackers []byte, links []byte) (*Set, error) {
+	s := &Set{}
+	seen := map[string]bool{}
+	if err := s.parseTrackers(trackers, seen); err != nil {
+		return nil, fmt.Errorf("trackers rule file: %w", err)
+	}
+	if err := s.parseLinks(links, seen); err != nil {
+		return nil, fmt.Errorf("links rule file: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Set) parseTrackers(data []byte, seen map[string]bool) error {
+	var f trackerFile
+	if err := decodeStrict(data, &f); err != nil {
+		return err
+	}
+	if err := f.check("pixelgate-trackers"); err != nil {
+		return err
+	}
+	pats := make([]*pattern, 0, len(f.Rules))
+	for i, r := range f.Rules {
+		p, err := r.compile(seen)
+		if err != nil {
+			return fmt.Errorf("rule %d (id %q): %w", i, r.ID, err)
+		}
+		pats = append(pats, p)
+		s.trackers = append(s.trackers, Match{RuleID: r.ID, Vendor: r.Vendor, Kind: r.Kind})
+		s.trackerSrc = append(s.trackerSrc, r.Source)
+	}
+	s.trackerIdx = newIndex(pats)
+	s.trackersVersion = f.Version
+	return nil
+}
+
+func (r *trackerRuleJSON) compile(seen map[string]bool) (*pattern, error) {
+	if err := r.check(seen); err != nil {
+		return nil, err
+	}
+	if !validKinds[r.Kind] {
+		return nil, fmt.Errorf("kind %q unknown (open, click, analytics, beacon)", r.Kind)
+	}
+	p, err := compilePattern(r.patternJSON, false)
+	if err != nil {
+		return nil, err
+	}
+	// A "click.*" host alone would match every sender's click subdomain,
+	// content included: such rules need a path or query condition.
+	if p.kind == hostFirstLabel && !p.hasPathCondition() {
+		return nil, fmt.Errorf("host %q needs a path or query condition", r.Host)
+	}
+	return &p, nil
+}
+
+// Version identifies the rule files, for reports and metrics.
+func (s *Set) Version() string {
+	return "trackers " + s.trackersVersion + ", links " + s.linksVersion
+}
+
+// MatchTracker reports whether u is a known ESP or marketing-platform
+// tracking URL (open pixel, click redirect, analytics or ad beacon).
+// Only http, https and scheme-relative URLs can match.
+func (s *Set) MatchTracker(u *url.URL) (Match, bool) {
+	if !webURL(u) {
+		return Match{}, false
+	}
+	h, path, q := urlParts(u)
+	if pos := s.trackerIdx.find(h, path, q); pos >= 0 {
+		return s.trackers[pos], true
+	}
+	return Match{}, false
+}
+
+// IsClickTracker reports whether the link u goes through a known tracking
+// endpoint. Callers try Unwrap first: what IsClickTracker then reports are
+// opaque redirects, left in place because resolving them would itself
+// register a click (R12), and counted. A link to an endpoint described as
+// an open pixel is reported too: it tracks whoever follows it all the same.
+func (s *Set) IsClickTracker(u *url.URL) (Match, bool) {
+	return s.MatchTracker(u)
+}
+
+func webURL(u *url.URL) bool {
+	if u == nil || u.Host == "" {
+		return false
+	}
+	switch u.Scheme {
+	case "", "http", "https": // url.Parse lower-cases the scheme
+		return true
+	}
+	return false
+}

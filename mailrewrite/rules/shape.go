@@ -1,0 +1,146 @@
+package rules
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Generic open-endpoint shapes, for trackers on hosts no rule names (an
+// ESP's custom tracking domain, a sender's own server). A shape alone is
+// not enough: the URL must also carry a per-message token, so that a logo
+// at /img/open.png stays content (issue 2, "Detection").
+
+// openPairs are consecutive path segments that name an open endpoint.
+var openPairs = [][2]string{
+	{"wf", "open"},      // SendGrid and everything built on it
+	{"track", "open"},   // many
+	{"track", "open.php"},
+	{"e", "o"},   // Customer.io
+	{"e2t", "o"}, // HubSpot, Emarsys
+	{"tr", "op"}, // Brevo
+	{"ss", "o"},  // SendGrid v3, beehiiv
+	{"s", "eo"},  // Iterable
+	{"open", "log"},
+	{"mctx", "opens"},
+	{"email", "open"},
+	{"mail", "open"},
+}
+
+// openFirst are first path segments that, followed by a token segment, are
+// an open endpoint (/o/<token>: Mailgun, ConvertKit, Substack; /I0/: SES;
+// /track/<token>: senders' own servers). Only in first position:
+// /v0/b/bucket/o/<object> is Firebase storage.
+var openFirst = map[string]bool{"o": true, "i0": true, "q": true, "op": true, "oo": true, "open": true, "track": true, "trk": true}
+
+// openLast are last path segments that name an open endpoint.
+var openLast = map[string]bool{
+	"open": true, "open.php": true, "open.aspx": true, "open.html": true, "open.jsp": true,
+	"open.gif": true, "open.png": true, "opened": true, "o.gif": true, "o.png": true,
+	"ut.php": true, "on.jsp": true, "track.gif": true, "trackopen": true,
+	"pixel.gif": true, "pixel.png": true, "beacon.gif": true, "openrate": true,
+	"emailopen": true, "email_open": true, "mailopen": true,
+}
+
+// OpenEndpointShape reports whether u has a generic open-endpoint path
+// shape and carries a per-message token (a long random-looking path segment
+// or query value).
+func (s *Set) OpenEndpointShape(u *url.URL) bool {
+	if !webURL(u) {
+		return false
+	}
+	path := u.EscapedPath()
+	if !hasOpenShape(path) {
+		return false
+	}
+	tok := false
+	eachSegment(path, func(seg string) bool {
+		tok = isToken(seg)
+		return !tok
+	})
+	if tok {
+		return true
+	}
+	rest := u.RawQuery
+	for rest != "" && !tok {
+		var pair string
+		if i := strings.IndexByte(rest, '&'); i >= 0 {
+			pair, rest = rest[:i], rest[i+1:]
+		} else {
+			pair, rest = rest, ""
+		}
+		_, v, _ := strings.Cut(pair, "=")
+		tok = isToken(v)
+	}
+	return tok
+}
+
+func hasOpenShape(path string) bool {
+	var prev, first, last string
+	pair, n := false, 0
+	eachSegment(path, func(seg string) bool {
+		n++
+		if n == 1 {
+			first = seg
+		}
+		for _, p := range openPairs {
+			if strings.EqualFold(prev, p[0]) && strings.EqualFold(seg, p[1]) {
+				pair = true
+				return false
+			}
+		}
+		prev, last = seg, seg
+		return true
+	})
+	if pair {
+		return true
+	}
+	if n >= 2 && openFirst[lowerASCII(first)] {
+		return true
+	}
+	return n >= 1 && openLast[lowerASCII(last)]
+}
+
+// lowerASCII lower-cases short ASCII strings; it allocates only when the
+// input has upper-case letters.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+// isToken reports whether s looks like a per-message identifier rather
+// than a name a person chose: long enough, only token characters, and
+// letters and digits interleaved (names have few alternations: logo2023,
+// banner_v2; tokens many: p9unqonzo5iqumomk5uq, 6496a8003f).
+func isToken(s string) bool {
+	if i := strings.LastIndexByte(s, '.'); i > 0 && len(s)-i <= 5 {
+		s = s[:i] // drop a file extension such as .gif
+	}
+	if len(s) < 10 {
+		return false
+	}
+	alternations, letters, digits := 0, 0, 0
+	prevClass := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		class := 0
+		switch {
+		case c >= '0' && c <= '9':
+			class, digits = 1, digits+1
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			class, letters = 2, letters+1
+		case c == '-' || c == '_' || c == '=' || c == '~' || c == '.' || c == '%':
+			continue
+		default:
+			return false
+		}
+		if prevClass != 0 && class != prevClass {
+			alternations++
+		}
+		prevClass = class
+	}
+	return letters > 0 && digits > 0 && alternations >= 3
+}
