@@ -20,7 +20,7 @@ type index struct {
 	byFirstLabel map[string][]int32
 	bySegment    map[string][]int32
 	always       []int32 // any host, no segments: checked for every URL
-	hasWildcard  bool // some host pattern uses "#": digit-stripped lookups are needed
+	hasWildcard  bool    // some host pattern uses "#": digit-stripped lookups are needed
 }
 
 func newIndex(pats []*pattern) *index {

@@ -12,8 +12,8 @@ import (
 
 // openPairs are consecutive path segments that name an open endpoint.
 var openPairs = [][2]string{
-	{"wf", "open"},      // SendGrid and everything built on it
-	{"track", "open"},   // many
+	{"wf", "open"},    // SendGrid and everything built on it
+	{"track", "open"}, // many
 	{"track", "open.php"},
 	{"e", "o"},   // Customer.io
 	{"e2t", "o"}, // HubSpot, Emarsys
