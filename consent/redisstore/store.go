@@ -1,0 +1,127 @@
+// Package redisstore is the production consent.Store: Redis shared by every
+// pixelgate replica (DESIGN §4, §6), through go-redis' UniversalClient so a
+// single server, Sentinel or Cluster all work.
+//
+// Layout. Every key starts with "pg:". Keys of one recipient share the hash
+// tag {<recipient key hex>}, keys of one campaign the tag {c:<campaign
+// hash>}, so each atomic script touches one Cluster slot. No key holds an
+// email address or a campaign id in clear (R6, R8).
+//
+// Retention (R9). Each key that must expire gets two things computed from
+// the injected clock: a Redis TTL of the remaining time (what deletes it in
+// production) and an entry in its tag's expiry index (the "x" sorted set)
+// scored by the expiry instant, with the tag itself listed in a global index
+// scored by its earliest expiry. Purge deletes whatever the injected clock
+// says is due, so retention is enforced and testable even though Redis' own
+// TTL runs on Redis' clock.
+//
+// Atomicity. Every operation that must be atomic is one Lua script on one
+// slot. Campaign counters and statistics live on other slots; on a single
+// server or Sentinel RecordOpen/RecordClick update them in the same script,
+// on Cluster in a second step that runs only when the open was recorded.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pixelgate/pixelgate/consent"
+)
+
+// Options configure Open. The embedded StoreOptions are the ones every
+// consent store takes (clock, retention, audit chain, randomness).
+type Options struct {
+	consent.StoreOptions
+	// Timeout bounds each operation whose context has no deadline; 0 means
+	// DefaultTimeout. The relay fails closed when it is exceeded.
+	Timeout time.Duration
+	// PoolSize is the number of connections per Redis node; 0 means
+	// DefaultPoolSize. Keep it at least the number of concurrent callers.
+	PoolSize int
+	// Logger receives operational messages; nil discards them.
+	Logger *slog.Logger
+}
+
+const (
+	DefaultTimeout  = 2 * time.Second
+	DefaultPoolSize = 128
+	// expiryGrace keeps a tag's expiry index this long after its last member
+	// is due, so a Purge that runs late still learns which consent state
+	// expired (to keep the per-state totals right) even after Redis' TTL has
+	// deleted the data itself.
+	expiryGrace = 7 * 24 * time.Hour
+)
+
+// Store is a consent.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	rdb     redis.UniversalClient
+	cluster bool
+	o       consent.StoreOptions
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+var _ consent.Store = (*Store)(nil)
+
+// Open connects to the Redis named by rawURL (see parseURL for the forms)
+// and checks that it answers. The store keeps no state of its own besides
+// the connection pool: any number of replicas may open the same Redis.
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	if !opts.Audit.Valid() {
+		return nil, errors.New("open redis store: an audit chain key is required (Options.Audit)")
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = DefaultPoolSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	t, err := parseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open redis store: %w", err)
+	}
+	rdb := t.client(opts.PoolSize, opts.Timeout)
+	s := &Store{
+		rdb:     rdb,
+		cluster: t.kind == kindCluster,
+		o:       opts.StoreOptions.WithDefaults(),
+		timeout: opts.Timeout,
+		log:     opts.Logger,
+	}
+	if err := s.Ping(ctx); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("open redis store %s: %w", t.redacted, err)
+	}
+	return s, nil
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.opctx(ctx)
+	defer cancel()
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", wrapErr(err))
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (s *Store) Close() error { return s.rdb.Close() }
+
+// opctx applies the per-operation timeout unless the caller set a deadline.
+func (s *Store) opctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+func (s *Store) now() time.Time { return s.o.Now().UTC() }
