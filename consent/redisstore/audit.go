@@ -27,7 +27,7 @@ const maxAppendAttempts = 100
 // auditPage is how many entries one read fetches.
 const auditPage = 512
 
-// luaAuditAppend: KEYS: log, head. ARGV: expected head (” when none),
+// luaAuditAppend: KEYS: log, head. ARGV: expected head (empty when none),
 // seq, entry JSON, new head. Returns 1 when appended, 0 when the head moved.
 var luaAuditAppend = redis.NewScript(`
 local head = redis.call('GET', KEYS[2]) or ''

@@ -156,7 +156,7 @@ return open_campaign(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], tonumber(ARGV[
 `)
 
 // luaSend counts one message for a campaign: no per-recipient send log.
-// KEYS: campaign meta. ARGV: id, name (” keeps the known one), at ms,
+// KEYS: campaign meta. ARGV: id, name (empty keeps the known one), at ms,
 // granted (0/1).
 var luaSend = redis.NewScript(`
 local at = tonumber(ARGV[3])
@@ -205,7 +205,7 @@ return {due, nxt[2] or false}
 
 // luaReindex moves a purged tag in the global index to its next expiry, or
 // drops it, unless a writer already moved it.
-// KEYS: global expiry tags. ARGV: tag prefix, now ms, next expiry ms or ”.
+// KEYS: global expiry tags. ARGV: tag prefix, now ms, next expiry ms or empty.
 var luaReindex = redis.NewScript(`
 local cur = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not cur or tonumber(cur) > tonumber(ARGV[2]) then return 0 end
