@@ -15,14 +15,13 @@ import (
 type auditFilter struct {
 	Actor, Action, Target string
 	Since, Until          string // YYYY-MM-DD, as typed
-	Limit                int
+	Limit                 int
 }
 
 type auditData struct {
 	Filter  auditFilter
 	Entries []consent.AuditEntry
 	Verify  *consent.AuditVerification
-	Problem string
 }
 
 const maxAuditRows = 500

@@ -11,50 +11,17 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/web/figures"
 )
 
-// campaignRow is one campaign's figures as the dashboard derives them.
-// Opens and clicks exist only for recipients who consented (R1), so every
-// rate is "among consenting recipients".
-type campaignRow struct {
-	consent.CampaignStats
-	Sends int64
-	// ConsentShare: share of the campaign's recipients who had consented
-	// when it was sent.
-	ConsentShare float64
-	HasShare     bool
-	// OpenRate: unique opens / sends to consenting recipients.
-	OpenRate float64
-	HasRate  bool
-}
-
-func newCampaignRow(c consent.CampaignStats) campaignRow {
-	r := campaignRow{CampaignStats: c, Sends: c.SendsGranted + c.SendsNotGranted}
-	if r.Sends > 0 {
-		r.ConsentShare, r.HasShare = float64(c.SendsGranted)/float64(r.Sends), true
-	}
-	if c.SendsGranted > 0 {
-		r.OpenRate, r.HasRate = float64(c.UniqueOpens)/float64(c.SendsGranted), true
-	}
-	return r
-}
-
-// Title is the name, or the id when the campaign has no name.
-func (r campaignRow) Title() string {
-	if r.Name != "" {
-		return r.Name
-	}
-	return r.ID
-}
-
 type campaignsData struct {
-	Rows  []campaignRow
+	Rows  []figures.Campaign
 	Chart barChart
-	Total campaignRow
+	Total figures.Campaign
 }
 
 // scopeCampaigns is the statement of what campaign figures cover.
-func scopeCampaigns(total campaignRow) string {
+func scopeCampaigns(total figures.Campaign) string {
 	share := "no recipients yet"
 	if total.HasShare {
 		share = strconv.FormatFloat(total.ConsentShare*100, 'f', 1, 64) + "% of the recipients of these campaigns"
@@ -63,26 +30,18 @@ func scopeCampaigns(total campaignRow) string {
 		share + "). Sends count every recipient. Opens by image proxies that fetch every email (machine opens) are shown apart and never as a person's open. No figure identifies a recipient."
 }
 
-func (s *server) loadCampaigns(w http.ResponseWriter, r *http.Request) ([]campaignRow, campaignRow, bool) {
+func (s *server) loadCampaigns(w http.ResponseWriter, r *http.Request) ([]figures.Campaign, figures.Campaign, bool) {
 	list, err := s.st.Campaigns(r.Context())
 	if err != nil {
 		s.log.Error("list campaigns", "err", err)
 		s.errorPage(w, r, http.StatusServiceUnavailable, "The store is unavailable; try again shortly.")
-		return nil, campaignRow{}, false
+		return nil, figures.Campaign{}, false
 	}
-	rows := make([]campaignRow, len(list))
-	var total consent.CampaignStats
+	rows := make([]figures.Campaign, len(list))
 	for i, c := range list {
-		rows[i] = newCampaignRow(c)
-		total.SendsGranted += c.SendsGranted
-		total.SendsNotGranted += c.SendsNotGranted
-		total.UniqueOpens += c.UniqueOpens
-		total.Opens += c.Opens
-		total.MachineOpens += c.MachineOpens
-		total.UniqueClicks += c.UniqueClicks
-		total.Clicks += c.Clicks
+		rows[i] = figures.NewCampaign(c)
 	}
-	return rows, newCampaignRow(total), true
+	return rows, figures.Total(list), true
 }
 
 func (s *server) campaigns(w http.ResponseWriter, r *http.Request) {
@@ -160,57 +119,9 @@ func (s *server) campaignsCSV(w http.ResponseWriter, r *http.Request) {
 	cw.Flush()
 }
 
-// bucket is one point of the opens-over-time series.
-type bucket struct {
-	Start                  time.Time
-	Opens, Machine, Clicks int64
-}
-
-// maxHourBuckets caps the hourly view; longer campaigns are shown per day.
-const maxHourBuckets = 24 * 14
-
-// series fills the gaps between the first and last hour with zeros, so the
-// chart's x axis is time, and groups by day when asked or when too long.
-func timeSeries(hourly []consent.HourStat, byDay bool) ([]bucket, bool) {
-	if len(hourly) == 0 {
-		return nil, byDay
-	}
-	first, last := hourly[0].Hour, hourly[0].Hour
-	for _, h := range hourly {
-		if h.Hour.Before(first) {
-			first = h.Hour
-		}
-		if h.Hour.After(last) {
-			last = h.Hour
-		}
-	}
-	if last.Sub(first) > maxHourBuckets*time.Hour {
-		byDay = true
-	}
-	step := time.Hour
-	trunc := func(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
-	if byDay {
-		step = 24 * time.Hour
-		trunc = consent.Day
-	}
-	first, last = trunc(first), trunc(last)
-	n := int(last.Sub(first)/step) + 1
-	out := make([]bucket, n)
-	for i := range out {
-		out[i].Start = first.Add(time.Duration(i) * step)
-	}
-	for _, h := range hourly {
-		i := int(trunc(h.Hour).Sub(first) / step)
-		out[i].Opens += h.Opens
-		out[i].Machine += h.MachineOpens
-		out[i].Clicks += h.Clicks
-	}
-	return out, byDay
-}
-
 type campaignData struct {
-	Row     campaignRow
-	Buckets []bucket
+	Row     figures.Campaign
+	Buckets []figures.Bucket
 	ByDay   bool
 	Chart   barChart
 }
@@ -231,8 +142,8 @@ func (s *server) loadCampaign(w http.ResponseWriter, r *http.Request, action str
 		s.errorPage(w, r, http.StatusServiceUnavailable, "The store is unavailable; try again shortly.")
 		return campaignData{}, false
 	}
-	d := campaignData{Row: newCampaignRow(c)}
-	d.Buckets, d.ByDay = timeSeries(c.Hourly, r.URL.Query().Get("by") == "day")
+	d := campaignData{Row: figures.NewCampaign(c)}
+	d.Buckets, d.ByDay = figures.OpensOverTime(c.Hourly, r.URL.Query().Get("by") == "day")
 	layout := "01-02 15h"
 	if d.ByDay {
 		layout = "2006-01-02"

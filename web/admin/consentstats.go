@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/web/figures"
 )
 
 type consentDayTotal struct {
@@ -93,13 +94,9 @@ func (s *server) loadConsent(w http.ResponseWriter, r *http.Request) (consentDat
 	}
 	sort.Slice(d.PerSource, func(i, j int) bool { return d.PerSource[i].Source < d.PerSource[j].Source })
 	for _, state := range []consent.State{consent.Granted, consent.Refused, consent.Withdrawn} {
-		n := st.Current[state]
-		d.Current = append(d.Current, stateCount{State: state.String(), Count: n})
-		d.Known += n
+		d.Current = append(d.Current, stateCount{State: state.String(), Count: st.Current[state]})
 	}
-	if d.Known > 0 {
-		d.Share, d.HasShare = float64(st.Current[consent.Granted])/float64(d.Known), true
-	}
+	d.Share, d.Known, d.HasShare = figures.ConsentShare(st.Current)
 	d.Chart = barChart{ID: "consent-days", Title: "Consent decisions per day"}
 	g, rf, wd := series{Name: "Grants"}, series{Name: "Refusals"}, series{Name: "Withdrawals"}
 	for _, t := range d.Totals {
