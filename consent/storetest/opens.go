@@ -42,8 +42,8 @@ func testRecordOpen(e *env) {
 	}
 	h0 := Start().Truncate(time.Hour)
 	if len(c.Hourly) != 2 || !c.Hourly[0].Hour.Equal(h0) || c.Hourly[0].Opens != 1 ||
-		!c.Hourly[1].Hour.Equal(h0.Add(time.Hour)) || c.Hourly[1].Opens != 1 {
-		e.t.Errorf("hourly series %+v, want one open at %v and one at %v", c.Hourly, h0, h0.Add(time.Hour))
+		!c.Hourly[1].Hour.Equal(h0.Add(2*time.Hour)) || c.Hourly[1].Opens != 1 {
+		e.t.Errorf("hourly series %+v, want one open at %v and one at %v (UTC hours, oldest first)", c.Hourly, h0, h0.Add(2*time.Hour))
 	}
 	x := e.export(k)
 	if len(x.Opens) != 1 || x.Opens[0].Campaign != "c1" || x.Opens[0].Opens != 2 || !x.Opens[0].FirstOpen.Equal(Start()) {

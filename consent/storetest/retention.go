@@ -75,7 +75,7 @@ func testRetentionOther(e *env) {
 	}
 	kept, err := e.st.AppendAudit(e.ctx, consent.AuditEntry{Actor: "admin:a", Action: "logout", Result: "ok"})
 	e.must(err)
-	e.must(e.st.RecordDeliverabilityOpen(e.ctx, newDate, t0.Add(2*year)))
+	e.must(e.st.RecordDeliverabilityOpen(e.ctx, newDate, t0.Add(3*year)))
 
 	e.clock.Set(t0.Add(ret.Audit + day))
 	e.purge()
