@@ -27,7 +27,7 @@ func (r *Relay) process(s *session, msg []byte) error {
 	origHeader, origBody, err := splitMessage(msg)
 	if err != nil {
 		m.Messages.WithLabelValues("unparseable").Inc()
-		return unparseable(err.Error())
+		return unparseable(fmt.Errorf("%w: %v", ErrUnparseable, err))
 	}
 	campaign, campaignName := campaignOf(&origHeader, r.cfg.CampaignHeader)
 
@@ -55,14 +55,19 @@ func (r *Relay) process(s *session, msg []byte) error {
 	if err != nil {
 		if errors.Is(err, ErrUnparseable) {
 			m.Messages.WithLabelValues("unparseable").Inc()
-			log.Info("message refused: cannot be parsed", "reason", err.Error())
-			return unparseable(err.Error())
+			// The reason goes to the client only: it may quote message
+			// content, which has no place in logs (R8).
+			log.Info("message refused: cannot be parsed")
+			return unparseable(err)
 		}
 		m.Messages.WithLabelValues("internal-error").Inc()
 		log.Error("rewrite failed", "err", err)
 		return errInternal
 	}
 	m.Recipients.WithLabelValues(decisionLabel).Inc()
+	for reason, n := range rw.Reasons {
+		m.Findings.WithLabelValues(reason).Add(float64(n))
+	}
 
 	out, err := r.finish(s, id, origHeader, origBody, rw.Msg)
 	if err != nil {
@@ -221,11 +226,17 @@ func (r *Relay) deliveryFailed(log *slog.Logger, err error) error {
 }
 
 // unparseable is the 554 5.6.0 reply with the reason (issue 4).
-func unparseable(reason string) error {
-	reason = strings.ReplaceAll(strings.ReplaceAll(reason, "\r", " "), "\n", " ")
+func unparseable(err error) error {
+	// SMTP replies are ASCII lines (RFC 5321 §4.2).
+	reason := strings.Map(func(r rune) rune {
+		if r < ' ' || r > '~' {
+			return '?'
+		}
+		return r
+	}, err.Error())
 	if len(reason) > 400 {
 		reason = reason[:400]
 	}
 	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
-		Message: "Message cannot be processed: " + reason}
+		Message: strings.ToUpper(reason[:1]) + reason[1:]}
 }

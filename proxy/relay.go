@@ -33,6 +33,8 @@ type Rewritten struct {
 	// AskedConsent: the consent request block was put in the message, which
 	// starts the R5 quiet period (MarkAsked).
 	AskedConsent bool
+	// Reasons counts the rewrite's findings by reason code, for metrics.
+	Reasons map[string]int
 }
 
 // ErrUnparseable marks a message the rewrite engine cannot parse; the client

@@ -11,6 +11,9 @@ type RelayMetrics struct {
 	// Recipients by the consent decision used for the rewrite: granted,
 	// refused, withdrawn, none, fail-closed.
 	Recipients *prometheus.CounterVec
+	// Findings counts remote resources found by the rewrite, by reason code
+	// (bounded set from mailrewrite).
+	Findings *prometheus.CounterVec
 	// FailClosed counts consent lookups that failed and were treated as
 	// "not granted" (DESIGN §2).
 	FailClosed prometheus.Counter
@@ -37,6 +40,9 @@ func NewRelayMetrics(reg prometheus.Registerer) *RelayMetrics {
 		Recipients: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pixelgate_relay_recipients_total", Help: "Recipients rewritten, by the consent decision applied.",
 		}, []string{"decision"}),
+		Findings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pixelgate_relay_findings_total", Help: "Remote resources found in relayed messages, by reason code.",
+		}, []string{"reason"}),
 		FailClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pixelgate_relay_consent_fail_closed_total", Help: "Consent lookups that failed and were treated as not granted.",
 		}),
@@ -60,7 +66,7 @@ func NewRelayMetrics(reg prometheus.Registerer) *RelayMetrics {
 			Name: "pixelgate_relay_transactions", Help: "Mail transactions in progress.",
 		}),
 	}
-	reg.MustRegister(m.Messages, m.Recipients, m.FailClosed, m.UpstreamSeconds, m.UpstreamErrors,
+	reg.MustRegister(m.Messages, m.Recipients, m.Findings, m.FailClosed, m.UpstreamSeconds, m.UpstreamErrors,
 		m.DKIM, m.AuthFailures, m.ConnectionsRefused, m.Transactions)
 	return m
 }

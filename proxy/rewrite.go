@@ -1,0 +1,30 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pixelgate/pixelgate/mailrewrite"
+)
+
+// MailRewrite adapts the rewrite engine to the relay: parse failures become
+// ErrUnparseable (554 5.6.0 with the reason), the report tells whether the
+// consent request block went in (R5 MarkAsked) and which reasons fired.
+func MailRewrite(rw *mailrewrite.Rewriter) RewriteFunc {
+	return func(msg []byte, d mailrewrite.Decision) (Rewritten, error) {
+		out, rep, err := rw.Rewrite(msg, d)
+		if err != nil {
+			var pe *mailrewrite.ParseError
+			if errors.As(err, &pe) {
+				return Rewritten{}, fmt.Errorf("%w: %s", ErrUnparseable, pe.Error())
+			}
+			return Rewritten{}, fmt.Errorf("rewrite: %w", err)
+		}
+		res := Rewritten{Msg: out}
+		if rep != nil {
+			res.AskedConsent = rep.ConsentRequested
+			res.Reasons = rep.ReasonCounts()
+		}
+		return res, nil
+	}
+}
