@@ -1,0 +1,359 @@
+package mailrewrite
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Reason codes. Every finding carries at least one; they are what
+// `rewrite --explain` and `scan` print and what metrics count (DESIGN §5).
+const (
+	ReasonRule         = "rule"            // "rule:<rule id>": the tracker rules matched
+	ReasonOpenEndpoint = "open-endpoint"   // generic open-pixel path shape with a per-message token
+	ReasonTiny         = "tiny"            // "tiny:WxH": declared size of a pixel
+	ReasonHidden       = "hidden"          // hidden by its own style or attribute
+	ReasonHiddenParent = "hidden-parent"   // inside a hidden element
+	ReasonIdentity     = "identity"        // "identity-<form>": the recipient's address is in the URL
+	ReasonToken        = "recipient-token" // a query value shaped like a per-recipient token
+	ReasonUnparseable  = "unparseable-url" // remote, but not a URL we can reason about: fail closed
+	ReasonAlwaysPixel  = "amp-pixel"       // amp-pixel / amp-analytics exist only to report
+	ReasonOwnPixel     = "pixelgate-pixel" // pixelgate's own pixel
+	ReasonSpacer       = "static-spacer"   // a tiny image identical for every recipient
+	ReasonContent      = "content"         // nothing suggests tracking
+)
+
+// Classes of remote resource.
+const (
+	ClassTracker      = "tracker"       // removed (or swapped for pixelgate's pixel)
+	ClassPerRecipient = "per-recipient" // content kept, identifier removed
+	ClassContent      = "content"       // kept as is
+	ClassOwn          = "pixelgate"     // pixelgate's own pixel
+)
+
+// carrier describes where a URL sits, with what the markup says about its
+// size and visibility. Only element carriers (images and the like) have a
+// size; CSS backgrounds are judged by their URL.
+type carrier struct {
+	kind         string
+	sized        bool // the carrier is an image-like element
+	w, h         int  // declared size, -1 unknown
+	hidden       bool
+	hiddenParent bool
+}
+
+// verdict is the classification of one remote URL.
+type verdict struct {
+	class   string
+	reasons []string
+	vendor  string
+	// openPixel: an ESP open pixel, the one a consenting recipient's
+	// pixelgate pixel takes the place of.
+	openPixel bool
+	// clean is the URL without its per-recipient parts (ClassPerRecipient).
+	clean string
+}
+
+// isRemote: only http(s) and scheme-relative URLs make a mail client reach
+// the network; cid: and data: never do (DESIGN §5).
+func isRemote(raw string) bool {
+	s := strings.TrimSpace(raw)
+	if len(s) >= 2 && s[0] == '/' && s[1] == '/' {
+		return true
+	}
+	return hasPrefixFold(s, "http://") || hasPrefixFold(s, "https://")
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// classify decides what one remote URL is.
+func (j *job) classify(raw string, c carrier) verdict {
+	raw = strings.TrimSpace(raw)
+	if j.ownPrefix != "" && strings.HasPrefix(raw, j.ownPrefix) {
+		return verdict{class: ClassOwn, reasons: []string{ReasonOwnPixel}, vendor: "pixelgate"}
+	}
+	var v verdict
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return verdict{class: ClassTracker, reasons: []string{ReasonUnparseable}}
+	}
+	strong := false // a reason that makes it a tracker whatever the markup says
+	if m, ok := j.r.rules.MatchTracker(u); ok {
+		v.reasons = append(v.reasons, ReasonRule+":"+m.RuleID)
+		v.vendor = m.Vendor
+		v.openPixel = m.Kind == "open"
+		strong = true
+	}
+	if j.r.rules.OpenEndpointShape(u) {
+		v.reasons = append(v.reasons, ReasonOpenEndpoint)
+		v.openPixel = true
+		strong = true
+	}
+	weak := false // size/visibility: a tracker unless the URL is a static spacer
+	if c.sized && isTiny(c.w, c.h) {
+		v.reasons = append(v.reasons, ReasonTiny+":"+dimString(c.w)+"x"+dimString(c.h))
+		weak = true
+	}
+	if c.hidden {
+		v.reasons = append(v.reasons, ReasonHidden)
+		weak = true
+	}
+	if c.hiddenParent {
+		v.reasons = append(v.reasons, ReasonHiddenParent)
+		weak = true
+	}
+	form := j.id.match(raw)
+	if form != "" {
+		v.reasons = append(v.reasons, ReasonIdentity+"-"+form)
+	}
+	clean, tokens := stripRecipientParts(raw, j.id, j.r.rules.IdentifyingParams(u))
+	if tokens {
+		v.reasons = append(v.reasons, ReasonToken)
+	}
+	switch {
+	case strong:
+		v.class = ClassTracker
+	case weak && form == "" && !tokens && isStaticSpacer(u):
+		v.class = ClassContent
+		v.reasons = append(v.reasons, ReasonSpacer)
+	case weak:
+		v.class = ClassTracker
+	case form != "" || tokens:
+		if clean == raw || j.id.match(clean) != "" {
+			// The identifier is where it cannot be taken out (the host):
+			// the resource goes.
+			v.class = ClassTracker
+		} else {
+			v.class, v.clean = ClassPerRecipient, clean
+		}
+	default:
+		v.class = ClassContent
+		v.reasons = append(v.reasons, ReasonContent)
+	}
+	return v
+}
+
+// isTiny: a tracking pixel declares itself 1×1 or 0×0; the rule also takes
+// a single tiny dimension and small areas, but not a thin divider line such
+// as 1×23 or 600×1, which is layout (issue 2: ≤ 2 or area ≤ 25).
+func isTiny(w, h int) bool {
+	switch {
+	case w == 0 || h == 0:
+		return true
+	case w > 0 && h > 0:
+		return (w <= 2 && h <= 2) || (w*h <= 25 && max(w, h) <= 12)
+	case w > 0:
+		return w <= 2
+	case h > 0:
+		return h <= 2
+	}
+	return false
+}
+
+func dimString(n int) string {
+	if n < 0 {
+		return "?"
+	}
+	return itoa(n)
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
+
+// spacerNames are file names of the transparent layout images of table-era
+// HTML. A tiny image with such a name, no query and no token anywhere is
+// the same URL for every recipient: it cannot tell who opened (R1).
+var spacerNames = map[string]bool{
+	"spacer": true, "transparent": true, "blank": true, "clear": true, "trans": true,
+	"space": true, "spc": true, "empty": true, "shim": true, "clearpixel": true,
+	"spacer_transparent": true, "transparent_pixel": true,
+}
+
+func isStaticSpacer(u *url.URL) bool {
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return false
+	}
+	for _, l := range strings.Split(u.Hostname(), ".") {
+		if isTokenValue(l) {
+			return false
+		}
+	}
+	segs := strings.Split(strings.Trim(u.EscapedPath(), "/"), "/")
+	for _, s := range segs[:len(segs)-1] {
+		if isTokenValue(s) {
+			return false
+		}
+	}
+	name := strings.ToLower(segs[len(segs)-1])
+	base, ext, ok := strings.Cut(name, ".")
+	if !ok || (ext != "gif" && ext != "png") {
+		return false
+	}
+	return spacerNames[base]
+}
+
+// recipientParams are query parameter names ESPs use for a recipient or
+// message id; with a value of some length they are per-recipient.
+var recipientParams = map[string]bool{
+	"e": true, "em": true, "email": true, "mail": true, "uid": true, "userid": true, "user_id": true,
+	"subscriber": true, "subscriberid": true, "subscriber_id": true, "sid": true, "rid": true,
+	"recipient": true, "recipient_id": true, "rcpt": true, "contact": true, "contactid": true,
+	"contact_id": true, "mid": true, "msgid": true, "hash": true, "upn": true, "ecid": true,
+	"_hsenc": true, "mc_eid": true, "vero_id": true, "lid": true,
+}
+
+// keptParams never carry a per-recipient value but do make a resource work:
+// signatures of signed CDN URLs (removing them breaks the image), cache
+// busters and image transformations.
+var keptParams = map[string]bool{
+	"s": true, "sig": true, "signature": true, "expires": true, "key-pair-id": true, "policy": true,
+	"x-amz-signature": true, "x-amz-credential": true, "x-amz-security-token": true, "x-amz-date": true,
+	"x-goog-signature": true, "x-goog-credential": true, "token": true, "alt": true, "hmac": true,
+	"v": true, "ver": true, "version": true, "rev": true, "cb": true, "w": true, "h": true,
+	"width": true, "height": true, "fit": true, "crop": true, "fm": true, "auto": true, "q": true,
+	"quality": true, "format": true, "dpr": true, "family": true, "display": true,
+}
+
+// stripRecipientParts removes the query parameters and path segments that
+// carry the recipient's identity or a per-recipient token, leaving every
+// other byte of the URL as it was. changed reports whether anything was
+// taken out because of a token or a parameter the link rules name
+// (identity matches are reported by the caller through identity.match).
+func stripRecipientParts(raw string, id *identity, ruleParams []string) (clean string, tokens bool) {
+	rest, frag, hasFrag := strings.Cut(raw, "#")
+	base, query, hasQuery := strings.Cut(rest, "?")
+	removed := false
+	if hasQuery {
+		pairs := strings.Split(query, "&")
+		kept := pairs[:0:0]
+		for _, p := range pairs {
+			k, v, _ := strings.Cut(p, "=")
+			dk, err := url.QueryUnescape(k)
+			if err != nil {
+				dk = k
+			}
+			dk = strings.ToLower(dk)
+			dv, err := url.QueryUnescape(v)
+			if err != nil {
+				dv = v
+			}
+			switch {
+			case id.match(p) != "":
+				removed = true
+			case contains(ruleParams, dk) || contains(ruleParams, k):
+				removed, tokens = true, true
+			case keptParams[dk]:
+				kept = append(kept, p)
+			case isTokenValue(dv) || (recipientParams[dk] && len(dv) >= 6 && isIDChars(dv)):
+				removed, tokens = true, true
+			default:
+				kept = append(kept, p)
+			}
+		}
+		query = strings.Join(kept, "&")
+	}
+	if id != nil {
+		// Path segments after the host: only the identity is taken out
+		// there; a long hex or base64 segment is usually the image's own
+		// content hash, the same for everyone.
+		schemeEnd := strings.Index(base, "//")
+		if schemeEnd >= 0 {
+			if slash := strings.IndexByte(base[schemeEnd+2:], '/'); slash >= 0 {
+				pathStart := schemeEnd + 2 + slash
+				segs := strings.Split(base[pathStart:], "/")
+				kept := segs[:0:0]
+				for _, s := range segs {
+					if s != "" && id.match(s) != "" {
+						removed = true
+						continue
+					}
+					kept = append(kept, s)
+				}
+				base = base[:pathStart] + strings.Join(kept, "/")
+			}
+		}
+	}
+	if !removed {
+		return raw, false
+	}
+	out := base
+	if hasQuery && query != "" {
+		out += "?" + query
+	}
+	if hasFrag {
+		out += "#" + frag
+	}
+	return out, tokens
+}
+
+// isTokenValue: long, opaque and mixing letters with digits, the shape of
+// per-recipient ids (Brevo's ?e=, Klaviyo's upn=) rather than of words,
+// numbers or file names.
+func isTokenValue(v string) bool {
+	if len(v) < 16 || len(v) > 2048 || !isIDChars(v) {
+		return false
+	}
+	// Random ids switch between upper case, lower case and digits all the
+	// time; words and dates ("Newsletter-23_01_18") hardly do.
+	var letter, digit bool
+	switches, prev := 0, byte(0)
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		var cls byte
+		switch {
+		case '0' <= c && c <= '9':
+			digit, cls = true, 'd'
+		case 'a' <= c && c <= 'z':
+			letter, cls = true, 'l'
+		case 'A' <= c && c <= 'Z':
+			letter, cls = true, 'u'
+		}
+		if cls != 0 && prev != 0 && cls != prev {
+			switches++
+		}
+		prev = cls
+	}
+	if !letter || !digit || switches*8 < len(v) {
+		return false
+	}
+	lv := strings.ToLower(v)
+	for _, ext := range []string{".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".css", ".html"} {
+		if strings.HasSuffix(lv, ext) {
+			return false
+		}
+	}
+	return true
+}
+
+func isIDChars(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case c == '-' || c == '_' || c == '.' || c == '~' || c == '=' || c == '+' || c == '/' || c == '%':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,147 @@
+package mailrewrite
+
+import (
+	"strings"
+)
+
+// Placeholders a sender may put in a template (issue 2, issue 5).
+const (
+	// PlaceholderConsentURL is replaced by the recipient's consent page URL
+	// wherever it appears; a message holding it gets no extra footer.
+	PlaceholderConsentURL = "{{pixelgate_consent_url}}"
+	// PlaceholderConsentRequest is replaced by a short request block when
+	// Decision.AskConsent, otherwise by nothing (R5).
+	PlaceholderConsentRequest = "{{pixelgate_consent_request}}"
+)
+
+// texts are the words pixelgate adds to a message, per language. HTML
+// versions are written with character references so they are plain ASCII
+// and fit any ASCII-compatible charset and 7bit parts.
+type texts struct {
+	manage, manageHTML   string
+	ask, askHTML         string
+	allow, decline       string
+	allowHTML, declineHT string
+}
+
+var textsByLang = map[string]texts{
+	"en": {
+		manage: "Manage open tracking", manageHTML: "Manage open tracking",
+		ask:     "May we count when you open our emails? It is optional and changes nothing else.",
+		askHTML: "May we count when you open our emails? It is optional and changes nothing else.",
+		allow:   "Allow", decline: "No thanks",
+		allowHTML: "Allow", declineHT: "No thanks",
+	},
+	"fr": {
+		manage: "Gérer le suivi des ouvertures", manageHTML: "G&eacute;rer le suivi des ouvertures",
+		ask:     "Pouvons-nous compter vos ouvertures de nos e-mails ? C'est facultatif et ne change rien d'autre.",
+		askHTML: "Pouvons-nous compter vos ouvertures de nos e-mails&nbsp;? C&rsquo;est facultatif et ne change rien d&rsquo;autre.",
+		allow:   "Accepter", decline: "Non merci",
+		allowHTML: "Accepter", declineHT: "Non merci",
+	},
+}
+
+func textsFor(lang string) texts {
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(lang)), "fr") {
+		return textsByLang["fr"]
+	}
+	return textsByLang["en"]
+}
+
+// footerMarker marks what pixelgate added, so a second rewrite finds it.
+const footerMarker = `data-pixelgate="footer"`
+
+// htmlFooter is the consent footer link (R3: withdrawal as easy as giving,
+// separate from unsubscribe).
+func htmlFooter(lang, consentURL string) []byte {
+	t := textsFor(lang)
+	return []byte(`<div ` + footerMarker + ` style="font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:16px;color:#666666;text-align:center;padding:12px 0;">` +
+		`<a href="` + escapeAttr(consentURL) + `" style="color:#666666;text-decoration:underline;">` + t.manageHTML + `</a></div>`)
+}
+
+func textFooter(lang, consentURL, eol string) string {
+	t := textsFor(lang)
+	return eol + "-- " + eol + t.manage + ": " + consentURL + eol
+}
+
+// htmlRequest is the neutral consent request: two equally plain links to
+// the consent page, where the choice is made with a button (R2: never a GET).
+func htmlRequest(lang, consentURL string) []byte {
+	t := textsFor(lang)
+	u := escapeAttr(consentURL)
+	link := `" style="color:#333333;text-decoration:underline;">`
+	return []byte(`<div data-pixelgate="consent-request" style="font-family:Arial,Helvetica,sans-serif;font-size:13px;line-height:18px;color:#333333;padding:8px 0;">` +
+		t.askHTML + ` <a href="` + u + link + t.allowHTML + `</a> &middot; <a href="` + u + link + t.declineHT + `</a></div>`)
+}
+
+func textRequest(lang, consentURL string) string {
+	t := textsFor(lang)
+	return t.ask + " " + t.allow + " / " + t.decline + ": " + consentURL
+}
+
+// pixelHTML is pixelgate's pixel.
+func pixelHTML(src string) []byte {
+	return []byte(`<img src="` + escapeAttr(src) + `" width="1" height="1" alt="" border="0" style="width:1px;height:1px;border:0;">`)
+}
+
+// encodeText converts UTF-8 text pixelgate adds into the part's charset.
+// Only a few accented letters are ever added; ISO-8859-x and Windows-125x
+// code them as Latin-1 does. A 7bit part, or a charset we do not know,
+// gets the letters without accents rather than bytes it cannot declare.
+func encodeText(s, charset, cte string) []byte {
+	sevenBit := cte == "" || cte == "7bit"
+	cs := strings.ToLower(strings.TrimSpace(charset))
+	switch {
+	case !sevenBit && (cs == "utf-8" || cs == "utf8"):
+		return []byte(s)
+	case !sevenBit && latin1Compatible(cs):
+		out := make([]byte, 0, len(s))
+		for _, r := range s {
+			if r < 0x100 {
+				out = append(out, byte(r))
+			} else {
+				out = append(out, asciiFold(r)...)
+			}
+		}
+		return out
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x80 {
+			b.WriteRune(r)
+		} else {
+			b.WriteString(asciiFold(r))
+		}
+	}
+	return []byte(b.String())
+}
+
+func latin1Compatible(cs string) bool {
+	switch cs {
+	case "iso-8859-1", "latin1", "iso_8859-1", "iso-8859-15", "latin-9", "windows-1252", "cp1252",
+		"iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-9", "iso-8859-10", "iso-8859-13",
+		"iso-8859-14", "iso-8859-16", "windows-1250", "windows-1254", "windows-1257":
+		return true
+	}
+	return false
+}
+
+func asciiFold(r rune) string {
+	switch r {
+	case 'é', 'è', 'ê', 'ë':
+		return "e"
+	case 'à', 'â':
+		return "a"
+	case 'ç':
+		return "c"
+	case 'ô':
+		return "o"
+	case 'î', 'ï':
+		return "i"
+	case 'ù', 'û':
+		return "u"
+	case '’':
+		return "'"
+	}
+	return "?"
+}

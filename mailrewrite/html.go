@@ -1,0 +1,599 @@
+package mailrewrite
+
+import (
+	"bytes"
+	"strings"
+
+	"golang.org/x/net/html"
+)
+
+// htmlDoc is the scan state of one HTML (or AMP) body part.
+type htmlDoc struct {
+	path string
+	amp  bool
+	src  []byte // decoded body
+
+	edits     edits
+	bodyClose int // offset of the last </body>, -1 when none
+	htmlClose int // offset of the last </html>, -1 when none
+	lang      string
+
+	stack   []openElem
+	reveal  map[string]bool // classes a <style> rule shows again (responsive layouts)
+	inStyle bool
+	names   map[string]string
+}
+
+type openElem struct {
+	name   string
+	hidden bool // hidden itself or through a parent
+	// removeFrom >= 0: the whole element, from this offset to its end tag,
+	// goes (amp-pixel, amp-analytics).
+	removeFrom int
+}
+
+// maxCommentDepth bounds recursion into conditional comments.
+const maxCommentDepth = 4
+
+func newHTMLDoc(path string, src []byte, amp bool) *htmlDoc {
+	return &htmlDoc{path: path, amp: amp, src: src, bodyClose: -1, htmlClose: -1, names: map[string]string{}}
+}
+
+// scanHTML walks the document, classifying every remote resource and
+// recording the edits the decision asks for.
+func (j *job) scanHTML(d *htmlDoc) error {
+	return j.scanFragment(d, 0, len(d.src), 0)
+}
+
+// scanFragment tokenizes d.src[from:to]. Conditional comments
+// (<!--[if mso]>...<![endif]-->) hold markup Outlook renders, VML
+// backgrounds among it, so their content is scanned as HTML too.
+func (j *job) scanFragment(d *htmlDoc, from, to, depth int) error {
+	z := html.NewTokenizer(bytes.NewReader(d.src[from:to]))
+	off := from
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			return nil
+		}
+		start := off
+		off += len(z.Raw())
+		switch tt {
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, _ := z.TagName()
+			if err := j.startTag(d, z, name, start, off, tt == html.SelfClosingTagToken, depth); err != nil {
+				return err
+			}
+			switch string(name) {
+			case "noscript", "noembed", "noframes", "iframe":
+				// Mail clients run no scripts: what these hold is
+				// rendered as markup, so it is scanned as markup.
+				z.NextIsNotRawText()
+			}
+		case html.EndTagToken:
+			d.inStyle = false
+			name, _ := z.TagName()
+			j.endTag(d, name, start, off, depth)
+		case html.TextToken:
+			if d.inStyle {
+				d.inStyle = false
+				j.styleBlock(d, start, off)
+			}
+		case html.CommentToken:
+			d.inStyle = false
+			if depth < maxCommentDepth {
+				raw := d.src[start:off]
+				if bytes.HasPrefix(raw, []byte("<!--[")) && bytes.HasSuffix(raw, []byte("-->")) && len(raw) >= 7 {
+					if err := j.scanFragment(d, start+4, off-3, depth+1); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+}
+
+// tagAttrs holds the attributes the scanner looks at, valid until the
+// tokenizer moves on.
+type tagAttrs struct {
+	src, srcset, width, height, style, background, poster []byte
+	typ, rel, href, class, lang, marker                   []byte
+	hidden                                                bool
+}
+
+var voidElements = map[string]bool{
+	"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true, "img": true,
+	"input": true, "link": true, "meta": true, "param": true, "source": true, "track": true, "wbr": true,
+}
+
+// impliedEnd lists, for a start tag, the open elements it closes (HTML
+// §13.2.6: a <td> ends the previous cell, a <tr> the previous row...), so
+// hidden-parent tracking follows what a browser builds.
+var impliedEnd = map[string][]string{
+	"td": {"td", "th"}, "th": {"td", "th"}, "tr": {"td", "th", "tr"},
+	"li": {"li"}, "p": {"p"}, "option": {"option"}, "dt": {"dt", "dd"}, "dd": {"dt", "dd"},
+}
+
+func (d *htmlDoc) intern(b []byte) string {
+	if s, ok := d.names[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	d.names[s] = s
+	return s
+}
+
+func (d *htmlDoc) parentHidden() bool {
+	return len(d.stack) > 0 && d.stack[len(d.stack)-1].hidden
+}
+
+func (j *job) startTag(d *htmlDoc, z *html.Tokenizer, nameB []byte, start, end int, selfClosing bool, depth int) error {
+	name := d.intern(nameB)
+	var a tagAttrs
+	for more := true; more; {
+		var k, v []byte
+		k, v, more = z.TagAttr()
+		if k == nil {
+			break
+		}
+		switch string(k) {
+		case "src":
+			a.src = v
+		case "srcset":
+			a.srcset = v
+		case "width":
+			a.width = v
+		case "height":
+			a.height = v
+		case "style":
+			a.style = v
+		case "background":
+			a.background = v
+		case "poster":
+			a.poster = v
+		case "type":
+			a.typ = v
+		case "rel":
+			a.rel = v
+		case "href":
+			a.href = v
+		case "class":
+			a.class = v
+		case "lang":
+			a.lang = v
+		case "data-pixelgate":
+			a.marker = v
+		case "hidden":
+			a.hidden = true
+		}
+	}
+	if ends := impliedEnd[name]; ends != nil {
+		for len(d.stack) > 0 && contains(ends, d.stack[len(d.stack)-1].name) {
+			d.stack = d.stack[:len(d.stack)-1]
+		}
+	}
+	if name == "html" && len(a.lang) > 0 && d.lang == "" {
+		d.lang = strings.ToLower(string(a.lang))
+	}
+	si := readStyle(a.style)
+	selfHidden := a.hidden || si.hidden
+	if selfHidden && len(a.class) > 0 && d.revealedByClass(a.class) {
+		selfHidden = false
+	}
+	parentHidden := d.parentHidden()
+	if !voidElements[name] && !(selfClosing && strings.IndexByte(name, ':') >= 0) {
+		d.stack = append(d.stack, openElem{name: name, hidden: selfHidden || parentHidden, removeFrom: -1})
+	}
+	d.inStyle = name == "style"
+
+	t := tagEdit{d: d, start: start, end: end}
+	switch name {
+	case "img", "amp-img", "amp-anim":
+		c := carrier{kind: "img", sized: true, w: dimension(a.width, si.w), h: dimension(a.height, si.h),
+			hidden: selfHidden, hiddenParent: parentHidden}
+		if name != "img" {
+			c.kind = name
+		}
+		if err := j.imageLike(&t, c, a, name == "img" && !d.amp); err != nil {
+			return err
+		}
+	case "source":
+		c := carrier{kind: "picture-source", hidden: selfHidden, hiddenParent: parentHidden, w: -1, h: -1}
+		if err := j.imageLike(&t, c, a, false); err != nil {
+			return err
+		}
+	case "input":
+		if asciiEqualFold(bytes.TrimSpace(a.typ), "image") {
+			c := carrier{kind: "input-image", sized: true, w: dimension(a.width, si.w), h: dimension(a.height, si.h),
+				hidden: selfHidden, hiddenParent: parentHidden}
+			if err := j.imageLike(&t, c, a, false); err != nil {
+				return err
+			}
+		}
+	case "video":
+		if len(a.poster) > 0 {
+			j.attrURL(&t, "poster", a.poster, carrier{kind: "video-poster", w: -1, h: -1})
+		}
+	case "link":
+		if bytes.Contains(bytes.ToLower(a.rel), []byte("stylesheet")) && len(a.href) > 0 {
+			v := j.judge(d, string(a.href), carrier{kind: "link-stylesheet", w: -1, h: -1})
+			switch v.class {
+			case ClassTracker:
+				t.removeTag = true
+				j.note(d, string(a.href), "link-stylesheet", v, ActionRemoved)
+			case ClassPerRecipient:
+				t.set("href", v.clean)
+				j.note(d, string(a.href), "link-stylesheet", v, ActionIdentifierRemoved)
+			default:
+				j.note(d, string(a.href), "link-stylesheet", v, ActionKept)
+			}
+		}
+	case "v:fill", "v:image", "v:imagedata":
+		if len(a.src) > 0 {
+			v := j.judge(d, string(a.src), carrier{kind: "vml", w: -1, h: -1})
+			switch v.class {
+			case ClassTracker:
+				t.removeTag = true
+				j.note(d, string(a.src), "vml", v, ActionRemoved)
+			case ClassPerRecipient:
+				t.set("src", v.clean)
+				j.note(d, string(a.src), "vml", v, ActionIdentifierRemoved)
+			default:
+				j.note(d, string(a.src), "vml", v, ActionKept)
+			}
+		}
+	case "amp-pixel", "amp-analytics":
+		// Both exist only to report the reader's activity.
+		u := string(a.src)
+		if u == "" {
+			u = "(" + name + " configuration)"
+		}
+		v := verdict{class: ClassTracker, reasons: []string{ReasonAlwaysPixel}}
+		if name == "amp-analytics" {
+			v.reasons = []string{"amp-analytics"}
+		}
+		j.note(d, u, name, v, ActionRemoved)
+		t.removeTag = true
+		if len(d.stack) > 0 && d.stack[len(d.stack)-1].name == name {
+			d.stack[len(d.stack)-1].removeFrom = start
+		}
+	}
+	if len(a.background) > 0 {
+		j.attrURL(&t, "background", a.background, carrier{kind: "background-attr", w: -1, h: -1})
+	}
+	if len(a.style) > 0 && bytes.Contains(bytes.ToLower(a.style), []byte("url(")) {
+		j.styleAttr(&t, a.style)
+	}
+	return t.apply(j)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// dimension is the declared size: the attribute, else the inline style.
+func dimension(attr []byte, style int) int {
+	if v := pxValue(bytes.TrimSpace(attr)); v >= 0 {
+		return v
+	}
+	return style
+}
+
+// revealedByClass: display:none with a class a <style> rule shows again is
+// the responsive "mobile only" pattern, not hiding.
+func (d *htmlDoc) revealedByClass(class []byte) bool {
+	if len(d.reveal) == 0 {
+		return false
+	}
+	for _, c := range bytes.Fields(class) {
+		if d.reveal[string(c)] {
+			return true
+		}
+	}
+	return false
+}
+
+func (j *job) endTag(d *htmlDoc, nameB []byte, start, end, depth int) {
+	name := string(nameB)
+	switch name {
+	case "body":
+		if depth == 0 {
+			d.bodyClose = start
+		}
+	case "html":
+		if depth == 0 {
+			d.htmlClose = start
+		}
+	}
+	for i := len(d.stack) - 1; i >= 0; i-- {
+		if d.stack[i].name != name {
+			continue
+		}
+		if from := d.stack[i].removeFrom; from >= 0 && j.rewrite {
+			d.edits.add(from, end, nil)
+		}
+		d.stack = d.stack[:i]
+		return
+	}
+}
+
+// tagEdit collects what happens to one start tag.
+type tagEdit struct {
+	d          *htmlDoc
+	start, end int
+	removeTag  bool
+	replace    []byte // the tag is replaced by this (the swapped pixel)
+	changes    []attrChange
+}
+
+func (t *tagEdit) set(name, value string) {
+	t.changes = append(t.changes, attrChange{name: name, value: value})
+}
+
+func (t *tagEdit) drop(name string) {
+	t.changes = append(t.changes, attrChange{name: name, remove: true})
+}
+
+func (t *tagEdit) apply(j *job) error {
+	if !j.rewrite {
+		return nil
+	}
+	switch {
+	case t.replace != nil:
+		t.d.edits.add(t.start, t.end, t.replace)
+	case t.removeTag:
+		t.d.edits.add(t.start, t.end, nil)
+	case len(t.changes) > 0:
+		t.d.edits.add(t.start, t.end, rewriteTag(t.d.src[t.start:t.end], t.changes))
+	}
+	return nil
+}
+
+// imageLike handles img, amp-img, source and input type=image: src and
+// srcset. mayHoldPixel: the tag can be swapped for pixelgate's pixel.
+func (j *job) imageLike(t *tagEdit, c carrier, a tagAttrs, mayHoldPixel bool) error {
+	d := t.d
+	if len(a.src) > 0 && isRemote(string(a.src)) {
+		u := string(a.src)
+		v := j.judge(d, u, c)
+		switch v.class {
+		case ClassOwn:
+			if j.wantPixel && !j.pixelDone && mayHoldPixel {
+				j.pixelDone = true
+				j.note(d, u, c.kind, v, ActionKept)
+			} else {
+				t.removeTag = true
+				j.note(d, u, c.kind, v, ActionRemoved)
+			}
+			return nil
+		case ClassTracker:
+			if mayHoldPixel && v.openPixel && j.wantPixel && !j.pixelDone {
+				px, err := j.pixelTag(u)
+				if err != nil {
+					return err
+				}
+				t.replace = px
+				j.pixelDone = true
+				j.rep.PixelSwapped = true
+				j.note(d, u, c.kind, v, ActionSwapped)
+			} else {
+				t.removeTag = true
+				j.note(d, u, c.kind, v, ActionRemoved)
+			}
+			// The srcset goes with the element.
+			if len(a.srcset) > 0 {
+				j.srcset(t, a.srcset, carrier{kind: c.kind + "-srcset", w: -1, h: -1}, true)
+			}
+			return nil
+		case ClassPerRecipient:
+			t.set("src", v.clean)
+			j.note(d, u, c.kind, v, ActionIdentifierRemoved)
+		default:
+			j.note(d, u, c.kind, v, ActionKept)
+		}
+	}
+	if len(a.srcset) > 0 {
+		sc := c
+		sc.kind = c.kind + "-srcset"
+		if len(a.src) == 0 {
+			// Without src the srcset is the image: size and visibility
+			// count, and a tracker takes the element with it.
+			j.srcset(t, a.srcset, sc, false)
+		} else {
+			sc.sized, sc.hidden, sc.hiddenParent = false, false, false
+			j.srcset(t, a.srcset, sc, false)
+		}
+	}
+	return nil
+}
+
+// srcset classifies every candidate. gone: the element is already removed,
+// candidates are only reported.
+func (j *job) srcset(t *tagEdit, val []byte, c carrier, gone bool) {
+	d := t.d
+	spans := srcsetURLs(val)
+	var out []byte
+	changed, tracker := false, false
+	pos := 0
+	for _, s := range spans {
+		u := string(val[s[0]:s[1]])
+		if !isRemote(u) {
+			continue
+		}
+		v := j.judge(d, u, c)
+		switch {
+		case gone:
+			j.note(d, u, c.kind, v, ActionRemoved)
+		case v.class == ClassTracker || v.class == ClassOwn:
+			tracker = true
+			j.note(d, u, c.kind, v, ActionRemoved)
+		case v.class == ClassPerRecipient:
+			out = append(append(out, val[pos:s[0]]...), v.clean...)
+			pos = s[1]
+			changed = true
+			j.note(d, u, c.kind, v, ActionIdentifierRemoved)
+		default:
+			j.note(d, u, c.kind, v, ActionKept)
+		}
+	}
+	switch {
+	case gone:
+	case tracker && c.sized:
+		t.removeTag = true
+	case tracker:
+		t.drop("srcset")
+	case changed:
+		out = append(out, val[pos:]...)
+		t.set("srcset", string(out))
+	}
+}
+
+// attrURL handles an attribute that holds one URL and can simply go when
+// it is a tracker (background, poster).
+func (j *job) attrURL(t *tagEdit, attr string, val []byte, c carrier) {
+	u := string(val)
+	if !isRemote(u) {
+		return
+	}
+	d := t.d
+	v := j.judge(d, u, c)
+	switch v.class {
+	case ClassTracker, ClassOwn:
+		t.drop(attr)
+		j.note(d, u, c.kind, v, ActionRemoved)
+	case ClassPerRecipient:
+		t.set(attr, v.clean)
+		j.note(d, u, c.kind, v, ActionIdentifierRemoved)
+	default:
+		j.note(d, u, c.kind, v, ActionKept)
+	}
+}
+
+// styleAttr handles url() in an inline style: a tracker becomes "none",
+// which keeps the declaration valid (background-image:none).
+func (j *job) styleAttr(t *tagEdit, style []byte) {
+	d := t.d
+	var es edits
+	scanCSS(style, func(ref cssRef) {
+		j.cssRef(d, style, ref, "style-attr", &es)
+	})
+	if len(es) > 0 {
+		t.set("style", string(es.apply(style)))
+	}
+}
+
+// cssRef classifies one CSS reference and records its edit in es, with
+// offsets relative to css.
+func (j *job) cssRef(d *htmlDoc, css []byte, ref cssRef, kind string, es *edits) {
+	u := string(css[ref.urlStart:ref.urlEnd])
+	if !isRemote(u) {
+		return
+	}
+	if ref.isImport {
+		kind = "css-import"
+	}
+	v := j.judge(d, u, carrier{kind: kind, w: -1, h: -1})
+	switch v.class {
+	case ClassTracker, ClassOwn:
+		if ref.isImport {
+			es.add(ref.start, ref.end, nil)
+		} else {
+			es.add(ref.start, ref.end, []byte("none"))
+		}
+		j.note(d, u, kind, v, ActionRemoved)
+	case ClassPerRecipient:
+		es.add(ref.urlStart, ref.urlEnd, []byte(v.clean))
+		j.note(d, u, kind, v, ActionIdentifierRemoved)
+	default:
+		j.note(d, u, kind, v, ActionKept)
+	}
+}
+
+// styleBlock handles the text of a <style> element: remember the classes
+// it reveals, then classify its url() and @import references.
+func (j *job) styleBlock(d *htmlDoc, start, end int) {
+	css := d.src[start:end]
+	collectRevealClasses(css, d)
+	var es edits
+	scanCSS(css, func(ref cssRef) {
+		j.cssRef(d, css, ref, "style-block", &es)
+	})
+	if j.rewrite {
+		for _, e := range es {
+			d.edits.add(start+e.start, start+e.end, e.repl)
+		}
+	}
+}
+
+// collectRevealClasses records the classes of rules that set display to
+// something other than none, or a non-zero max-height: an element hidden
+// inline but carrying such a class is shown on some screens.
+func collectRevealClasses(css []byte, d *htmlDoc) {
+	selStart := 0
+	for i := 0; i < len(css); i++ {
+		switch css[i] {
+		case '}', ';':
+			selStart = i + 1
+		case '{':
+			sel := bytes.TrimSpace(css[selStart:i])
+			if len(sel) > 0 && sel[0] == '@' {
+				selStart = i + 1
+				continue
+			}
+			close := bytes.IndexByte(css[i+1:], '}')
+			if close < 0 {
+				return
+			}
+			block := css[i+1 : i+1+close]
+			if reveals(block) {
+				for _, c := range selectorClasses(sel) {
+					if d.reveal == nil {
+						d.reveal = map[string]bool{}
+					}
+					d.reveal[c] = true
+				}
+			}
+			i += 1 + close
+			selStart = i + 1
+		}
+	}
+}
+
+func reveals(block []byte) bool {
+	shown := false
+	cssDecls(block, func(prop string, v []byte) {
+		v = trimImportant(v)
+		switch prop {
+		case "display":
+			shown = shown || !asciiEqualFold(v, "none")
+		case "max-height":
+			shown = shown || !isZeroLength(v)
+		case "visibility":
+			shown = shown || asciiEqualFold(v, "visible")
+		}
+	})
+	return shown
+}
+
+func selectorClasses(sel []byte) []string {
+	var out []string
+	for i := 0; i < len(sel); i++ {
+		if sel[i] != '.' {
+			continue
+		}
+		k := i + 1
+		for k < len(sel) && isIdentChar(sel[k]) {
+			k++
+		}
+		if k > i+1 {
+			out = append(out, string(sel[i+1:k]))
+		}
+		i = k - 1
+	}
+	return out
+}

@@ -1,0 +1,81 @@
+package mailrewrite
+
+import "strings"
+
+// Actions taken on a finding.
+const (
+	ActionRemoved           = "removed"            // the resource is gone from the message
+	ActionSwapped           = "swapped"            // replaced by pixelgate's own pixel (consent granted)
+	ActionIdentifierRemoved = "identifier-removed" // content kept, per-recipient part taken out
+	ActionKept              = "kept"               // left as is
+	ActionNone              = "none"               // scan only: nothing was changed
+)
+
+// Finding is one remote resource and what was decided about it.
+type Finding struct {
+	Part    string `json:"part"`    // MIME part path ("1.2")
+	URL     string `json:"url"`     // as written in the message (entities decoded)
+	Carrier string `json:"carrier"` // img, img-srcset, picture-source, input-image, background-attr, video-poster, style-attr, style-block, css-import, link-stylesheet, vml, amp-img, amp-pixel, amp-analytics
+	Class   string `json:"class"`   // tracker, per-recipient, content, pixelgate
+	Reason  string `json:"reason"`  // reason codes joined by ","
+	Vendor  string `json:"vendor,omitempty"`
+	Action  string `json:"action"`
+	// Rewritten is the URL left in the message for identifier-removed.
+	Rewritten string `json:"rewritten,omitempty"`
+}
+
+// Report says what the rewrite (or scan) found and did.
+type Report struct {
+	Findings []Finding `json:"findings"`
+	// PixelAdded: pixelgate's pixel is in the output (swapped or added).
+	PixelAdded bool `json:"pixel_added"`
+	// PixelSwapped: it took the place of the ESP's open pixel.
+	PixelSwapped bool `json:"pixel_swapped"`
+	// PixelPurpose is "open" or "deliverability" when PixelAdded.
+	PixelPurpose string `json:"pixel_purpose,omitempty"`
+	FooterAdded  bool   `json:"footer_added"`
+	// PlaceholdersFilled counts {{pixelgate_consent_url}} and
+	// {{pixelgate_consent_request}} occurrences replaced.
+	PlaceholdersFilled int `json:"placeholders_filled"`
+	// ConsentRequested: the request block was put in (Decision.AskConsent).
+	ConsentRequested bool `json:"consent_requested"`
+	// PartsRewritten lists the parts whose body changed.
+	PartsRewritten []string `json:"parts_rewritten,omitempty"`
+	RulesVersion   string   `json:"rules_version"`
+
+	Remote       int `json:"remote"`        // remote resources seen
+	Trackers     int `json:"trackers"`      // class tracker
+	PerRecipient int `json:"per_recipient"` // class per-recipient
+	Removed      int `json:"removed"`       // action removed
+	Neutralised  int `json:"neutralised"`   // removed + swapped + identifier-removed
+}
+
+// ReasonCounts counts findings by reason code (the part before ':').
+func (r *Report) ReasonCounts() map[string]int {
+	out := map[string]int{}
+	for _, f := range r.Findings {
+		for _, code := range strings.Split(f.Reason, ",") {
+			code, _, _ = strings.Cut(code, ":")
+			out[code]++
+		}
+	}
+	return out
+}
+
+func (r *Report) add(f Finding) {
+	r.Findings = append(r.Findings, f)
+	r.Remote++
+	switch f.Class {
+	case ClassTracker:
+		r.Trackers++
+	case ClassPerRecipient:
+		r.PerRecipient++
+	}
+	switch f.Action {
+	case ActionRemoved:
+		r.Removed++
+		r.Neutralised++
+	case ActionSwapped, ActionIdentifierRemoved:
+		r.Neutralised++
+	}
+}

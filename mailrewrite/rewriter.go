@@ -1,0 +1,415 @@
+package mailrewrite
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/pixelgate/pixelgate/mailrewrite/rules"
+)
+
+// Options configures a Rewriter. The zero value works.
+type Options struct {
+	// Rules are the tracker rules; nil means rules.Default().
+	Rules *rules.Set
+}
+
+// Rewriter rewrites and scans messages. It is immutable and safe for
+// concurrent use.
+type Rewriter struct {
+	rules *rules.Set
+}
+
+// New returns a Rewriter.
+func New(opts Options) (*Rewriter, error) {
+	rs := opts.Rules
+	if rs == nil {
+		var err error
+		if rs, err = rules.Default(); err != nil {
+			return nil, fmt.Errorf("load default tracker rules: %w", err)
+		}
+	}
+	return &Rewriter{rules: rs}, nil
+}
+
+// RulesVersion identifies the tracker rules in use.
+func (r *Rewriter) RulesVersion() string { return r.rules.Version() }
+
+// ErrInternal marks a bug caught while rewriting: the message is refused
+// rather than delivered half rewritten.
+var ErrInternal = errors.New("mailrewrite: internal error")
+
+// job is the state of one Rewrite or Scan call.
+type job struct {
+	r       *Rewriter
+	rewrite bool
+	id      *identity
+	rep     *Report
+	urls    URLs
+
+	// wantPixel: this recipient gets one pixelgate pixel (consent, or the
+	// R4 deliverability exemption); purpose says which.
+	wantPixel bool
+	purpose   Purpose
+	pixelDone bool
+
+	consentURL    string
+	ownPrefix     string // pixelgate's pixel URLs start with it
+	consentPrefix string // pixelgate's consent page URLs start with it
+}
+
+// judge classifies one URL found in d.
+func (j *job) judge(d *htmlDoc, u string, c carrier) verdict {
+	return j.classify(u, c)
+}
+
+// note records a finding.
+func (j *job) note(d *htmlDoc, u, kind string, v verdict, action string) {
+	f := Finding{Part: d.path, URL: u, Carrier: kind, Class: v.class, Reason: strings.Join(v.reasons, ","),
+		Vendor: v.vendor, Action: action}
+	if action == ActionIdentifierRemoved {
+		f.Rewritten = v.clean
+	}
+	j.rep.add(f)
+}
+
+// pixelTag builds pixelgate's pixel. original is the ESP pixel it replaces:
+// it rides in the token only for an open-tracking pixel of a consenting
+// recipient, never in a deliverability one (R4: date only).
+func (j *job) pixelTag(original string) ([]byte, error) {
+	if j.purpose != PurposeOpen {
+		original = ""
+	}
+	u, err := j.urls.PixelURL(j.purpose, original)
+	if err != nil {
+		return nil, fmt.Errorf("build pixel URL: %w", err)
+	}
+	j.rep.PixelAdded = true
+	j.rep.PixelPurpose = purposeName(j.purpose)
+	return pixelHTML(u), nil
+}
+
+func purposeName(p Purpose) string {
+	if p == PurposeDeliverability {
+		return "deliverability"
+	}
+	return "open"
+}
+
+// bodyPart is one leaf the rewrite may change.
+type bodyPart struct {
+	e       *entity
+	kind    string // "html", "amp", "text"
+	codec   transferCodec
+	content []byte // decoded body
+	html    *htmlDoc
+	edits   edits // for text parts (HTML parts keep theirs in html)
+}
+
+func (p *bodyPart) editList() *edits {
+	if p.html != nil {
+		return &p.html.edits
+	}
+	return &p.edits
+}
+
+// Rewrite returns the message this recipient may receive (R1, R3, R4, R12).
+// Everything not rewritten is byte-identical to msg. On error out is nil:
+// never partial output. Parse failures are *ParseError.
+func (r *Rewriter) Rewrite(msg []byte, d Decision) (out []byte, rep *Report, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, rep, err = nil, nil, fmt.Errorf("%w: %v", ErrInternal, p)
+		}
+	}()
+	if d.URLs == nil {
+		return nil, nil, errors.New("mailrewrite: Decision.URLs is nil")
+	}
+	j := &job{r: r, rewrite: true, id: newIdentity(d.Recipient), rep: &Report{RulesVersion: r.rules.Version()}, urls: d.URLs}
+	switch {
+	case d.Consent == Granted:
+		j.wantPixel, j.purpose = true, PurposeOpen
+	case d.Deliverability:
+		j.wantPixel, j.purpose = true, PurposeDeliverability
+	}
+	if j.consentURL, err = d.URLs.ConsentURL(); err != nil {
+		return nil, nil, fmt.Errorf("build consent URL: %w", err)
+	}
+	j.consentPrefix, j.ownPrefix = ownPrefixes(j.consentURL)
+
+	root, err := parseMessage(msg)
+	if err != nil {
+		return nil, nil, err
+	}
+	parts, err := j.collect(msg, root)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := j.scanParts(parts); err != nil {
+		return nil, nil, err
+	}
+	if err := j.addPixel(parts); err != nil {
+		return nil, nil, err
+	}
+	j.addFooters(parts, d.AskConsent, lineEnding(msg))
+
+	var top edits
+	for _, p := range parts {
+		es := *p.editList()
+		if len(es) == 0 {
+			continue
+		}
+		body := p.codec.encode(es.apply(p.content))
+		top.add(p.e.bodyStart, p.e.end, body)
+		j.rep.PartsRewritten = append(j.rep.PartsRewritten, p.e.leafPath())
+	}
+	if len(top) == 0 {
+		return bytes.Clone(msg), j.rep, nil
+	}
+	return top.apply(msg), j.rep, nil
+}
+
+// Scan reports what a rewrite for a recipient without consent would find
+// and do, without changing anything. recipient may be "" (unknown): the
+// identity checks are then skipped.
+func (r *Rewriter) Scan(msg []byte, recipient string) (rep *Report, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rep, err = nil, fmt.Errorf("%w: %v", ErrInternal, p)
+		}
+	}()
+	j := &job{r: r, id: newIdentity(recipient), rep: &Report{RulesVersion: r.rules.Version()}}
+	root, err := parseMessage(msg)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := j.collect(msg, root)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.scanParts(parts); err != nil {
+		return nil, err
+	}
+	return j.rep, nil
+}
+
+// ScanHTML is Scan for a bare HTML document (a template file).
+func (r *Rewriter) ScanHTML(doc []byte, recipient string) (rep *Report, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rep, err = nil, fmt.Errorf("%w: %v", ErrInternal, p)
+		}
+	}()
+	j := &job{r: r, id: newIdentity(recipient), rep: &Report{RulesVersion: r.rules.Version()}}
+	p := &bodyPart{kind: "html", content: doc, html: newHTMLDoc("1", doc, false)}
+	if err := j.scanParts([]*bodyPart{p}); err != nil {
+		return nil, err
+	}
+	return j.rep, nil
+}
+
+// ownPrefixes derives where pixelgate's consent pages and pixels live from
+// the consent URL (DESIGN §7: /c/{token} and /o/{token}.gif on one origin).
+func ownPrefixes(consentURL string) (consent, pixel string) {
+	u, err := url.Parse(consentURL)
+	if err != nil || u.Host == "" {
+		return "", ""
+	}
+	origin := u.Scheme + "://" + u.Host
+	dir := u.EscapedPath()
+	if i := strings.LastIndexByte(dir, '/'); i >= 0 {
+		dir = dir[:i+1]
+	}
+	base := strings.TrimSuffix(strings.TrimSuffix(dir, "/"), "/c")
+	return origin + dir, origin + base + "/o/"
+}
+
+// collect decodes the leaves the rewrite works on: inline text/html,
+// text/x-amp-html and text/plain parts. Attachments, message/rfc822 parts
+// and everything else stay as they are.
+func (j *job) collect(msg []byte, root *entity) ([]*bodyPart, error) {
+	var parts []*bodyPart
+	var walk func(e *entity) error
+	walk = func(e *entity) error {
+		if len(e.children) > 0 || strings.HasPrefix(e.mediaType, "multipart/") {
+			for _, c := range e.children {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if e.isAttachment() {
+			return nil
+		}
+		var kind string
+		switch e.mediaType {
+		case "text/html":
+			kind = "html"
+		case "text/x-amp-html":
+			kind = "amp"
+		case "text/plain":
+			kind = "text"
+		default:
+			return nil
+		}
+		body := msg[e.bodyStart:e.end]
+		if !canDecode(e.cte) {
+			if kind == "text" {
+				return nil // a footer is not worth guessing an encoding
+			}
+			return parseErr(e.leafPath(), e.start, "unsupported Content-Transfer-Encoding %q for %s", e.cte, e.mediaType)
+		}
+		if kind != "text" && !asciiCompatible(e.charset()) {
+			return parseErr(e.leafPath(), e.start, "charset %q is not ASCII-compatible; cannot look for trackers safely", e.charset())
+		}
+		codec := newCodec(e.cte, body, lineEnding(msg))
+		content, err := codec.decode(body, e.leafPath(), e.bodyStart)
+		if err != nil {
+			return err
+		}
+		p := &bodyPart{e: e, kind: kind, codec: codec, content: content}
+		if kind != "text" {
+			p.html = newHTMLDoc(e.leafPath(), content, kind == "amp")
+		}
+		parts = append(parts, p)
+		return nil
+	}
+	if err := walk(root); err != nil {
+		return nil, err
+	}
+	return parts, nil
+}
+
+// asciiCompatible: the HTML scanner reads bytes, so the charset must encode
+// ASCII as ASCII. UTF-16/32 and UTF-7 do not.
+func asciiCompatible(cs string) bool {
+	return !strings.HasPrefix(cs, "utf-16") && !strings.HasPrefix(cs, "utf-32") &&
+		!strings.HasPrefix(cs, "ucs-") && cs != "utf-7" && cs != "unicode-1-1-utf-7"
+}
+
+func (j *job) scanParts(parts []*bodyPart) error {
+	for _, p := range parts {
+		if p.html == nil {
+			continue
+		}
+		if err := j.scanHTML(p.html); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addPixel puts pixelgate's pixel before </body> of the first HTML part
+// when no ESP pixel was swapped for it: exactly one per message.
+func (j *job) addPixel(parts []*bodyPart) error {
+	if !j.wantPixel || j.pixelDone {
+		return nil
+	}
+	for _, p := range parts {
+		if p.kind != "html" {
+			continue
+		}
+		px, err := j.pixelTag("")
+		if err != nil {
+			return err
+		}
+		p.html.edits.insert(insertionPoint(p.html), px)
+		j.pixelDone = true
+		return nil
+	}
+	return nil
+}
+
+// insertionPoint is where added markup goes: before </body>, else before
+// </html>, else at the end.
+func insertionPoint(d *htmlDoc) int {
+	switch {
+	case d.bodyClose >= 0:
+		return d.bodyClose
+	case d.htmlClose >= 0:
+		return d.htmlClose
+	}
+	return len(d.src)
+}
+
+// addFooters fills the placeholders, or adds the consent footer link to
+// every HTML and text part when the message has neither placeholder nor an
+// earlier pixelgate footer (R3).
+func (j *job) addFooters(parts []*bodyPart, ask bool, eol string) {
+	lang := ""
+	for _, p := range parts {
+		if p.html != nil && p.html.lang != "" {
+			lang = p.html.lang
+			break
+		}
+	}
+	has := func(s string) bool {
+		for _, p := range parts {
+			if bytes.Contains(p.content, []byte(s)) {
+				return true
+			}
+		}
+		return false
+	}
+	footerDone := has(PlaceholderConsentURL) || has(footerMarker) ||
+		(j.consentPrefix != "" && has(j.consentPrefix))
+	for _, p := range parts {
+		es := p.editList()
+		isHTML := p.html != nil
+		cs, cte := p.e.charset(), p.e.cte
+		url := j.consentURL
+		if isHTML {
+			url = escapeAttr(url)
+		}
+		j.fill(p.content, PlaceholderConsentURL, es, func() []byte {
+			if isHTML {
+				return []byte(url)
+			}
+			return encodeText(url, cs, cte)
+		})
+		j.fill(p.content, PlaceholderConsentRequest, es, func() []byte {
+			if !ask {
+				return nil
+			}
+			j.rep.ConsentRequested = true
+			if isHTML {
+				return htmlRequest(lang, j.consentURL)
+			}
+			return encodeText(textRequest(lang, j.consentURL), cs, cte)
+		})
+		if footerDone {
+			continue
+		}
+		if isHTML {
+			es.insert(insertionPoint(p.html), htmlFooter(lang, j.consentURL))
+		} else {
+			pos := len(p.content)
+			f := textFooter(lang, j.consentURL, eol)
+			if !bytes.HasSuffix(p.content, []byte("\n")) {
+				f = eol + f
+			}
+			es.insert(pos, encodeText(f, cs, cte))
+		}
+		j.rep.FooterAdded = true
+	}
+}
+
+// fill replaces every occurrence of placeholder in content.
+func (j *job) fill(content []byte, placeholder string, es *edits, repl func() []byte) {
+	off := 0
+	for {
+		i := bytes.Index(content[off:], []byte(placeholder))
+		if i < 0 {
+			return
+		}
+		start := off + i
+		end := start + len(placeholder)
+		if es.put(start, end, repl()) {
+			j.rep.PlaceholdersFilled++
+		}
+		off = end
+	}
+}
