@@ -185,7 +185,7 @@ func (s *Set) unwrapOnce(u *url.URL) (*url.URL, string, bool) {
 	var id string
 	s.redirectIdx.each(h, path, q, func(pos int32) bool {
 		r := &s.redirects[pos]
-		if d, ok := r.extract(path, q); ok {
+		if d, ok := r.extract(path, q, u.EscapedFragment()); ok {
 			dest, id = d, r.id
 			return false
 		}
@@ -194,15 +194,27 @@ func (s *Set) unwrapOnce(u *url.URL) (*url.URL, string, bool) {
 	return dest, id, dest != nil
 }
 
-func (r *redirectRule) extract(path, rawQuery string) (*url.URL, bool) {
+func (r *redirectRule) extract(path, rawQuery, fragment string) (*url.URL, bool) {
 	if r.pathGroup > 0 {
 		m := r.pat.pathRE.FindStringSubmatch(path)
 		if m == nil {
 			return nil, false
 		}
-		raw, err := url.PathUnescape(m[r.pathGroup])
-		if err != nil {
-			return nil, false
+		raw := m[r.pathGroup]
+		if r.encoding == "urldefense-v3" {
+			// The wrapped URL is the rest of the wrapper, query and
+			// fragment included, already escaped as it will be used.
+			if rawQuery != "" {
+				raw += "?" + rawQuery
+			}
+			if fragment != "" {
+				raw += "#" + fragment
+			}
+		} else {
+			var err error
+			if raw, err = url.PathUnescape(raw); err != nil {
+				return nil, false
+			}
 		}
 		return decodeDest(raw, r.encoding)
 	}
@@ -289,7 +301,7 @@ func base64Dest(raw string) (*url.URL, bool) {
 // "*" in URL stands for the next character of the base64url-encoded B64.
 // Runs ("**" followed by a length) are not recovered: such a link stays.
 func urldefenseV3(raw string) (*url.URL, bool) {
-	body, rest, ok := strings.Cut(raw, "__;")
+	body, rest, ok := strings.Cut(strings.TrimPrefix(raw, "__"), "__;")
 	if !ok {
 		return nil, false
 	}

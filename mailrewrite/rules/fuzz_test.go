@@ -1,0 +1,83 @@
+package rules
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// FuzzParse: an operator's rule files are input; a broken one is an error,
+// never a panic, and whatever parses can be matched against.
+func FuzzParse(f *testing.F) {
+	t, err := embedded.ReadFile("data/trackers.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	l, err := embedded.ReadFile("data/links.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(t, l)
+	f.Add(trackersWith(""), []byte(minimalLinks))
+	probes := []string{
+		"https://acme.cmail20.com/t/d-o-qkhjyt-l/o.gif?u=1",
+		"https://click.news.example/?qs=abc",
+		"https://x.example/a/go/r?url=https%3A%2F%2Fwww.example.org%2F&mc_eid=1",
+		"https://urldefense.com/v3/__https://www.example.com/a*b__;Kw!!A$",
+	}
+	f.Fuzz(func(t *testing.T, trackers, links []byte) {
+		s, err := Parse(trackers, links)
+		if err != nil {
+			if s != nil {
+				t.Fatal("Parse returned a Set with an error")
+			}
+			return
+		}
+		for _, p := range probes {
+			u, _ := url.Parse(p)
+			s.MatchTracker(u)
+			s.OpenEndpointShape(u)
+			s.IdentifyingParams(u)
+			if d, _, ok := s.Unwrap(u); ok && !absoluteWeb(d) {
+				t.Fatalf("Unwrap(%s) gave %s", p, d)
+			}
+		}
+	})
+}
+
+// FuzzURL: the matchers see every URL of every message; none may panic,
+// and what they return keeps its promises.
+func FuzzURL(f *testing.F) {
+	s, err := Default()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, u := range benchURLs() {
+		f.Add(u)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return
+		}
+		if m, ok := s.MatchTracker(u); ok && (m.RuleID == "" || m.Vendor == "" || !validKinds[m.Kind]) {
+			t.Fatalf("MatchTracker(%q) = %+v", raw, m)
+		}
+		s.IsClickTracker(u)
+		s.OpenEndpointShape(u)
+		for _, name := range s.IdentifyingParams(u) {
+			if _, ok := u.Query()[name]; !ok && !strings.Contains(u.RawQuery, name) {
+				t.Fatalf("IdentifyingParams(%q) names %q, not in the query", raw, name)
+			}
+		}
+		if d, id, ok := s.Unwrap(u); ok {
+			if !absoluteWeb(d) || id == "" {
+				t.Fatalf("Unwrap(%q) = %v, %q", raw, d, id)
+			}
+		}
+	})
+}
+
+func absoluteWeb(u *url.URL) bool {
+	return u != nil && (u.Scheme == "http" || u.Scheme == "https") && u.Hostname() != "" && u.User == nil
+}
