@@ -3,7 +3,7 @@
 GO ?= go
 STATICCHECK_VERSION ?= 2026.2.2
 
-.PHONY: all build test test-race bench lint fuzz run clean
+.PHONY: all build test test-race bench bench-relay lint fuzz run clean
 
 all: build
 
@@ -20,6 +20,17 @@ test-race:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Relay throughput against a plain go-smtp pass-through relay in the same run
+# (issue 4): BENCH_N messages of 60 KB at BENCH_C sessions, embedded store then
+# Redis (skipped with a message when redis-server is missing). Loopback only.
+BENCH_N ?= 2000
+BENCH_C ?= 4
+bench-relay: build
+	$(GO) run ./proxy/cmd/bench-relay -pixelgate bin/pixelgate -n $(BENCH_N) -c $(BENCH_C)
+	@if command -v redis-server >/dev/null; then \
+	  $(GO) run ./proxy/cmd/bench-relay -pixelgate bin/pixelgate -n $(BENCH_N) -c $(BENCH_C) -redis; \
+	else echo "bench-relay: redis-server not installed, Redis run skipped"; fi
 
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
