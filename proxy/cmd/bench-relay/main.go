@@ -194,7 +194,7 @@ type passSession struct {
 }
 
 func (s *passSession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
-func (s *passSession) Rcpt(to string, _ *smtp.RcptOptions) error  { s.to = to; return nil }
+func (s *passSession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.to = to; return nil }
 func (s *passSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
