@@ -25,3 +25,9 @@ func openOn(url func(t testing.TB) string) storetest.Opener {
 func TestContract(t *testing.T) {
 	storetest.Run(t, openOn(func(t testing.TB) string { return redistest.Start(t).URL() }))
 }
+
+// TestContractCluster runs the contract in Cluster mode: every script and
+// multi-key command must stay within one slot, or Redis refuses it.
+func TestContractCluster(t *testing.T) {
+	storetest.Run(t, openOn(func(t testing.TB) string { return "redis-cluster://" + redistest.StartCluster(t).Addr() }))
+}

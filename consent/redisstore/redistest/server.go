@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -54,10 +55,24 @@ type Server struct {
 // fails the test.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return startT(t, false)
+}
+
+// StartCluster is Start for a one-node Redis Cluster that serves every
+// slot: Cluster rules apply (a command or script whose keys span slots
+// fails with CROSSSLOT), so stores can be tested in Cluster mode. Connect
+// with a cluster client to Addr.
+func StartCluster(t testing.TB) *Server {
+	t.Helper()
+	return startT(t, true)
+}
+
+func startT(t testing.TB, cluster bool) *Server {
+	t.Helper()
 	if _, err := exec.LookPath(Binary); err != nil {
 		t.Skip(ErrNoRedisServer.Error())
 	}
-	s, err := start(t.TempDir(), false)
+	s, err := start(t.TempDir(), false, cluster)
 	if err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
@@ -80,7 +95,7 @@ func StartProcess() (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start redis-server: temp dir: %w", err)
 	}
-	s, err := start(dir, true)
+	s, err := start(dir, true, false)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start redis-server: %w", err)
@@ -88,14 +103,19 @@ func StartProcess() (*Server, error) {
 	return s, nil
 }
 
-func start(dir string, ownDir bool) (*Server, error) {
+func start(dir string, ownDir, cluster bool) (*Server, error) {
 	var lastErr error
 	for range startAttempts {
 		port, err := freePort()
 		if err != nil {
 			return nil, err
 		}
-		s, err := launch(dir, ownDir, port)
+		s, err := launch(dir, ownDir, port, cluster)
+		if err == nil && cluster {
+			if err = s.formCluster(); err != nil {
+				s.kill()
+			}
+		}
 		if err == nil {
 			return s, nil
 		}
@@ -120,7 +140,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func launch(dir string, ownDir bool, port int) (*Server, error) {
+func launch(dir string, ownDir bool, port int, cluster bool) (*Server, error) {
 	s := &Server{
 		addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		dir:    dir,
@@ -130,7 +150,7 @@ func launch(dir string, ownDir bool, port int) (*Server, error) {
 	}
 	// Nothing is persisted: tests start from an empty server and leave no
 	// files behind but the temp dir.
-	s.cmd = exec.Command(Binary,
+	args := []string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--protected-mode", "yes",
@@ -140,7 +160,12 @@ func launch(dir string, ownDir bool, port int) (*Server, error) {
 		"--daemonize", "no",
 		"--logfile", "",
 		"--loglevel", "warning",
-	)
+	}
+	if cluster {
+		args = append(args, "--cluster-enabled", "yes",
+			"--cluster-config-file", "nodes-"+strconv.Itoa(port)+".conf")
+	}
+	s.cmd = exec.Command(Binary, args...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout = s.output
 	s.cmd.Stderr = s.output
@@ -187,6 +212,25 @@ func (s *Server) waitReady() error {
 	}
 }
 
+// formCluster gives this one node every slot and waits until the cluster
+// reports itself ok.
+func (s *Server) formCluster() error {
+	if err := s.Do("CLUSTER", "ADDSLOTSRANGE", "0", "16383"); err != nil {
+		return fmt.Errorf("assign cluster slots: %w", err)
+	}
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		info, err := s.Query("CLUSTER", "INFO")
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cluster on %s not ok after %s: %v %q", s.addr, readyTimeout, err, info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Addr is host:port of the server (always on 127.0.0.1).
 func (s *Server) Addr() string { return s.addr }
 
@@ -204,13 +248,20 @@ func (s *Server) FlushAll() error { return s.Do("FLUSHALL") }
 // a connection failure; the reply itself is discarded. It exists so this
 // package needs no Redis client library.
 func (s *Server) Do(args ...string) error {
+	_, err := s.Query(args...)
+	return err
+}
+
+// Query is Do that also returns a simple, integer or bulk string reply
+// (arrays are not read).
+func (s *Server) Query(args ...string) (string, error) {
 	conn, err := net.DialTimeout("tcp", s.addr, time.Second)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer conn.Close()
 	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		return err
+		return "", err
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
@@ -218,16 +269,31 @@ func (s *Server) Do(args ...string) error {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
 	if _, err := conn.Write(b.Bytes()); err != nil {
-		return err
+		return "", err
 	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
 	if err != nil {
-		return fmt.Errorf("%s: read reply: %w", args[0], err)
+		return "", fmt.Errorf("%s: read reply: %w", args[0], err)
 	}
-	if strings.HasPrefix(line, "-") {
-		return fmt.Errorf("%s: %s", args[0], strings.TrimSpace(line[1:]))
+	line = strings.TrimRight(line, "\r\n")
+	switch {
+	case strings.HasPrefix(line, "-"):
+		return "", fmt.Errorf("%s: %s", args[0], line[1:])
+	case strings.HasPrefix(line, "$"):
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", nil
+		}
+		body := make([]byte, n+2)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return "", fmt.Errorf("%s: read reply: %w", args[0], err)
+		}
+		return string(body[:n]), nil
+	case strings.HasPrefix(line, "+"), strings.HasPrefix(line, ":"):
+		return line[1:], nil
 	}
-	return nil
+	return line, nil
 }
 
 // Stop shuts the server down (SIGTERM, then SIGKILL after a grace period)

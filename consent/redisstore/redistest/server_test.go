@@ -65,3 +65,24 @@ func TestStartProcessIndependentServers(t *testing.T) {
 		t.Fatalf("StartProcess dir %s left behind after Stop", dir)
 	}
 }
+
+func TestStartClusterServesEverySlot(t *testing.T) {
+	s := StartCluster(t)
+	info, err := s.Query("CLUSTER", "INFO")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_assigned:16384") {
+		t.Fatalf("cluster not ready:\n%s", info)
+	}
+	// Cluster rules hold: keys of different slots in one command fail.
+	if err := s.Do("MSET", "{a}x", "1", "{b}y", "2"); err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
+		t.Fatalf("MSET across slots: %v, want CROSSSLOT", err)
+	}
+	if v, err := s.Query("SET", "{a}x", "1"); err != nil || v != "OK" {
+		t.Fatalf("SET = %q, %v", v, err)
+	}
+	if v, err := s.Query("GET", "{a}x"); err != nil || v != "1" {
+		t.Fatalf("GET = %q, %v", v, err)
+	}
+}
