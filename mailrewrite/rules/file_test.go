@@ -114,3 +114,27 @@ func TestHostPatterns(t *testing.T) {
 		}
 	}
 }
+
+func TestStats(t *testing.T) {
+	s := defaultSet(t)
+	st := s.Stats()
+	t.Logf("rules: %d tracker (%d vendors), %d params, %d redirects; by source %v",
+		st.TrackerRules, st.Vendors, st.ParamRules, st.RedirectRules, st.BySource)
+	if st.Vendors < 40 {
+		t.Errorf("%d vendors, issue 2 asks for at least 40", st.Vendors)
+	}
+	total := 0
+	for src, n := range st.BySource {
+		if !validSources[src] {
+			t.Errorf("unknown source %q", src)
+		}
+		total += n
+	}
+	if total != st.TrackerRules+st.ParamRules+st.RedirectRules {
+		t.Errorf("by-source total %d != %d rules", total, st.TrackerRules+st.ParamRules+st.RedirectRules)
+	}
+	st.BySource["x"] = 1
+	if _, ok := s.Stats().BySource["x"]; ok {
+		t.Error("Stats shares its map with the Set")
+	}
+}

@@ -53,6 +53,7 @@ func (s *Set) parseLinks(data []byte, seen map[string]bool) error {
 		if err != nil {
 			return fmt.Errorf("params rule %d (id %q): %w", i, r.ID, err)
 		}
+		s.stats.BySource[r.Source]++
 		for _, n := range r.Names {
 			if n == "" {
 				return fmt.Errorf("params rule %d (id %q): empty name", i, r.ID)
@@ -66,10 +67,12 @@ func (s *Set) parseLinks(data []byte, seen map[string]bool) error {
 		if err != nil {
 			return fmt.Errorf("redirects rule %d (id %q): %w", i, r.ID, err)
 		}
+		s.stats.BySource[r.Source]++
 		s.redirects = append(s.redirects, rr)
 		pats = append(pats, rr.pat)
 	}
 	s.redirectIdx = newIndex(pats)
+	s.stats.ParamRules, s.stats.RedirectRules = len(f.Params), len(f.Redirects)
 	s.linksVersion = f.Version
 	return nil
 }

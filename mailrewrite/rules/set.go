@@ -32,10 +32,31 @@ type Set struct {
 
 	trackers    []Match // by position in trackerIdx
 	trackerIdx  *index
-	trackerSrc  []string
 	params      paramIndex
 	redirects   []redirectRule
 	redirectIdx *index
+	stats       Stats
+}
+
+// Stats counts the rules of a Set, for reports and `scan` summaries.
+type Stats struct {
+	TrackerRules  int
+	ParamRules    int
+	RedirectRules int
+	// Vendors: distinct vendor names among the tracker rules.
+	Vendors int
+	// BySource: rules of both files per source.
+	BySource map[string]int
+}
+
+// Stats returns the rule counts. The map is the caller's to keep.
+func (s *Set) Stats() Stats {
+	st := s.stats
+	st.BySource = make(map[string]int, len(s.stats.BySource))
+	for k, v := range s.stats.BySource {
+		st.BySource[k] = v
+	}
+	return st
 }
 
 // Default parses the rule files embedded in the binary. It parses on every
@@ -55,7 +76,7 @@ func Default() (*Set, error) {
 // Parse reads a tracker rule file and a link rule file. Every problem is an
 // error naming the file, the rule and what is wrong; nothing is skipped.
 func Parse(trackers []byte, links []byte) (*Set, error) {
-	s := &Set{}
+	s := &Set{stats: Stats{BySource: map[string]int{}}}
 	seen := map[string]bool{}
 	if err := s.parseTrackers(trackers, seen); err != nil {
 		return nil, fmt.Errorf("trackers rule file: %w", err)
@@ -75,6 +96,7 @@ func (s *Set) parseTrackers(data []byte, seen map[string]bool) error {
 		return err
 	}
 	pats := make([]*pattern, 0, len(f.Rules))
+	vendors := map[string]bool{}
 	for i, r := range f.Rules {
 		p, err := r.compile(seen)
 		if err != nil {
@@ -82,8 +104,10 @@ func (s *Set) parseTrackers(data []byte, seen map[string]bool) error {
 		}
 		pats = append(pats, p)
 		s.trackers = append(s.trackers, Match{RuleID: r.ID, Vendor: r.Vendor, Kind: r.Kind})
-		s.trackerSrc = append(s.trackerSrc, r.Source)
+		s.stats.BySource[r.Source]++
+		vendors[r.Vendor] = true
 	}
+	s.stats.TrackerRules, s.stats.Vendors = len(f.Rules), len(vendors)
 	s.trackerIdx = newIndex(pats)
 	s.trackersVersion = f.Version
 	return nil
