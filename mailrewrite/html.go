@@ -16,6 +16,9 @@ type htmlDoc struct {
 	edits     edits
 	bodyClose int // offset of the last </body>, -1 when none
 	htmlClose int // offset of the last </html>, -1 when none
+	// tail is where the tokenizer stopped: before an unterminated tag at
+	// the end, which would swallow anything appended after it.
+	tail int
 	lang      string
 
 	stack   []openElem
@@ -54,6 +57,9 @@ func (j *job) scanFragment(d *htmlDoc, from, to, depth int) error {
 	for {
 		tt := z.Next()
 		if tt == html.ErrorToken {
+			if depth == 0 {
+				d.tail = off
+			}
 			return nil
 		}
 		start := off
@@ -315,7 +321,7 @@ func (j *job) endTag(d *htmlDoc, nameB []byte, start, end, depth int) {
 			continue
 		}
 		if from := d.stack[i].removeFrom; from >= 0 && j.rewrite {
-			d.edits.add(from, end, nil)
+			d.edits.add(from, end, d.gap(from))
 		}
 		d.stack = d.stack[:i]
 		return
@@ -347,7 +353,7 @@ func (t *tagEdit) apply(j *job) error {
 	case t.replace != nil:
 		t.d.edits.add(t.start, t.end, t.replace)
 	case t.removeTag:
-		t.d.edits.add(t.start, t.end, nil)
+		t.d.edits.add(t.start, t.end, t.d.gap(t.start))
 	case len(t.changes) > 0:
 		t.d.edits.add(t.start, t.end, rewriteTag(t.d.src[t.start:t.end], t.changes))
 	}
@@ -596,4 +602,17 @@ func selectorClasses(sel []byte) []string {
 		i = k - 1
 	}
 	return out
+}
+
+// gap is what a removed element leaves behind: nothing, unless the byte
+// before it could join with what follows into new markup ("<" + "img ...",
+// "--" + ">" closing a comment early); a space then keeps them apart.
+func (d *htmlDoc) gap(start int) []byte {
+	if start > 0 {
+		switch d.src[start-1] {
+		case '<', '-', '!', '/':
+			return []byte(" ")
+		}
+	}
+	return nil
 }

@@ -28,6 +28,9 @@ type entity struct {
 	cte         string // lower case Content-Transfer-Encoding, "" when absent
 	disposition string // lower case disposition type, "" when absent
 	children    []*entity
+	// headerOnly: no blank line ends the header, so there is no body to
+	// add anything to.
+	headerOnly bool
 }
 
 func (e *entity) charset() string { return strings.ToLower(e.params["charset"]) }
@@ -49,8 +52,8 @@ func parseEntity(msg []byte, start, end int, path, defType string, depth int) (*
 		return nil, parseErr(path, start, "MIME nesting deeper than %d levels", maxDepth)
 	}
 	e := &entity{path: path, start: start, end: end, mediaType: defType}
-	hdr, bodyStart := splitHeader(msg, start, end)
-	e.bodyStart = bodyStart
+	hdr, bodyStart, ok := splitHeader(msg, start, end)
+	e.bodyStart, e.headerOnly = bodyStart, !ok
 	if err := e.readHeader(msg, hdr, start); err != nil {
 		return nil, err
 	}
@@ -95,21 +98,21 @@ func (e *entity) leafPath() string {
 
 // splitHeader returns the header block of msg[start:end] (without the blank
 // line) and the offset where the body starts. An entity without a blank line
-// is all header and has an empty body.
-func splitHeader(msg []byte, start, end int) (hdr []byte, bodyStart int) {
+// is all header and has no body (ok false).
+func splitHeader(msg []byte, start, end int) (hdr []byte, bodyStart int, ok bool) {
 	i := start
 	for i < end {
 		nl := bytes.IndexByte(msg[i:end], '\n')
 		if nl < 0 {
-			return msg[start:end], end
+			return msg[start:end], end, false
 		}
 		line := msg[i : i+nl]
 		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-			return msg[start:i], i + nl + 1
+			return msg[start:i], i + nl + 1, true
 		}
 		i += nl + 1
 	}
-	return msg[start:end], end
+	return msg[start:end], end, false
 }
 
 // readHeader picks the fields the walk needs out of a header block. Other

@@ -241,7 +241,7 @@ func (j *job) collect(msg []byte, root *entity) ([]*bodyPart, error) {
 			}
 			return nil
 		}
-		if e.isAttachment() {
+		if e.isAttachment() || e.headerOnly {
 			return nil
 		}
 		var kind string
@@ -324,7 +324,7 @@ func (j *job) addPixel(parts []*bodyPart) error {
 }
 
 // insertionPoint is where added markup goes: before </body>, else before
-// </html>, else at the end.
+// </html>, else at the end of what the tokenizer could read.
 func insertionPoint(d *htmlDoc) int {
 	switch {
 	case d.bodyClose >= 0:
@@ -332,7 +332,7 @@ func insertionPoint(d *htmlDoc) int {
 	case d.htmlClose >= 0:
 		return d.htmlClose
 	}
-	return len(d.src)
+	return d.tail
 }
 
 // addFooters fills the placeholders, or adds the consent footer link to
