@@ -19,7 +19,7 @@ type htmlDoc struct {
 	// tail is where the tokenizer stopped: before an unterminated tag at
 	// the end, which would swallow anything appended after it.
 	tail int
-	lang      string
+	lang string
 
 	stack   []openElem
 	reveal  map[string]bool // classes a <style> rule shows again (responsive layouts)
