@@ -65,6 +65,9 @@ type trackerRuleJSON struct {
 	ruleMeta
 	Kind string `json:"kind"`
 	patternJSON
+	// Example: a URL this rule, and no rule before it, matches. Parse
+	// checks it, so a rule file documents and tests itself.
+	Example string `json:"example,omitempty"`
 }
 
 type linkFile struct {

@@ -36,6 +36,9 @@ func TestParseErrors(t *testing.T) {
 		{"regexp", string(trackersWith(`{"id":"a","vendor":"V","kind":"open","host":"example.com","path_regexp":"(","source":"operator"}`)), minimalLinks, "path_regexp"},
 		{"query regexp", string(trackersWith(`{"id":"a","vendor":"V","kind":"open","host":"example.com","query":{"u":"["},"source":"operator"}`)), minimalLinks, `query "u"`},
 		{"prefix", string(trackersWith(`{"id":"a","vendor":"V","kind":"open","host":"example.com","path_prefix":"o/","source":"operator"}`)), minimalLinks, "must start with /"},
+		{"example of another rule", string(trackersWith(okRule + `,{"id":"b","vendor":"V","kind":"open","host":"x.example.com","path_prefix":"/o/","source":"operator","example":"https://example.com/o/1"}`)), minimalLinks, `matched by rule "a" first`},
+		{"example unmatched", string(trackersWith(`{"id":"b","vendor":"V","kind":"open","host":"example.com","path_prefix":"/o/","source":"operator","example":"https://example.com/p/1"}`)), minimalLinks, "matches no rule"},
+		{"example not a URL", string(trackersWith(`{"id":"b","vendor":"V","kind":"open","host":"example.com","source":"operator","example":"mailto:x@example.com"}`)), minimalLinks, "not an http(s) URL"},
 		{"links names", string(trackersWith(okRule)), `{"format":1,"name":"pixelgate-links","version":"t","date":"2026-01-02","params":[{"id":"p","vendor":"V","names":[],"host":"*","source":"operator"}],"redirects":[]}`, "names missing"},
 		{"links id shared with trackers", string(trackersWith(okRule)), `{"format":1,"name":"pixelgate-links","version":"t","date":"2026-01-02","params":[{"id":"a","vendor":"V","names":["x"],"host":"*","source":"operator"}],"redirects":[]}`, `id "a" used twice`},
 		{"redirect encoding", string(trackersWith(okRule)), `{"format":1,"name":"pixelgate-links","version":"t","date":"2026-01-02","params":[],"redirects":[{"id":"r","vendor":"V","host":"*","params":["url"],"encoding":"rot13","source":"operator"}]}`, `encoding "rot13"`},
@@ -111,6 +114,24 @@ func TestHostPatterns(t *testing.T) {
 		}
 		if got := p.matchHost(tc.host); got != tc.want {
 			t.Errorf("%s vs %s: got %v", tc.pat, tc.host, got)
+		}
+	}
+}
+
+// Every embedded tracker rule carries an example, which Parse checks is
+// matched by that rule and not shadowed by an earlier one.
+func TestEmbeddedRulesHaveExamples(t *testing.T) {
+	data, err := embedded.ReadFile("data/trackers.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f trackerFile
+	if err := decodeStrict(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.Rules {
+		if r.Example == "" {
+			t.Errorf("rule %s has no example", r.ID)
 		}
 	}
 }

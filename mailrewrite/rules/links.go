@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -120,41 +121,25 @@ func (s *Set) IdentifyingParams(u *url.URL) []string {
 	}
 	h, path, q := urlParts(u)
 	var out []string
-	rest := q
-	for rest != "" {
-		var pair string
-		if i := strings.IndexByte(rest, '&'); i >= 0 {
-			pair, rest = rest[:i], rest[i+1:]
-		} else {
-			pair, rest = rest, ""
-		}
-		name, _, _ := strings.Cut(pair, "=")
+	eachQueryPair(q, func(name, _ string) bool {
 		if strings.ContainsAny(name, "%+") {
 			dn, err := url.QueryUnescape(name)
 			if err != nil {
-				continue
+				return true
 			}
 			name = dn
 		}
 		for _, r := range s.params[name] {
 			if r.pat.match(h, path, q) {
-				if !contains(out, name) {
+				if !slices.Contains(out, name) {
 					out = append(out, name)
 				}
 				break
 			}
 		}
-	}
+		return true
+	})
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Unwrap returns the destination of a click redirect when the URL itself

@@ -274,6 +274,19 @@ func eachSegment(path string, f func(string) bool) {
 // raw query, without decoding or allocating. A parameter without "=" has
 // the empty value.
 func queryValue(rawQuery, name string) (string, bool) {
+	value, found := "", false
+	eachQueryPair(rawQuery, func(k, v string) bool {
+		if k == name {
+			value, found = v, true
+		}
+		return !found
+	})
+	return value, found
+}
+
+// eachQueryPair calls f with the raw name and value of every "&"-separated
+// pair of a raw query, until f returns false. It does not allocate.
+func eachQueryPair(rawQuery string, f func(name, value string) bool) {
 	for rawQuery != "" {
 		var pair string
 		if i := strings.IndexByte(rawQuery, '&'); i >= 0 {
@@ -282,9 +295,8 @@ func queryValue(rawQuery, name string) (string, bool) {
 			pair, rawQuery = rawQuery, ""
 		}
 		k, v, _ := strings.Cut(pair, "=")
-		if k == name {
-			return v, true
+		if !f(k, v) {
+			return
 		}
 	}
-	return "", false
 }

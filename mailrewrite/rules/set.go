@@ -110,6 +110,30 @@ func (s *Set) parseTrackers(data []byte, seen map[string]bool) error {
 	s.stats.TrackerRules, s.stats.Vendors = len(f.Rules), len(vendors)
 	s.trackerIdx = newIndex(pats)
 	s.trackersVersion = f.Version
+	for i, r := range f.Rules {
+		if err := s.checkExample(int32(i), r.Example); err != nil {
+			return fmt.Errorf("rule %d (id %q): %w", i, r.ID, err)
+		}
+	}
+	return nil
+}
+
+// checkExample verifies that a rule's example URL is matched by that rule.
+func (s *Set) checkExample(pos int32, example string) error {
+	if example == "" {
+		return nil
+	}
+	u, err := url.Parse(example)
+	if err != nil || !webURL(u) {
+		return fmt.Errorf("example %q is not an http(s) URL", example)
+	}
+	h, path, q := urlParts(u)
+	switch got := s.trackerIdx.find(h, path, q); {
+	case got < 0:
+		return fmt.Errorf("example %q matches no rule", example)
+	case got != pos:
+		return fmt.Errorf("example %q is matched by rule %q first", example, s.trackers[got].RuleID)
+	}
 	return nil
 }
 

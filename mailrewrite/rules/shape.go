@@ -60,17 +60,10 @@ func (s *Set) OpenEndpointShape(u *url.URL) bool {
 	if tok {
 		return true
 	}
-	rest := u.RawQuery
-	for rest != "" && !tok {
-		var pair string
-		if i := strings.IndexByte(rest, '&'); i >= 0 {
-			pair, rest = rest[:i], rest[i+1:]
-		} else {
-			pair, rest = rest, ""
-		}
-		_, v, _ := strings.Cut(pair, "=")
+	eachQueryPair(u.RawQuery, func(_, v string) bool {
 		tok = isToken(v)
-	}
+		return !tok
+	})
 	return tok
 }
 
