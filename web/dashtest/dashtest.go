@@ -1,0 +1,189 @@
+// Package dashtest assembles a real dashboard and API for tests: a real
+// store (the embedded bbolt file, or a throw-away redis-server), a keyring in
+// a temporary directory, the account service and the audit recorder, all on
+// one injected clock, mounted on pixelgate's router and served on
+// 127.0.0.1.
+package dashtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/consent/boltstore"
+	"github.com/pixelgate/pixelgate/consent/redisstore"
+	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
+	"github.com/pixelgate/pixelgate/consent/storetest"
+	"github.com/pixelgate/pixelgate/web"
+	"github.com/pixelgate/pixelgate/web/admin"
+	"github.com/pixelgate/pixelgate/web/api"
+	"github.com/pixelgate/pixelgate/web/auditlog"
+	"github.com/pixelgate/pixelgate/web/auth"
+	"github.com/pixelgate/pixelgate/web/static"
+)
+
+// Backend selects the store.
+type Backend string
+
+const (
+	Bolt  Backend = "bolt"
+	Redis Backend = "redis"
+)
+
+// Backends are the stores HTTP tests run against.
+var Backends = []Backend{Bolt, Redis}
+
+// Env is one running dashboard.
+type Env struct {
+	Store   consent.Store
+	Keyring *consent.Keyring
+	Users   *auth.Service
+	Audit   *auditlog.Recorder
+	Clock   *storetest.Clock
+	// SIEM receives the audit entries as JSON lines.
+	SIEM *SyncBuffer
+	// Server serves the router; URL is its base.
+	Server *httptest.Server
+	URL    string
+	// BoltPath is the store file (Bolt backend), for tests that edit it.
+	BoltPath string
+	// Redis is the server of the Redis backend.
+	Redis *redistest.Server
+
+	storeOpts consent.StoreOptions
+	swap      *swapStore
+}
+
+// swapStore lets ReopenBolt replace the store under the running handlers;
+// Records are looked up on every call for the same reason. Swaps happen
+// only between requests.
+type swapStore struct{ consent.Store }
+
+func (s *swapStore) Records() consent.Records { return swapRecords{s} }
+
+type swapRecords struct{ s *swapStore }
+
+func (r swapRecords) Get(ctx context.Context, ns, key string) ([]byte, error) {
+	return r.s.Store.Records().Get(ctx, ns, key)
+}
+
+func (r swapRecords) Put(ctx context.Context, ns, key string, val []byte, ttl time.Duration) error {
+	return r.s.Store.Records().Put(ctx, ns, key, val, ttl)
+}
+
+func (r swapRecords) PutIfAbsent(ctx context.Context, ns, key string, val []byte, ttl time.Duration) (bool, error) {
+	return r.s.Store.Records().PutIfAbsent(ctx, ns, key, val, ttl)
+}
+
+func (r swapRecords) Delete(ctx context.Context, ns, key string) error {
+	return r.s.Store.Records().Delete(ctx, ns, key)
+}
+
+func (r swapRecords) List(ctx context.Context, ns string) ([]string, error) {
+	return r.s.Store.Records().List(ctx, ns)
+}
+
+func (r swapRecords) Incr(ctx context.Context, ns, key string, delta int64, ttl time.Duration) (int64, error) {
+	return r.s.Store.Records().Incr(ctx, ns, key, delta, ttl)
+}
+
+// SyncBuffer is a bytes.Buffer safe for the recorder and a test to share.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// FastHash keeps argon2id but at a cost that lets tests log in often.
+var FastHash = auth.HashParams{MemoryKiB: 1024, Time: 1, Threads: 1}
+
+// New starts a dashboard on backend b. Extra handlers (pixel endpoint,
+// consent pages) may be given in h; Admin, API and Static are filled in.
+func New(t testing.TB, b Backend, h web.Handlers) *Env {
+	t.Helper()
+	e := &Env{Clock: storetest.NewClock(time.Now().UTC().Truncate(time.Second)), SIEM: &SyncBuffer{}, swap: &swapStore{}}
+	kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: filepath.Join(t.TempDir(), "keys"), Now: e.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Keyring = kr
+	e.storeOpts = consent.StoreOptions{Now: e.Clock.Now, Audit: kr.AuditChain()}
+	switch b {
+	case Bolt:
+		e.BoltPath = filepath.Join(t.TempDir(), "pixelgate.db")
+		e.openBolt(t)
+	case Redis:
+		e.Redis = redistest.Start(t)
+		st, err := redisstore.Open(context.Background(), e.Redis.URL(), redisstore.Options{StoreOptions: e.storeOpts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		e.swap.Store = st
+	default:
+		t.Fatalf("unknown backend %q", b)
+	}
+	e.Store = e.swap
+	e.Users, err = auth.New(e.Store.Records(), auth.Config{Hash: FastHash}, e.Clock.Now, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Audit = auditlog.New(e.Store, e.SIEM, nil)
+
+	srv := httptest.NewUnstartedServer(nil)
+	e.URL = "http://" + srv.Listener.Addr().String()
+	adm, err := admin.New(admin.Config{PublicURL: e.URL}, admin.Deps{Store: e.Store, Keyring: kr, Users: e.Users, Audit: e.Audit, Now: e.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap, err := api.New(api.Deps{Store: e.Store, Keyring: kr, Users: e.Users, Audit: e.Audit, Now: e.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Admin, h.API, h.Static = adm, ap, static.Handler()
+	srv.Config.Handler = web.NewRouter(h)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	e.Server = srv
+	return e
+}
+
+func (e *Env) openBolt(t testing.TB) {
+	st, err := boltstore.Open(e.BoltPath, boltstore.Options{StoreOptions: e.storeOpts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	e.swap.Store = st
+}
+
+// ReopenBolt closes the store file, runs edit while nothing holds it (an
+// attacker with disk access), and opens it again under the running server.
+func (e *Env) ReopenBolt(t testing.TB, edit func(path string)) {
+	t.Helper()
+	if err := e.swap.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	edit(e.BoltPath)
+	e.openBolt(t)
+}
+
+var auditAll = consent.AuditQuery{Limit: 100000}
