@@ -64,3 +64,35 @@ func FuzzSplitMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHeaderEdits runs everything the relay does to a sender's header on
+// arbitrary input: campaign id, ESP JSON merges, DKIM tag parsing and the
+// broken-signature check. None may panic, and the result must stay a
+// well-formed header.
+func FuzzHeaderEdits(f *testing.F) {
+	f.Add([]byte("From: a@b.example\r\nX-SMTPAPI: {\"filters\":1}\r\nDKIM-Signature: v=1; d=b.example; h=from:subject; bh=x; b=y\r\n\r\nbody\r\n"))
+	f.Add([]byte("X-MSYS-API: [1,2]\r\nList-Id: <\xff\xfe@x>\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		h, body, err := splitMessage(msg)
+		if err != nil {
+			return
+		}
+		orig, _, _ := splitMessage(msg)
+		id, _ := campaignOf(&h, DefaultCampaignHeader)
+		if id == "" || len(id) > maxCampaignLen || strings.Contains(id, "@") {
+			t.Fatalf("campaign id %q", id)
+		}
+		for _, esp := range []ESP{"sendgrid", "sparkpost", "mailgun"} {
+			if err := applyESP(&h, esp, ESPOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		parseTags(h.get("DKIM-Signature"))
+		if _, err := (*DKIMKeys)(nil).fixDKIM(orig, body, &h, append(bytes.Clone(body), 'x')); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := splitMessage(h.bytes(body)); err != nil {
+			t.Fatalf("edited header no longer parses: %v", err)
+		}
+	})
+}

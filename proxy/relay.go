@@ -1,6 +1,16 @@
 // Package proxy holds pixelgate's two network edges: the SMTP relay that
 // rewrites every outbound message for its one recipient before forwarding
 // it to the ESP (DESIGN §2), and the pixel endpoint.
+//
+// One recipient per transaction: a second RCPT gets "452 4.5.3 Too many
+// recipients" (RFC 5321 §4.5.3.1.10), so every recipient gets their own
+// rewrite and nothing waits in a queue. MTAs honour it: Postfix sends the
+// remaining recipients in further transactions (documented behaviour of its
+// SMTP client), Exim and Sendmail defer them and retry. Mail libraries differ:
+// Python's smtplib.sendmail and Nodemailer deliver to the accepted recipient
+// and report the others as refused to the caller, and Go's net/smtp SendMail
+// fails the whole call; such senders must submit one message per recipient,
+// which personalised campaigns do anyway.
 package proxy
 
 import (
