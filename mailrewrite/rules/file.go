@@ -82,6 +82,8 @@ type paramRuleJSON struct {
 	ruleMeta
 	Names []string `json:"names"`
 	patternJSON
+	// Example: a URL carrying every name, on which the rule applies.
+	Example string `json:"example,omitempty"`
 }
 
 // redirectRuleJSON describes a click redirect whose destination is inside
@@ -98,6 +100,10 @@ type redirectRuleJSON struct {
 	// (standard or URL alphabet, padded or not), "auto" (plain, else
 	// base64), "urldefense-v2", "urldefense-v3".
 	Encoding string `json:"encoding"`
+	// Example and ExampleDest: a redirect this rule unwraps first, and the
+	// destination it must give.
+	Example     string `json:"example,omitempty"`
+	ExampleDest string `json:"example_dest,omitempty"`
 }
 
 var validEncodings = map[string]bool{"plain": true, "base64": true, "auto": true, "urldefense-v2": true, "urldefense-v3": true}

@@ -39,6 +39,10 @@ func TestParseErrors(t *testing.T) {
 		{"example of another rule", string(trackersWith(okRule + `,{"id":"b","vendor":"V","kind":"open","host":"x.example.com","path_prefix":"/o/","source":"operator","example":"https://example.com/o/1"}`)), minimalLinks, `matched by rule "a" first`},
 		{"example unmatched", string(trackersWith(`{"id":"b","vendor":"V","kind":"open","host":"example.com","path_prefix":"/o/","source":"operator","example":"https://example.com/p/1"}`)), minimalLinks, "matches no rule"},
 		{"example not a URL", string(trackersWith(`{"id":"b","vendor":"V","kind":"open","host":"example.com","source":"operator","example":"mailto:x@example.com"}`)), minimalLinks, "not an http(s) URL"},
+		{"param example", string(trackersWith(okRule)), `{"format":1,"name":"pixelgate-links","version":"t","date":"2026-01-02","params":[{"id":"p","vendor":"V","names":["x","y"],"host":"*","source":"operator","example":"https://a.example/?x=1"}],"redirects":[]}`, `lacks parameter "y"`},
+		{"param example host", string(trackersWith(okRule)), `{"format":1,"name":"pixelgate-links","version":"t","date":"2026-01-02","params":[{"id":"p","vendor":"V","names":["x"],"host":"b.example","source":"operator","example":"https://a.example/?x=1"}],"redirects":[]}`, "not a URL the rule applies to"},
+		{"redirect example dest", string(trackersWith(okRule)), `{"format":1,"name":"pixelgate-links","version":"t","date":"2026-01-02","params":[],"redirects":[{"id":"r","vendor":"V","host":"*","segments":["go"],"params":["url"],"encoding":"plain","source":"operator","example":"https://a.example/go?url=https%3A%2F%2Fb.example%2F","example_dest":"https://c.example/"}]}`, `example_dest says "https://c.example/"`},
+		{"redirect example opaque", string(trackersWith(okRule)), `{"format":1,"name":"pixelgate-links","version":"t","date":"2026-01-02","params":[],"redirects":[{"id":"r","vendor":"V","host":"*","segments":["go"],"params":["url"],"encoding":"plain","source":"operator","example":"https://a.example/go?id=1","example_dest":"https://c.example/"}]}`, "does not unwrap"},
 		{"links names", string(trackersWith(okRule)), `{"format":1,"name":"pixelgate-links","version":"t","date":"2026-01-02","params":[{"id":"p","vendor":"V","names":[],"host":"*","source":"operator"}],"redirects":[]}`, "names missing"},
 		{"links id shared with trackers", string(trackersWith(okRule)), `{"format":1,"name":"pixelgate-links","version":"t","date":"2026-01-02","params":[{"id":"a","vendor":"V","names":["x"],"host":"*","source":"operator"}],"redirects":[]}`, `id "a" used twice`},
 		{"redirect encoding", string(trackersWith(okRule)), `{"format":1,"name":"pixelgate-links","version":"t","date":"2026-01-02","params":[],"redirects":[{"id":"r","vendor":"V","host":"*","params":["url"],"encoding":"rot13","source":"operator"}]}`, `encoding "rot13"`},
@@ -132,6 +136,24 @@ func TestEmbeddedRulesHaveExamples(t *testing.T) {
 	for _, r := range f.Rules {
 		if r.Example == "" {
 			t.Errorf("rule %s has no example", r.ID)
+		}
+	}
+	data, err = embedded.ReadFile("data/links.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l linkFile
+	if err := decodeStrict(data, &l); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range l.Params {
+		if r.Example == "" {
+			t.Errorf("params rule %s has no example", r.ID)
+		}
+	}
+	for _, r := range l.Redirects {
+		if r.Example == "" || r.ExampleDest == "" {
+			t.Errorf("redirects rule %s has no example", r.ID)
 		}
 	}
 }

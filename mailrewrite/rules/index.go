@@ -92,11 +92,10 @@ func (ix *index) each(h, path, rawQuery string, f func(pos int32) bool) {
 		}
 	}
 	if h != "" {
-		var buf [256]byte
 		for s := h; more; {
 			try(ix.bySuffix[s])
 			if more && ix.hasWildcard && hasDigit(s) {
-				try(ix.bySuffix[string(stripDigits(buf[:0], s))])
+				try(lookupStripped(ix.bySuffix, s))
 			}
 			i := strings.IndexByte(s, '.')
 			if i < 0 {
@@ -108,7 +107,7 @@ func (ix *index) each(h, path, rawQuery string, f func(pos int32) bool) {
 			l := h[:i]
 			try(ix.byFirstLabel[l])
 			if more && ix.hasWildcard && hasDigit(l) {
-				try(ix.byFirstLabel[string(stripDigits(buf[:0], l))])
+				try(lookupStripped(ix.byFirstLabel, l))
 			}
 		}
 	}
@@ -130,6 +129,13 @@ func hasDigit(s string) bool {
 		}
 	}
 	return false
+}
+
+// lookupStripped looks s up with its digits removed, where "#" patterns
+// are filed. The buffer lives here so hosts without digits never pay for it.
+func lookupStripped(m map[string][]int32, s string) []int32 {
+	var buf [256]byte
+	return m[string(stripDigits(buf[:0], s))]
 }
 
 func stripDigits(dst []byte, s string) []byte {

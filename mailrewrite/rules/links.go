@@ -61,6 +61,9 @@ func (s *Set) parseLinks(data []byte, seen map[string]bool) error {
 			}
 			s.params[n] = append(s.params[n], paramRule{id: r.ID, pat: p})
 		}
+		if err := checkParamExample(p, r.Names, r.Example); err != nil {
+			return fmt.Errorf("params rule %d (id %q): %w", i, r.ID, err)
+		}
 	}
 	pats := make([]*pattern, 0, len(f.Redirects))
 	for i, r := range f.Redirects {
@@ -74,6 +77,11 @@ func (s *Set) parseLinks(data []byte, seen map[string]bool) error {
 	}
 	s.redirectIdx = newIndex(pats)
 	s.stats.ParamRules, s.stats.RedirectRules = len(f.Params), len(f.Redirects)
+	for i, r := range f.Redirects {
+		if err := s.checkRedirectExample(r.ID, r.Example, r.ExampleDest); err != nil {
+			return fmt.Errorf("redirects rule %d (id %q): %w", i, r.ID, err)
+		}
+	}
 	s.linksVersion = f.Version
 	return nil
 }
@@ -87,6 +95,50 @@ func compileLinkPattern(pj patternJSON) (*pattern, error) {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// checkParamExample verifies that the example carries every name and that
+// the rule applies to it.
+func checkParamExample(p *pattern, names []string, example string) error {
+	if example == "" {
+		return nil
+	}
+	u, err := url.Parse(example)
+	if err != nil || !webURL(u) {
+		return fmt.Errorf("example %q is not an http(s) URL", example)
+	}
+	h, path, q := urlParts(u)
+	if !p.match(h, path, q) {
+		return fmt.Errorf("example %q is not a URL the rule applies to", example)
+	}
+	for _, n := range names {
+		if !u.Query().Has(n) {
+			return fmt.Errorf("example %q lacks parameter %q", example, n)
+		}
+	}
+	return nil
+}
+
+// checkRedirectExample verifies that the example unwraps, by this rule,
+// to the expected destination.
+func (s *Set) checkRedirectExample(id, example, dest string) error {
+	if example == "" && dest == "" {
+		return nil
+	}
+	u, err := url.Parse(example)
+	if err != nil || !webURL(u) {
+		return fmt.Errorf("example %q is not an http(s) URL", example)
+	}
+	got, gotID, ok := s.Unwrap(u)
+	switch {
+	case !ok:
+		return fmt.Errorf("example %q does not unwrap", example)
+	case gotID != id:
+		return fmt.Errorf("example %q is unwrapped by rule %q first", example, gotID)
+	case got.String() != dest:
+		return fmt.Errorf("example %q unwraps to %q, example_dest says %q", example, got, dest)
+	}
+	return nil
 }
 
 func (r *redirectRuleJSON) compile(seen map[string]bool) (redirectRule, error) {
