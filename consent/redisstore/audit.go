@@ -75,8 +75,6 @@ func (s *Store) AppendAudit(ctx context.Context, e consent.AuditEntry) (consent.
 	if e.Actor == "" || e.Action == "" {
 		return consent.AuditEntry{}, fmt.Errorf("append audit entry: %w", invalid("an entry needs an actor and an action"))
 	}
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	for range maxAppendAttempts {
 		raw, err := getString(ctx, s.rdb, keyAuditHead)
 		if err != nil {
@@ -141,8 +139,6 @@ func (s *Store) auditRange(ctx context.Context, newest bool, after uint64, fn fu
 
 // ReadAudit returns entries matching q.
 func (s *Store) ReadAudit(ctx context.Context, q consent.AuditQuery) ([]consent.AuditEntry, error) {
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 100
@@ -174,8 +170,6 @@ func matchAudit(q consent.AuditQuery, e consent.AuditEntry) bool {
 
 // VerifyAudit checks the whole chain from the purge anchor to the head.
 func (s *Store) VerifyAudit(ctx context.Context) (consent.AuditVerification, error) {
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	var head, anchor *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		head = p.Get(ctx, keyAuditHead)

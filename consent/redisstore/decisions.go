@@ -83,8 +83,6 @@ func (s *Store) Lookup(ctx context.Context, keys []consent.Key) ([]consent.Statu
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	out := make([]consent.Status, len(keys))
 	if len(keys) == 1 {
 		v, err := getState(s.rdb.Get(ctx, recipient(keys[0]).state()))
@@ -155,8 +153,6 @@ func (s *Store) decide(ctx context.Context, k consent.Key, st consent.State, ev 
 	if err != nil {
 		return consent.Event{}, fmt.Errorf("%s: %w", what, err)
 	}
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	now := s.now()
 	var exp int64 // consent that lasts is kept while it lasts (R9)
 	if st != consent.Granted {
@@ -199,8 +195,6 @@ func grace() int64 { return expiryGrace.Milliseconds() }
 
 // History returns the evidence trail, oldest first.
 func (s *Store) History(ctx context.Context, k consent.Key) ([]consent.Event, error) {
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	raw, err := s.rdb.LRange(ctx, recipient(k).history(), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read consent history: %w", wrapErr(err))
@@ -225,8 +219,6 @@ func decodeHistory(raw []string) ([]consent.Event, error) {
 // is theirs to use); not within the quiet period after a refusal or an
 // unanswered request (R5).
 func (s *Store) EligibleToAsk(ctx context.Context, k consent.Key) (bool, error) {
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	r := recipient(k)
 	var stCmd, askedCmd *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -261,8 +253,6 @@ func (s *Store) EligibleToAsk(ctx context.Context, k consent.Key) (bool, error) 
 
 // MarkAsked starts the R5 quiet period of an unanswered request.
 func (s *Store) MarkAsked(ctx context.Context, k consent.Key) error {
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	now := s.now()
 	exp := ms(now.Add(s.o.Retention.AskQuiet))
 	r := recipient(k)

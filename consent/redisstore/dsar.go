@@ -16,8 +16,6 @@ import (
 // Export gathers everything held about one key (R11): state, evidence,
 // opens still within retention, deliverability date, last consent request.
 func (s *Store) Export(ctx context.Context, k consent.Key) (consent.Export, error) {
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	r := recipient(k)
 	now := s.now()
 	var stCmd, delivCmd, askedCmd *redis.StringCmd
@@ -91,8 +89,6 @@ func (s *Store) Erase(ctx context.Context, k consent.Key, ev consent.Evidence) e
 	if err != nil {
 		return fmt.Errorf("erase: %w", err)
 	}
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	r := recipient(k)
 	tomb := stateValue{state: consent.Withdrawn, since: e.At, tombstone: true}
 	was, err := luaErase.Run(ctx, s.rdb, []string{r.state(), r.history(), r.asked(), r.deliverability(), r.expiry()}, tomb.String()).Int()

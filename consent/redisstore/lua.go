@@ -80,14 +80,16 @@ return 1
 `)
 
 // luaOpenFuncs: the recipient half and the campaign half of recording an
-// open or a click (kind 'n' human open, 'm' machine open, 'k' click).
+// open or a click (kind 'n' human open, 'm' machine open, 'k' click). They
+// are the hot path of the pixel endpoint, so a repeat open costs one call
+// per key touched: a counter that comes back as 1 is the only sign that a
+// record may be new, and only then is its TTL looked at.
 //
 // open_rk checks consent and, for a person's open or click, records it in
-// the recipient's slot: nothing is
-// written unless the state is granted at this moment (R1, R3). The record's
-// expiry is set when it is created and never moved by later opens (R7).
-// Returns 0 (not recorded), 1 (first of its kind) or 2 (repeat), and 1 when
-// the record was created.
+// the recipient's slot: nothing is written unless the state is granted at
+// this moment (R1, R3). The record's expiry is set when it is created and
+// never moved by later opens (R7). Returns 0 (not recorded), 1 (first of
+// its kind) or 2 (repeat), and 1 when the record was created.
 //
 // open_campaign adds to the campaign totals and the hourly counter; the
 // hour's expiry is set when the hour is created. Returns 1 when it was.
@@ -97,28 +99,20 @@ local function open_rk(ks, ko, kx, cid, member, at, exp, now, grace, kind)
   if not s or string.sub(s, 1, 2) ~= '1|' then return 0, 0 end
   -- a prefetching proxy is not the person: counted on the campaign only
   if kind == 'm' then return 1, 0 end
-  local created = 0
-  if redis.call('EXISTS', ko) == 0 then
-    created = 1
-    redis.call('HSET', ko, 'c', cid, 'f', at)
-    expire_in(ko, exp, now)
-    track(kx, member, exp, now, grace)
-  end
-  if redis.call('HINCRBY', ko, kind, 1) == 1 then return 1, created end
-  return 2, created
+  if redis.call('HINCRBY', ko, kind, 1) > 1 then return 2, 0 end
+  if redis.call('PTTL', ko) ~= -1 then return 1, 0 end
+  redis.call('HSET', ko, 'c', cid, 'f', at)
+  expire_in(ko, exp, now)
+  track(kx, member, exp, now, grace)
+  return 1, 1
 end
 local function open_campaign(km, kh, kx, cid, member, hexp, now, grace, kind, first)
-  redis.call('HSETNX', km, 'id', cid)
-  redis.call('HINCRBY', km, kind, 1)
+  if redis.call('HINCRBY', km, kind, 1) == 1 then redis.call('HSETNX', km, 'id', cid) end
   if first then redis.call('HINCRBY', km, 'u' .. kind, 1) end
-  local created = redis.call('EXISTS', kh) == 0
-  redis.call('HINCRBY', kh, kind, 1)
-  if created then
-    expire_in(kh, hexp, now)
-    track(kx, member, hexp, now, grace)
-    return 1
-  end
-  return 0
+  if redis.call('HINCRBY', kh, kind, 1) > 1 or redis.call('PTTL', kh) ~= -1 then return 0 end
+  expire_in(kh, hexp, now)
+  track(kx, member, hexp, now, grace)
+  return 1
 end
 `
 

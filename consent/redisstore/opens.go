@@ -45,8 +45,6 @@ func (s *Store) recordHit(ctx context.Context, k consent.Key, campaignID string,
 	if campaignID == "" {
 		return consent.NotRecorded, invalid("no campaign id")
 	}
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	now := s.now()
 	if at.IsZero() {
 		at = now
@@ -113,8 +111,6 @@ func (s *Store) recordHit(ctx context.Context, k consent.Key, campaignID string,
 // RecordDeliverabilityOpen overwrites the date of the last open; no time is
 // kept (R4). Retention runs from that date.
 func (s *Store) RecordDeliverabilityOpen(ctx context.Context, k consent.Key, day time.Time) error {
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	if day.IsZero() {
 		day = s.now()
 	}
@@ -139,8 +135,6 @@ func (s *Store) RecordSend(ctx context.Context, snd consent.Send) error {
 	if snd.Campaign == "" {
 		return fmt.Errorf("record send: %w", invalid("no campaign id"))
 	}
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	at := snd.At
 	if at.IsZero() {
 		at = s.now()

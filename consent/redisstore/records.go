@@ -115,8 +115,6 @@ func (r records) Get(ctx context.Context, ns, key string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get record: %w", err)
 	}
-	ctx, cancel := r.s.opctx(ctx)
-	defer cancel()
 	vals, err := r.s.rdb.HMGet(ctx, rec, "v", "x").Result()
 	if err != nil {
 		return nil, fmt.Errorf("get record %s/%s: %w", ns, key, wrapErr(err))
@@ -164,8 +162,6 @@ func (r records) put(ctx context.Context, ns, key string, val []byte, ttl time.D
 	if onlyAbsent {
 		absent = "1"
 	}
-	ctx, cancel := r.s.opctx(ctx)
-	defer cancel()
 	n, err := luaRecordPut.Run(ctx, r.s.rdb, []string{rec, index}, val, ms(r.s.now()), exp, grace(), member, absent).Int()
 	if err != nil {
 		return false, wrapErr(err)
@@ -183,8 +179,6 @@ func (r records) Delete(ctx context.Context, ns, key string) error {
 	if err != nil {
 		return fmt.Errorf("delete record: %w", err)
 	}
-	ctx, cancel := r.s.opctx(ctx)
-	defer cancel()
 	_, err = r.s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, rec)
 		p.ZRem(ctx, index, member)
@@ -201,8 +195,6 @@ func (r records) List(ctx context.Context, ns string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
-	ctx, cancel := r.s.opctx(ctx)
-	defer cancel()
 	members, err := r.s.rdb.ZRangeByScore(ctx, prefix+"x", &redis.ZRangeBy{Min: "(" + strconv.FormatInt(ms(r.s.now()), 10), Max: "+inf"}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list records %s: %w", ns, wrapErr(err))
@@ -226,8 +218,6 @@ func (r records) Incr(ctx context.Context, ns, key string, delta int64, ttl time
 	if err != nil {
 		return 0, fmt.Errorf("increment record: %w", err)
 	}
-	ctx, cancel := r.s.opctx(ctx)
-	defer cancel()
 	n, err := luaRecordIncr.Run(ctx, r.s.rdb, []string{rec, index}, delta, ms(r.s.now()), exp, grace(), member).Int64()
 	if err != nil {
 		if errors.Is(err, redis.Nil) {

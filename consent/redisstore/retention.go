@@ -18,28 +18,19 @@ const purgeBatch = 256
 // (R9): in production Redis' TTLs have usually done it already; Purge also
 // corrects the per-state totals for consent that expired, and trims the
 // audit log, which lives in one sorted set.
+//
+// It works in small rounds, each round trip bounded by Options.Timeout, so
+// a large backlog is not one long blocking call.
 func (s *Store) Purge(ctx context.Context) error {
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	now := ms(s.now())
 	nowS := strconv.FormatInt(now, 10)
 	seen := map[string]bool{}
 	for {
-		tags, err := s.rdb.ZRangeByScore(ctx, keyExpiryTags, &redis.ZRangeBy{Min: "-inf", Max: nowS, Count: purgeBatch}).Result()
+		n, progress, err := s.purgeRound(ctx, now, nowS, seen)
 		if err != nil {
-			return fmt.Errorf("purge: %w", wrapErr(err))
+			return fmt.Errorf("purge: %w", err)
 		}
-		progress := false
-		for _, tag := range tags {
-			if seen[tag] {
-				continue
-			}
-			seen[tag], progress = true, true
-			if err := s.purgeTag(ctx, tag, now); err != nil {
-				return fmt.Errorf("purge: %w", err)
-			}
-		}
-		if !progress || len(tags) < purgeBatch {
+		if !progress || n < purgeBatch {
 			break
 		}
 	}
@@ -47,6 +38,26 @@ func (s *Store) Purge(ctx context.Context) error {
 		return fmt.Errorf("purge audit log: %w", err)
 	}
 	return nil
+}
+
+// purgeRound handles one batch of due tags; it reports how many were due
+// and whether any was new to this Purge.
+func (s *Store) purgeRound(ctx context.Context, now int64, nowS string, seen map[string]bool) (int, bool, error) {
+	tags, err := s.rdb.ZRangeByScore(ctx, keyExpiryTags, &redis.ZRangeBy{Min: "-inf", Max: nowS, Count: purgeBatch}).Result()
+	if err != nil {
+		return 0, false, wrapErr(err)
+	}
+	progress := false
+	for _, tag := range tags {
+		if seen[tag] {
+			continue
+		}
+		seen[tag], progress = true, true
+		if err := s.purgeTag(ctx, tag, now); err != nil {
+			return 0, false, err
+		}
+	}
+	return len(tags), progress, nil
 }
 
 // purgeTag deletes one tag's due keys, corrects the state totals for
@@ -89,8 +100,6 @@ func (s *Store) CheckFingerprint(ctx context.Context, fp string) error {
 	if fp == "" {
 		return fmt.Errorf("check secrets fingerprint: empty fingerprint")
 	}
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	set, err := s.rdb.SetNX(ctx, keyFingerprint, fp, 0).Result()
 	if err != nil {
 		return fmt.Errorf("check secrets fingerprint: %w", wrapErr(err))

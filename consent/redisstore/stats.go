@@ -19,8 +19,6 @@ const maxStatsDays = 3700
 
 // Campaigns lists campaigns that had sends, most recent last send first.
 func (s *Store) Campaigns(ctx context.Context) ([]consent.CampaignStats, error) {
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	hashes, err := s.rdb.ZRevRange(ctx, keyCampaigns, 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", wrapErr(err))
@@ -65,8 +63,6 @@ func campaignStats(m map[string]string) consent.CampaignStats {
 // Campaign returns one campaign with its hourly series (hours still within
 // retention), oldest hour first.
 func (s *Store) Campaign(ctx context.Context, id string) (consent.CampaignStats, error) {
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	c := campaign(id)
 	var meta *redis.MapStringStringCmd
 	var hours *redis.StringSliceCmd
@@ -125,8 +121,6 @@ func (s *Store) ConsentStats(ctx context.Context, from, to time.Time) (consent.C
 		}
 		days = append(days, d)
 	}
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	cmds := make([]*redis.MapStringStringCmd, len(days))
 	var cur *redis.MapStringStringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {

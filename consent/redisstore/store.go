@@ -37,8 +37,10 @@ import (
 // consent store takes (clock, retention, audit chain, randomness).
 type Options struct {
 	consent.StoreOptions
-	// Timeout bounds each operation whose context has no deadline; 0 means
-	// DefaultTimeout. The relay fails closed when it is exceeded.
+	// Timeout bounds each step of a round trip to Redis (dial, wait for a
+	// pooled connection, write, read); 0 means DefaultTimeout. A deadline on
+	// the caller's context applies too. The relay fails closed when either
+	// is exceeded (DESIGN §2).
 	Timeout time.Duration
 	// PoolSize is the number of connections per Redis node; 0 means
 	// DefaultPoolSize. Keep it at least the number of concurrent callers.
@@ -62,7 +64,6 @@ type Store struct {
 	rdb     redis.UniversalClient
 	cluster bool
 	o       consent.StoreOptions
-	timeout time.Duration
 	log     *slog.Logger
 }
 
@@ -93,7 +94,6 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		rdb:     rdb,
 		cluster: t.kind == kindCluster,
 		o:       opts.StoreOptions.WithDefaults(),
-		timeout: opts.Timeout,
 		log:     opts.Logger,
 	}
 	if err := s.Ping(ctx); err != nil {
@@ -105,8 +105,6 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
-	ctx, cancel := s.opctx(ctx)
-	defer cancel()
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("ping redis: %w", wrapErr(err))
 	}
@@ -115,13 +113,5 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close releases the connections.
 func (s *Store) Close() error { return s.rdb.Close() }
-
-// opctx applies the per-operation timeout unless the caller set a deadline.
-func (s *Store) opctx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.timeout)
-}
 
 func (s *Store) now() time.Time { return s.o.Now().UTC() }

@@ -168,35 +168,59 @@ func cloneValues(q url.Values) url.Values {
 	return out
 }
 
-// client builds the go-redis client for the target. Every call carries a
-// context deadline (Store.opctx), so go-redis is told to honour it.
+// client builds the go-redis client for the target.
 func (t target) client(poolSize int, timeout time.Duration) redis.UniversalClient {
 	switch t.kind {
 	case kindCluster:
 		o := *t.cluster
 		o.PoolSize = max(o.PoolSize, poolSize)
 		o.ContextTimeoutEnabled = true
-		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, timeout)
+		o.MaxRetries = noRetries(o.MaxRetries)
+		o.Protocol = protocol(o.Protocol)
+		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, timeout)
 		return redis.NewClusterClient(&o)
 	case kindSentinel:
 		o := *t.failover
 		o.PoolSize = max(o.PoolSize, poolSize)
 		o.ContextTimeoutEnabled = true
-		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, timeout)
+		o.MaxRetries = noRetries(o.MaxRetries)
+		o.Protocol = protocol(o.Protocol)
+		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, timeout)
 		return redis.NewFailoverClient(&o)
 	default:
 		o := *t.single
 		o.PoolSize = max(o.PoolSize, poolSize)
 		o.ContextTimeoutEnabled = true
-		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, timeout)
+		o.MaxRetries = noRetries(o.MaxRetries)
+		o.Protocol = protocol(o.Protocol)
+		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, timeout)
 		return redis.NewClient(&o)
 	}
 }
 
+// noRetries turns go-redis' automatic retry off unless the URL asked for
+// it: the scripts are not idempotent (a retried RecordOpen whose first reply
+// was lost would count twice), and the callers fail closed anyway.
+func noRetries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// protocol defaults to RESP2: the store uses no RESP3 feature, and RESP2
+// replies skip go-redis' push-notification check on every command.
+func protocol(p int) int {
+	if p == 0 {
+		return 2
+	}
+	return p
+}
+
 // setTimeouts fills timeouts the URL left at their defaults with the store
 // timeout, so a dead server is noticed within one operation's budget.
-func setTimeouts(dial, read, write *time.Duration, timeout time.Duration) {
-	for _, d := range []*time.Duration{dial, read, write} {
+func setTimeouts(dial, read, write, pool *time.Duration, timeout time.Duration) {
+	for _, d := range []*time.Duration{dial, read, write, pool} {
 		if *d == 0 {
 			*d = timeout
 		}

@@ -237,6 +237,9 @@ func (s *Server) Addr() string { return s.addr }
 // URL is a redis:// URL for database 0.
 func (s *Server) URL() string { return "redis://" + s.addr + "/0" }
 
+// Pid is the server's process id, e.g. to read its CPU time in a benchmark.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Dir is the server's working directory.
 func (s *Server) Dir() string { return s.dir }
 
