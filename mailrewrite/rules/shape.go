@@ -75,10 +75,14 @@ func hasOpenShape(path string) bool {
 		if n == 1 {
 			first = seg
 		}
-		for _, p := range openPairs {
-			if strings.EqualFold(prev, p[0]) && strings.EqualFold(seg, p[1]) {
-				pair = true
-				return false
+		// Names in openPairs are short: long segments (most of a content
+		// path) are skipped without comparing.
+		if len(seg) <= maxPairLen && len(prev) <= maxPairLen {
+			for _, p := range openPairs {
+				if strings.EqualFold(prev, p[0]) && strings.EqualFold(seg, p[1]) {
+					pair = true
+					return false
+				}
 			}
 		}
 		prev, last = seg, seg
@@ -87,21 +91,27 @@ func hasOpenShape(path string) bool {
 	if pair {
 		return true
 	}
-	if n >= 2 && openFirst[lowerASCII(first)] {
-		return true
-	}
-	return n >= 1 && openLast[lowerASCII(last)]
+	return n >= 2 && inFolded(openFirst, first) || n >= 1 && inFolded(openLast, last)
 }
 
-// lowerASCII lower-cases short ASCII strings; it allocates only when the
-// input has upper-case letters.
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(s)
-		}
+// maxPairLen is the longest name in openPairs.
+const maxPairLen = 8
+
+// inFolded looks s up in a map of lower-case names without allocating.
+func inFolded(m map[string]bool, s string) bool {
+	var buf [16]byte
+	if len(s) > len(buf) {
+		return false // no name in the maps is that long
 	}
-	return s
+	b := buf[:len(s)]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return m[string(b)]
 }
 
 // isToken reports whether s looks like a per-message identifier rather

@@ -1,6 +1,9 @@
 package rules
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestOpenEndpointShape(t *testing.T) {
 	s := defaultSet(t)
@@ -55,6 +58,24 @@ func TestIsToken(t *testing.T) {
 	} {
 		if got := isToken(s); got != want {
 			t.Errorf("isToken(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// The shape tables are lower case and short, as hasOpenShape assumes.
+func TestShapeTables(t *testing.T) {
+	for _, p := range openPairs {
+		for _, name := range p {
+			if len(name) > maxPairLen || name != strings.ToLower(name) {
+				t.Errorf("openPairs name %q: longer than %d or not lower case", name, maxPairLen)
+			}
+		}
+	}
+	for _, m := range []map[string]bool{openFirst, openLast} {
+		for name := range m {
+			if len(name) > 16 || name != strings.ToLower(name) {
+				t.Errorf("shape name %q: longer than 16 or not lower case", name)
+			}
 		}
 	}
 }
