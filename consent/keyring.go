@@ -306,6 +306,9 @@ func (kr *Keyring) Retire(id uint8) error {
 	return nil
 }
 
+// Dir is the keys directory.
+func (kr *Keyring) Dir() string { return kr.dir }
+
 // TokenKeyIDs lists the live token key ids, oldest first.
 func (kr *Keyring) TokenKeyIDs() []uint8 {
 	kr.mu.RLock()

@@ -199,11 +199,14 @@ func maskURL(s string) string {
 type storeFlags struct {
 	dataDir  *string
 	redisURL *string
+	// keys and retention: store.go.
+	secrets storeSecretFlags
 }
 
 func addStoreFlags(fs *flagSet) storeFlags {
 	return storeFlags{
 		dataDir:  fs.String("data-dir", "./data", "directory for the embedded store, keys, outbox and self-signed certificate"),
 		redisURL: fs.String("redis-url", "", "Redis URL (redis://, rediss://, redis-sentinel://, or several host:port for Cluster); empty = embedded store in --data-dir"),
+		secrets:  addStoreSecretFlags(fs),
 	}
 }

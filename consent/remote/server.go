@@ -69,6 +69,9 @@ func Serve(ctx context.Context, ln net.Listener, st consent.Store, log *slog.Log
 	}
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
+	// Closing again on return waits for the socket file's removal, which
+	// the AfterFunc goroutine may still be doing.
+	defer ln.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var mu sync.Mutex
