@@ -48,7 +48,9 @@ func scanCSS(css []byte, fn func(ref cssRef)) {
 		case (c == 'u' || c == 'U') && hasPrefixFoldBytes(css[i:], "url(") && (i == 0 || !isIdentChar(css[i-1])):
 			s, e, us, ue, next, ok := cssURLToken(css, i)
 			if !ok {
-				i += 4
+				// Unterminated: what follows cannot hold a complete url()
+				// either, and rescanning it would be quadratic.
+				i = max(next, i+4)
 				continue
 			}
 			fn(cssRef{start: s, end: e, urlStart: us, urlEnd: ue})

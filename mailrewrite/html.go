@@ -35,6 +35,10 @@ type openElem struct {
 	removeFrom int
 }
 
+// maxStack bounds the open-element stack (real mail nests tables a few
+// dozen deep).
+const maxStack = 256
+
 // maxCommentDepth bounds recursion into conditional comments.
 const maxCommentDepth = 4
 
@@ -187,7 +191,10 @@ func (j *job) startTag(d *htmlDoc, z *html.Tokenizer, nameB []byte, start, end i
 		selfHidden = false
 	}
 	parentHidden := d.parentHidden()
-	if !voidElements[name] && !(selfClosing && strings.IndexByte(name, ':') >= 0) {
+	// The stack is bounded so unmatched end tags cost O(1) each on hostile
+	// input; past the bound, elements inherit their ancestors' visibility
+	// through the top entry.
+	if !voidElements[name] && !(selfClosing && strings.IndexByte(name, ':') >= 0) && len(d.stack) < maxStack {
 		d.stack = append(d.stack, openElem{name: name, hidden: selfHidden || parentHidden, removeFrom: -1})
 	}
 	d.inStyle = name == "style"
