@@ -17,18 +17,25 @@ var ErrBadAddress = errors.New("bad email address")
 // it, so "Anna" and "anna" can be different mailboxes).
 func NormalizeAddress(addr string) (string, error) {
 	a := strings.TrimSpace(addr)
-	a = strings.TrimSuffix(strings.TrimPrefix(a, "<"), ">")
+	if strings.HasPrefix(a, "<") && strings.HasSuffix(a, ">") {
+		a = a[1 : len(a)-1] // an RFC 5321 path
+	}
 	at := strings.LastIndexByte(a, '@')
 	if at <= 0 || at == len(a)-1 {
 		return "", fmt.Errorf("%w: want local@domain", ErrBadAddress)
 	}
 	local, domain := a[:at], a[at+1:]
-	if strings.ContainsAny(local, " \t\r\n") {
-		return "", fmt.Errorf("%w: space in local part", ErrBadAddress)
+	// Spaces and angle brackets are legal only inside a quoted local part,
+	// which no marketing list uses; refusing them keeps one normal form.
+	if strings.ContainsAny(local, " \t\r\n<>") {
+		return "", fmt.Errorf("%w: space or angle bracket in local part", ErrBadAddress)
 	}
 	ascii, err := idna.Lookup.ToASCII(strings.ToLower(domain))
 	if err != nil {
 		return "", fmt.Errorf("%w: domain: %v", ErrBadAddress, err)
+	}
+	if ascii == "" {
+		return "", fmt.Errorf("%w: empty domain", ErrBadAddress)
 	}
 	return local + "@" + strings.ToLower(ascii), nil
 }

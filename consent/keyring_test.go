@@ -135,3 +135,25 @@ func TestRecipientKeyNormalisation(t *testing.T) {
 		t.Errorf("key %s is not an opaque 128-bit hex value", a)
 	}
 }
+
+// FuzzNormalizeAddress: addresses come from SMTP envelopes and the CLI; the
+// normal form must never panic and must be stable (normalising twice changes
+// nothing), or one person could get two recipient keys.
+func FuzzNormalizeAddress(f *testing.F) {
+	for _, s := range []string{"anna@example.com", " <Jo@Bücher.Example> ", "a@b@c.example", "x@xn--bcher-kva.example", "@", "a@.", "\"q uoted\"@example.com", "a@exämple.com."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := NormalizeAddress(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadAddress) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		again, err := NormalizeAddress(n)
+		if err != nil || again != n {
+			t.Fatalf("normalising %q twice: %q then %q (%v)", s, n, again, err)
+		}
+	})
+}

@@ -124,5 +124,3 @@ func TestAuditTamperingLocated(t *testing.T) {
 		})
 	}
 }
-
-func BenchmarkStore(b *testing.B) { storetest.Bench(b, openTemp) }
