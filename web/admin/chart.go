@@ -39,6 +39,9 @@ func niceMax(v float64) (top, step float64) {
 	if v <= 0 {
 		return 1, 0.25
 	}
+	if v > 1e15 {
+		v = 1e15 // beyond any count pixelgate keeps; keeps the maths finite
+	}
 	mag := math.Pow(10, math.Floor(math.Log10(v)))
 	for _, m := range []float64{1, 2, 2.5, 5, 10} {
 		if m*mag >= v {
@@ -67,7 +70,13 @@ func (c barChart) SVG() template.HTML {
 	esc := template.HTMLEscapeString
 	maxV := 0.0
 	for _, s := range c.Series {
-		for _, v := range s.Values {
+		for i, v := range s.Values {
+			// Counts are never negative; a bad value draws as zero
+			// rather than breaking the drawing.
+			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+				s.Values[i] = 0
+				continue
+			}
 			maxV = max(maxV, v)
 		}
 	}
@@ -86,7 +95,8 @@ func (c barChart) SVG() template.HTML {
 		x += 24 + 7.5*float64(len([]rune(s.Name)))
 	}
 	// Grid and y axis.
-	for v := 0.0; v <= top+step/2; v += step {
+	for i := 0; i <= 4; i++ {
+		v := float64(i) * step
 		y := float64(padT) + plotH - v/top*plotH
 		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, y, y)
 		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, padL-6, y+4, esc(c.axisLabel(v)))
