@@ -66,7 +66,9 @@ func FuzzChartLabels(f *testing.F) {
 		if strings.Contains(svg, "<script") {
 			t.Fatal("label injected markup")
 		}
-		if strings.ToValidUTF8(label, "") == label && !strings.ContainsFunc(label, func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xFFFE || r == 0xFFFF }) {
+		if strings.ToValidUTF8(label, "") == label && !strings.ContainsFunc(label, func(r rune) bool {
+			return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xFFFE || r == 0xFFFF
+		}) {
 			if err := wellFormed(svg); err != nil {
 				t.Fatalf("label %q breaks the SVG: %v", label, err)
 			}
