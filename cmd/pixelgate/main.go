@@ -32,6 +32,8 @@ type environ struct {
 func commands() []command {
 	return []command{
 		{"help", "list the commands, or show one command's flags", runHelp},
+		{"rewrite", "rewrite one message (stdin) for one recipient, as the relay would", runRewrite},
+		{"scan", "report the trackers in .eml and .html files without changing them", runScan},
 	}
 }
 
