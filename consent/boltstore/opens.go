@@ -12,29 +12,12 @@ import (
 	"github.com/pixelgate/pixelgate/consent"
 )
 
-// campaign is the stored form of a campaign's totals.
-type campaign struct {
-	Name            string    `json:"name,omitempty"`
-	FirstSend       time.Time `json:"first_send,omitzero"`
-	LastSend        time.Time `json:"last_send,omitzero"`
-	SendsGranted    int64     `json:"sends_granted,omitempty"`
-	SendsNotGranted int64     `json:"sends_not_granted,omitempty"`
-	UniqueOpens     int64     `json:"unique_opens,omitempty"`
-	Opens           int64     `json:"opens,omitempty"`
-	MachineOpens    int64     `json:"machine_opens,omitempty"`
-	UniqueClicks    int64     `json:"unique_clicks,omitempty"`
-	Clicks          int64     `json:"clicks,omitempty"`
-}
+// Campaign totals are stored as consent.CampaignStats in JSON, without the
+// hourly series, which has its own bucket.
 
-func (c campaign) stats(id string) consent.CampaignStats {
-	return consent.CampaignStats{ID: id, Name: c.Name, FirstSend: c.FirstSend, LastSend: c.LastSend,
-		SendsGranted: c.SendsGranted, SendsNotGranted: c.SendsNotGranted, UniqueOpens: c.UniqueOpens,
-		Opens: c.Opens, MachineOpens: c.MachineOpens, UniqueClicks: c.UniqueClicks, Clicks: c.Clicks}
-}
-
-func readCampaign(tx *bolt.Tx, id string) (campaign, bool, error) {
+func readCampaign(tx *bolt.Tx, id string) (consent.CampaignStats, bool, error) {
 	raw := tx.Bucket(bCampaigns).Get([]byte(id))
-	var c campaign
+	c := consent.CampaignStats{ID: id}
 	if raw == nil {
 		return c, false, nil
 	}
@@ -45,7 +28,7 @@ func readCampaign(tx *bolt.Tx, id string) (campaign, bool, error) {
 }
 
 // updateCampaign applies fn to a campaign's totals, creating it.
-func updateCampaign(tx *bolt.Tx, id string, fn func(c *campaign)) error {
+func updateCampaign(tx *bolt.Tx, id string, fn func(c *consent.CampaignStats)) error {
 	c, _, err := readCampaign(tx, id)
 	if err != nil {
 		return err
@@ -75,55 +58,83 @@ func granted(tx *bolt.Tx, k consent.Key) bool {
 	return decodeStatus(tx.Bucket(bStatus).Get(k[:])).State == consent.Granted
 }
 
-// RecordOpen implements consent.Store: the consent check and every write
-// happen in one transaction, so a withdrawal committed before it wins (R3).
-func (s *Store) RecordOpen(ctx context.Context, o consent.Open) (consent.OpenResult, error) {
-	if o.Campaign == "" {
-		return consent.NotRecorded, fmt.Errorf("record open: %w", invalid("no campaign"))
-	}
-	at := o.At
-	if at.IsZero() {
-		at = s.now()
-	}
-	var res consent.OpenResult
-	err := s.batch(ctx, "record open", func(tx *bolt.Tx) error {
-		res = consent.NotRecorded
-		if !granted(tx, o.Key) {
-			return nil // R1: nothing at all is written.
-		}
-		if o.Machine {
-			res = consent.Recorded
-			if err := updateCampaign(tx, o.Campaign, func(c *campaign) { c.MachineOpens++ }); err != nil {
-				return err
-			}
-			return countHour(tx, o.Campaign, at, 1)
-		}
-		ob := tx.Bucket(bOpens)
-		ok := openKey(o.Key, o.Campaign)
-		e := decodeOpenEntry(ob.Get(ok))
-		if e.Created.IsZero() {
-			e.Created = at
-		}
-		first := e.FirstOpen.IsZero()
-		if first {
-			e.FirstOpen = at
-			res = consent.Recorded
-		} else {
-			res = consent.Repeat
-		}
-		e.Opens++
-		if err := ob.Put(ok, e.encode()); err != nil {
-			return err
-		}
-		if err := updateCampaign(tx, o.Campaign, func(c *campaign) {
+// hit is what one open or click adds: which counter of the key's entry,
+// the campaign totals and the hour.
+type hit struct {
+	op      string
+	count   func(e *openEntry) (first bool)
+	total   func(c *consent.CampaignStats, first bool)
+	hourIdx int
+}
+
+var (
+	humanOpen = hit{op: "record open", hourIdx: 0,
+		count: func(e *openEntry) bool {
+			e.Opens++
+			return e.Opens == 1
+		},
+		total: func(c *consent.CampaignStats, first bool) {
 			c.Opens++
 			if first {
 				c.UniqueOpens++
 			}
-		}); err != nil {
+		}}
+	machineOpen = hit{op: "record open", hourIdx: 1,
+		total: func(c *consent.CampaignStats, _ bool) { c.MachineOpens++ }}
+	click = hit{op: "record click", hourIdx: 2,
+		count: func(e *openEntry) bool {
+			e.Clicks++
+			return e.Clicks == 1
+		},
+		total: func(c *consent.CampaignStats, first bool) {
+			c.Clicks++
+			if first {
+				c.UniqueClicks++
+			}
+		}}
+)
+
+// record checks consent and records one hit in one transaction, so a
+// withdrawal committed before it wins (R3) and nothing at all is written
+// without consent (R1). Machine opens touch no per-key data: they say
+// nothing about a person.
+func (s *Store) record(ctx context.Context, h hit, k consent.Key, campaign string, at time.Time) (consent.OpenResult, error) {
+	if campaign == "" {
+		return consent.NotRecorded, fmt.Errorf("%s: %w", h.op, invalid("no campaign"))
+	}
+	if at.IsZero() {
+		at = s.now()
+	}
+	var res consent.OpenResult
+	err := s.batch(ctx, h.op, func(tx *bolt.Tx) error {
+		res = consent.NotRecorded
+		if !granted(tx, k) {
+			return nil
+		}
+		first := true
+		if h.count != nil {
+			ob := tx.Bucket(bOpens)
+			ok := openKey(k, campaign)
+			e := decodeOpenEntry(ob.Get(ok))
+			if e.Created.IsZero() {
+				e.Created = at // R7: only the first hit starts retention.
+			}
+			first = h.count(&e)
+			if e.FirstOpen.IsZero() && e.Opens > 0 {
+				e.FirstOpen = at
+			}
+			if err := ob.Put(ok, e.encode()); err != nil {
+				return err
+			}
+		}
+		res = consent.Repeat
+		if first {
+			res = consent.Recorded
+		}
+		if err := updateCampaign(tx, campaign, func(c *consent.CampaignStats) { h.total(c, first) }); err != nil {
 			return err
 		}
-		return countHour(tx, o.Campaign, at, 0)
+		return countHour(tx, campaign, at, h.hourIdx)
 	})
 	if err != nil {
 		return consent.NotRecorded, err
@@ -131,50 +142,18 @@ func (s *Store) RecordOpen(ctx context.Context, o consent.Open) (consent.OpenRes
 	return res, nil
 }
 
+// RecordOpen implements consent.Store.
+func (s *Store) RecordOpen(ctx context.Context, o consent.Open) (consent.OpenResult, error) {
+	h := humanOpen
+	if o.Machine {
+		h = machineOpen
+	}
+	return s.record(ctx, h, o.Key, o.Campaign, o.At)
+}
+
 // RecordClick implements consent.Store.
 func (s *Store) RecordClick(ctx context.Context, cl consent.Click) (consent.OpenResult, error) {
-	if cl.Campaign == "" {
-		return consent.NotRecorded, fmt.Errorf("record click: %w", invalid("no campaign"))
-	}
-	at := cl.At
-	if at.IsZero() {
-		at = s.now()
-	}
-	var res consent.OpenResult
-	err := s.batch(ctx, "record click", func(tx *bolt.Tx) error {
-		res = consent.NotRecorded
-		if !granted(tx, cl.Key) {
-			return nil
-		}
-		ob := tx.Bucket(bOpens)
-		ok := openKey(cl.Key, cl.Campaign)
-		e := decodeOpenEntry(ob.Get(ok))
-		if e.Created.IsZero() {
-			e.Created = at
-		}
-		first := e.Clicks == 0
-		res = consent.Repeat
-		if first {
-			res = consent.Recorded
-		}
-		e.Clicks++
-		if err := ob.Put(ok, e.encode()); err != nil {
-			return err
-		}
-		if err := updateCampaign(tx, cl.Campaign, func(c *campaign) {
-			c.Clicks++
-			if first {
-				c.UniqueClicks++
-			}
-		}); err != nil {
-			return err
-		}
-		return countHour(tx, cl.Campaign, at, 2)
-	})
-	if err != nil {
-		return consent.NotRecorded, err
-	}
-	return res, nil
+	return s.record(ctx, click, cl.Key, cl.Campaign, cl.At)
 }
 
 // RecordDeliverabilityOpen implements consent.Store: the UTC date only,
@@ -199,7 +178,7 @@ func (s *Store) RecordSend(ctx context.Context, sd consent.Send) error {
 	}
 	at = at.UTC()
 	return s.batch(ctx, "record send", func(tx *bolt.Tx) error {
-		return updateCampaign(tx, sd.Campaign, func(c *campaign) {
+		return updateCampaign(tx, sd.Campaign, func(c *consent.CampaignStats) {
 			if sd.CampaignName != "" {
 				c.Name = sd.CampaignName
 			}
@@ -223,11 +202,12 @@ func (s *Store) Campaigns(ctx context.Context) ([]consent.CampaignStats, error) 
 	var out []consent.CampaignStats
 	err := s.view(ctx, "list campaigns", func(tx *bolt.Tx) error {
 		return tx.Bucket(bCampaigns).ForEach(func(k, v []byte) error {
-			var c campaign
+			var c consent.CampaignStats
 			if err := json.Unmarshal(v, &c); err != nil {
 				return fmt.Errorf("decode campaign: %w", err)
 			}
-			out = append(out, c.stats(string(k)))
+			c.ID = string(k)
+			out = append(out, c)
 			return nil
 		})
 	})
@@ -251,7 +231,7 @@ func (s *Store) Campaign(ctx context.Context, id string) (consent.CampaignStats,
 		if !ok {
 			return fmt.Errorf("campaign %q: %w", id, consent.ErrNotFound)
 		}
-		out = c.stats(id)
+		out = c
 		hb := tx.Bucket(bHourly).Bucket([]byte(id))
 		if hb == nil {
 			return nil

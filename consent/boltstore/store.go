@@ -97,36 +97,28 @@ func Open(path string, o Options) (*Store, error) {
 
 func (s *Store) now() time.Time { return s.opts.Now() }
 
-// view and update run fn in a transaction after checking ctx: bbolt itself
-// cannot be interrupted, so a cancelled caller is refused up front and can
-// fail closed. batch coalesces concurrent writers into one fsync (the pixel
-// endpoint under load); its fn may run twice and so must only write to tx
-// and to variables it sets from scratch.
+// view, update and batch run fn in a transaction after checking ctx:
+// bbolt itself cannot be interrupted, so a cancelled caller is refused up
+// front and can fail closed. batch coalesces concurrent writers into one
+// fsync (the pixel endpoint under load); its fn may run twice and so must
+// only write to tx and to variables it sets from scratch.
 func (s *Store) view(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s: %w: %w", op, consent.ErrUnavailable, err)
-	}
-	if err := s.db.View(fn); err != nil {
-		return wrap(op, err)
-	}
-	return nil
+	return s.run(ctx, op, s.db.View, fn)
 }
 
 func (s *Store) update(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s: %w: %w", op, consent.ErrUnavailable, err)
-	}
-	if err := s.db.Update(fn); err != nil {
-		return wrap(op, err)
-	}
-	return nil
+	return s.run(ctx, op, s.db.Update, fn)
 }
 
 func (s *Store) batch(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
+	return s.run(ctx, op, s.db.Batch, fn)
+}
+
+func (s *Store) run(ctx context.Context, op string, txn func(func(*bolt.Tx) error) error, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w: %w", op, consent.ErrUnavailable, err)
 	}
-	if err := s.db.Batch(fn); err != nil {
+	if err := txn(fn); err != nil {
 		return wrap(op, err)
 	}
 	return nil
