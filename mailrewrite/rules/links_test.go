@@ -26,6 +26,9 @@ func TestIdentifyingParams(t *testing.T) {
 		{"https://acme.us3.list-manage.com/track/click?u=5e78d7ef2297cc80842b7591e&id=c3569d2df3&e=6496a8003f", []string{"e"}},
 		{"https://img.email.example.de/im/2827948/98153d34c949b456c8017467a00ce94696335d875932fe3783c73c9672fb3542.png?e=XREzmznVNgap", []string{"e"}},
 		{"https://www.example.com/?mc_eid=1&mc_eid=2", []string{"mc_eid"}},
+		{"http://ads-d.openx.net/e/1.0/ai?auid=538021210&cs=538021210g_NG39CBIIRUHNSA1&c.channel=email", []string{"cs"}},
+		{"http://li.example.com/imp?s=155386&layout=marquee&li=Daily&m=d08dd77fc8960dfee70de15c00ce42a2&p=x", []string{"m"}},
+		{"http://www.example.com/imp?s=155386&m=d08dd77f", nil},
 		// Not identifying, or not on these URLs.
 		{"https://shop.example.com/p/1?utm_source=nl&utm_medium=email&utm_campaign=w3", nil},
 		{"https://www.example.com/img/logo.png?e=1", nil},
