@@ -67,16 +67,16 @@ func TestParseURLForms(t *testing.T) {
 
 func TestParseURLRejects(t *testing.T) {
 	for url, wantMsg := range map[string]string{
-		"":                               "empty",
-		"127.0.0.1:6379":                 "redis://127.0.0.1:6379",
-		"http://127.0.0.1:6379":          "unknown scheme",
-		"redis://a:1,b:2":                "redis-cluster://",
+		"":                                "empty",
+		"127.0.0.1:6379":                  "redis://127.0.0.1:6379",
+		"http://127.0.0.1:6379":           "unknown scheme",
+		"redis://a:1,b:2":                 "redis-cluster://",
 		"redis-sentinel://10.0.0.1:26379": "mastername",
-		"redis-sentinel://h:1/m/x":       "not a number",
-		"redis-cluster://h:1/3":          "no databases",
-		"redis://h:99999":                "bad port",
-		"redis://:1":                     "missing host",
-		"redis://h:1/0?no_such_option=1": "no_such_option",
+		"redis-sentinel://h:1/m/x":        "not a number",
+		"redis-cluster://h:1/3":           "no databases",
+		"redis://h:99999":                 "bad port",
+		"redis://:1":                      "missing host",
+		"redis://h:1/0?no_such_option=1":  "no_such_option",
 	} {
 		_, err := parseURL(url)
 		if err == nil {
