@@ -27,6 +27,8 @@ type Deliverer interface {
 	Deliver(ctx context.Context, env Envelope, msg []byte) error
 	// Describe says where messages go, without secrets, for the startup lines.
 	Describe() string
+	// Ready reports whether a message could be handed over now (/readyz).
+	Ready(ctx context.Context) error
 	Close() error
 }
 

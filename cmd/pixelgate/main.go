@@ -32,6 +32,9 @@ type environ struct {
 func commands() []command {
 	return []command{
 		{"help", "list the commands, or show one command's flags", runHelp},
+		{"serve", "run the SMTP relay and the HTTP side (pixel, consent pages, dashboard)", runServe},
+		{"check-config", "validate the settings of serve and print them, secrets hidden", runCheckConfig},
+		{"smtp-user", "add, remove or list the SMTP relay's AUTH accounts", runSMTPUser},
 		{"rewrite", "rewrite one message (stdin) for one recipient, as the relay would", runRewrite},
 		{"scan", "report the trackers in .eml and .html files without changing them", runScan},
 	}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pixelgate/pixelgate/proxy"
+)
+
+// runSMTPUser manages the relay's AUTH accounts, stored hashed (argon2id) in
+// the store so every replica accepts them.
+func runSMTPUser(ctx context.Context, env *environ, args []string) error {
+	fs := newFlagSet(env, "smtp-user add|remove|list [flags] [NAME]",
+		"Manage the SMTP relay's AUTH accounts.\n"+
+			"  add NAME      create or replace NAME; prints a generated password, or reads one line from stdin with --password-stdin\n"+
+			"  remove NAME   delete NAME\n"+
+			"  list          list the account names")
+	sf := addStoreFlags(fs)
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	if len(args) == 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: missing add, remove or list", errUsage)
+	}
+	verb := args[0]
+	if err := fs.parse(args[1:]); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	want := map[string]int{"add": 1, "remove": 1, "list": 0}
+	n, ok := want[verb]
+	if !ok {
+		return fmt.Errorf("%w: unknown smtp-user action %q (want add, remove or list)", errUsage, verb)
+	}
+	if len(rest) != n {
+		return fmt.Errorf("%w: smtp-user %s takes %d name(s) after the flags", errUsage, verb, n)
+	}
+	st, err := openCLIStore(ctx, env, sf)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	creds := proxy.NewCredentials(st.Records(), rand.Reader)
+	switch verb {
+	case "list":
+		users, err := creds.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			fmt.Fprintln(env.stdout, u)
+		}
+	case "remove":
+		if err := creds.Remove(ctx, rest[0]); err != nil {
+			if errors.Is(err, proxy.ErrNoSuchUser) {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			return err
+		}
+		fmt.Fprintf(env.stdout, "removed relay user %s\n", rest[0])
+	case "add":
+		pass, generated, err := relayPassword(env, *fromStdin)
+		if err != nil {
+			return err
+		}
+		if err := creds.Set(ctx, rest[0], pass); err != nil {
+			return err
+		}
+		if generated {
+			fmt.Fprintf(env.stdout, "relay user %s\npassword %s\n(shown once; stored hashed)\n", rest[0], pass)
+		} else {
+			fmt.Fprintf(env.stdout, "relay user %s set\n", rest[0])
+		}
+	}
+	return nil
+}
+
+// relayPassword reads a password from stdin or generates a random one.
+func relayPassword(env *environ, fromStdin bool) (pass string, generated bool, err error) {
+	if fromStdin {
+		line, err := bufio.NewReader(env.stdin).ReadString('\n')
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return "", false, fmt.Errorf("%w: no password on standard input (%v)", errUsage, err)
+		}
+		return line, false, nil
+	}
+	// rand.Text: 26 base32 characters, 130 bits.
+	return rand.Text(), true, nil
+}
