@@ -150,3 +150,13 @@ func BenchmarkReferenceRegexpScan(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDefault: parsing the embedded files, paid once per process.
+func BenchmarkDefault(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := Default(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"net/url"
 	"testing"
 )
@@ -191,5 +192,40 @@ func TestMatchTrackerNil(t *testing.T) {
 	}
 	if _, ok := s.MatchTracker(&url.URL{Scheme: "mailto", Opaque: "a@b.example"}); ok {
 		t.Error("mailto matched")
+	}
+}
+
+// A Set is shared by every rewrite of the relay: concurrent use gives the
+// same answers as sequential use (and is clean under -race).
+func TestConcurrentUse(t *testing.T) {
+	s := defaultSet(t)
+	answer := func(u *url.URL) string {
+		m, _ := s.MatchTracker(u)
+		d, id, _ := s.Unwrap(u)
+		return fmt.Sprint(m, s.OpenEndpointShape(u), s.IdentifyingParams(u), d, id)
+	}
+	var us []*url.URL
+	var want []string
+	for _, raw := range benchURLs() {
+		u := mustURL(t, raw)
+		us = append(us, u)
+		want = append(want, answer(u))
+	}
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i, u := range us {
+				if got := answer(u); got != want[i] {
+					errs <- fmt.Sprintf("%s: concurrent %s, sequential %s", u, got, want[i])
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
 	}
 }
