@@ -126,7 +126,7 @@ func ParseTexts(r io.Reader) (*Texts, error) {
 			if _, dup := t.rendered[id]; dup {
 				return nil, fmt.Errorf("consent texts: version %s given twice", v.Version)
 			}
-			rt, err := renderInfo(f.Controller, lt)
+			rt, err := renderInfo(f.Controller, l, lt)
 			if err != nil {
 				return nil, fmt.Errorf("consent texts: version %s, %s: %w", v.Version, l, err)
 			}
@@ -196,19 +196,20 @@ var (
 	infoTemplate = template.Must(template.New("info").Parse(`{{range .Sections}}<h2>{{.Heading}}</h2>
 {{range .Paragraphs}}<p>{{.}}</p>
 {{end}}{{end}}<h2>{{.ContactHeading}}</h2>
-<p>{{.ControllerLabel}}: {{.C.Name}}{{if .C.Address}}, {{.C.Address}}{{end}}, <a href="mailto:{{.C.ContactEmail}}">{{.C.ContactEmail}}</a></p>
-<p>{{.DPOLabel}}: {{if .C.DPOName}}{{.C.DPOName}}, {{end}}<a href="mailto:{{.C.DPOEmail}}">{{.C.DPOEmail}}</a></p>
+<p>{{.ControllerLabel}}{{.Colon}} {{.C.Name}}{{if .C.Address}}, {{.C.Address}}{{end}}, <a href="mailto:{{.C.ContactEmail}}">{{.C.ContactEmail}}</a></p>
+<p>{{.DPOLabel}}{{.Colon}} {{if .C.DPOName}}{{.C.DPOName}}, {{end}}<a href="mailto:{{.C.DPOEmail}}">{{.C.DPOEmail}}</a></p>
 <p>{{.Rights}}</p>
 {{if .C.PrivacyURL}}<p><a href="{{.C.PrivacyURL}}" rel="noreferrer">{{.PrivacyLink}}</a></p>
 {{end}}`))
 )
 
-func renderInfo(c Controller, lt *LangText) (renderedText, error) {
+func renderInfo(c Controller, lang string, lt *LangText) (renderedText, error) {
 	fill := strings.NewReplacer("{controller}", c.Name).Replace
 	data := struct {
 		LangText
-		C Controller
-	}{*lt, c}
+		C     Controller
+		Colon string
+	}{*lt, c, uiText[lang].Colon}
 	data.Title, data.Intro, data.Rights = fill(lt.Title), fill(lt.Intro), fill(lt.Rights)
 	data.ContactHeading = fill(lt.ContactHeading)
 	data.Sections = make([]Section, len(lt.Sections))
