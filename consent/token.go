@@ -83,6 +83,9 @@ const (
 	minSealedLen  = headerLen + plainFixedLen + tagLen
 	// maxTokenURL bounds the carried URL so a token fits in any URL.
 	maxTokenURL = 2048
+	// MaxShortCampaign is the longest campaign id with which a token
+	// without URL stays under 120 characters.
+	MaxShortCampaign = 119*3/4 - minSealedLen
 )
 
 // tokenEpoch is day 0 of the 16-bit issue day (good until 2199).

@@ -37,6 +37,10 @@ func TestTokenRoundTripAndLength(t *testing.T) {
 	if len(short) >= 120 {
 		t.Errorf("token is %d chars, want < 120", len(short))
 	}
+	longest, _ := kr.Seal(Token{Purpose: PurposeOpen, Key: k, Campaign: strings.Repeat("c", MaxShortCampaign)})
+	if len(longest) >= 120 {
+		t.Errorf("token with a %d-byte campaign id is %d chars, want < 120", MaxShortCampaign, len(longest))
+	}
 	for _, c := range short {
 		if !strings.ContainsRune("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", c) {
 			t.Fatalf("token %q is not URL-safe", short)
