@@ -35,6 +35,7 @@ func commands() []command {
 		{"serve", "run the SMTP relay and the HTTP side (pixel, consent pages, dashboard)", runServe},
 		{"check-config", "validate the settings of serve and print them, secrets hidden", runCheckConfig},
 		{"smtp-user", "add, remove or list the SMTP relay's AUTH accounts", runSMTPUser},
+		{"user", "add, reset, disable, enable or list dashboard accounts (add/reset print a one-time link)", userCommand(osUser)},
 		{"rewrite", "rewrite one message (stdin) for one recipient, as the relay would", runRewrite},
 		{"scan", "report the trackers in .eml and .html files without changing them", runScan},
 	}

@@ -57,6 +57,8 @@ type serveSettings struct {
 	trackClicks    *bool
 
 	logFormat *string
+
+	dashboard dashboardFlags
 }
 
 func addServeFlags(fs *flagSet) *serveSettings {
@@ -93,6 +95,8 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		trackClicks:    fs.Bool("track-clicks", false, "route consenting recipients' links through pixelgate's redirect"),
 
 		logFormat: fs.String("log-format", "text", "log format on stderr: text or json"),
+
+		dashboard: addDashboardFlags(fs),
 	}
 }
 
@@ -212,6 +216,12 @@ type serveDeps struct {
 	registry  *prometheus.Registry
 	logger    *slog.Logger
 	now       func() time.Time
+
+	// dashboardFlags and env configure the dashboard; httpHandlers sets
+	// dash so serve can print the first-run link and close the SIEM file.
+	dashboardFlags dashboardFlags
+	env            *environ
+	dash           *dashboard
 }
 
 // httpHandlers assembles the HTTP side. Each part adds its own lines in its
@@ -232,6 +242,11 @@ func httpHandlers(d *serveDeps) (web.Handlers, error) {
 	// Consent pages (web/consentpage).
 
 	// Dashboard and JSON API (web/admin, web/api).
+	dash, err := newDashboard(d, d.env, d.dashboardFlags)
+	if err != nil {
+		return h, err
+	}
+	h.Admin, h.API, d.dash = dash.admin, dash.api, dash
 
 	return h, nil
 }
@@ -318,11 +333,14 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	handlers, err := httpHandlers(&serveDeps{store: st.store, delivery: delivery, keyring: st.keyring, publicURL: c.publicURL,
-		dataDir: *set.store.dataDir, registry: reg, logger: logger, now: time.Now})
+	deps := &serveDeps{store: st.store, delivery: delivery, keyring: st.keyring, publicURL: c.publicURL,
+		dataDir: *set.store.dataDir, registry: reg, logger: logger, now: time.Now,
+		dashboardFlags: set.dashboard, env: env}
+	handlers, err := httpHandlers(deps)
 	if err != nil {
 		return err
 	}
+	defer deps.dash.close()
 
 	smtpL, err := net.Listen("tcp", *set.smtpAddr)
 	if err != nil {
@@ -355,6 +373,9 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	fmt.Fprintf(env.stdout, "pixelgate: HTTP on %s, public URL %s\n", httpL.Addr(), c.publicURL)
 	fmt.Fprintf(env.stdout, "pixelgate: store %s\n", st.describe)
 	fmt.Fprintf(env.stdout, "pixelgate: delivering to %s (esp %s)\n", delivery.Describe(), *set.esp)
+	if err := deps.dash.printFirstRunLink(ctx, env.stdout, c.publicURL); err != nil {
+		return err
+	}
 
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
