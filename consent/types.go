@@ -2,6 +2,7 @@ package consent
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -225,6 +226,20 @@ type Export struct {
 	Opens            []ExportCampaign `json:"campaigns_opened"`
 	LastDeliverable  string           `json:"deliverability_last_open_date,omitempty"`
 	LastAskedConsent time.Time        `json:"last_consent_request,omitzero"`
+}
+
+// MarshalJSON writes empty lists as [] rather than null, so a data subject
+// (R11) reads "nothing held" rather than "unknown".
+func (x Export) MarshalJSON() ([]byte, error) {
+	type plain Export
+	p := plain(x)
+	if p.History == nil {
+		p.History = []ExportEvent{}
+	}
+	if p.Opens == nil {
+		p.Opens = []ExportCampaign{}
+	}
+	return json.Marshal(p)
 }
 
 // ExportEvent is an Event in export form.
