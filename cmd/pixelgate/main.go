@@ -38,6 +38,8 @@ func commands() []command {
 		{"user", "add, reset, disable, enable or list dashboard accounts (add/reset print a one-time link)", userCommand(osUser)},
 		{"rewrite", "rewrite one message (stdin) for one recipient, as the relay would", runRewrite},
 		{"scan", "report the trackers in .eml and .html files without changing them", runScan},
+		{"backup", "write a consistent copy of the store while serving (Redis: snapshot and say where)", backupCommand(osUser)},
+		{"healthcheck", "exit 0 when the local server is ready (container health checks)", runHealthcheck},
 	}
 }
 
