@@ -62,7 +62,9 @@ func (s *Store) decide(ctx context.Context, k consent.Key, state consent.State, 
 	}
 	ev.At = time.Time{}
 	e := consent.Event{ID: id, At: at, State: state, Evidence: ev}
-	err = s.update(ctx, op, func(tx *bolt.Tx) error {
+	// Batched like opens: a consent page under load commits many decisions
+	// per fsync. fn reads everything it needs from tx, so a re-run is safe.
+	err = s.batch(ctx, op, func(tx *bolt.Tx) error {
 		hist, err := readHistory(tx, k)
 		if err != nil {
 			return err

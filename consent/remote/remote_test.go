@@ -136,3 +136,7 @@ func TestServerGoneFailsClosed(t *testing.T) {
 		t.Errorf("lookup after the server stopped: %v, want ErrUnavailable", err)
 	}
 }
+
+// BenchmarkStoreThroughSocket is the embedded store reached as a CLI or a
+// second local process would: through the admin socket.
+func BenchmarkStoreThroughSocket(b *testing.B) { storetest.Bench(b, openRemote) }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -45,11 +46,25 @@ func Bench(b *testing.B, open Opener) {
 	keys := make([]consent.Key, benchKeys)
 	for i := range keys {
 		keys[i] = key(i)
-		if i%2 == 0 {
-			if _, err := st.Grant(ctx, keys[i], consent.Evidence{Source: consent.SourceImport}); err != nil {
-				b.Fatal(err)
+	}
+	// Half the recipients granted, set up by concurrent callers so stores
+	// that batch commits are not slowed down by one-at-a-time setup.
+	var wg sync.WaitGroup
+	errs := make(chan error, Callers)
+	for w := range Callers {
+		wg.Go(func() {
+			for i := w * 2; i < benchKeys; i += 2 * Callers {
+				if _, err := st.Grant(ctx, keys[i], consent.Evidence{Source: consent.SourceImport}); err != nil {
+					errs <- err
+					return
+				}
 			}
-		}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
 	}
 	b.Run("Lookup", func(b *testing.B) {
 		RunParallel(b, func(ctx context.Context, i uint64) error {
