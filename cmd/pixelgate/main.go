@@ -36,6 +36,8 @@ func commands() []command {
 		{"check-config", "validate the settings of serve and print them, secrets hidden", runCheckConfig},
 		{"smtp-user", "add, remove or list the SMTP relay's AUTH accounts", runSMTPUser},
 		{"user", "add, reset, disable, enable or list dashboard accounts (add/reset print a one-time link)", userCommand(osUser)},
+		{"consent", "show, grant or withdraw one recipient's open-tracking consent (audited)", consentCommand(osUser)},
+		{"dsar", "export or erase everything held about one address (audited)", dsarCommand(osUser)},
 		{"rewrite", "rewrite one message (stdin) for one recipient, as the relay would", runRewrite},
 		{"scan", "report the trackers in .eml and .html files without changing them", runScan},
 		{"backup", "write a consistent copy of the store while serving (Redis: snapshot and say where)", backupCommand(osUser)},
