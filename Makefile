@@ -3,7 +3,7 @@
 GO ?= go
 STATICCHECK_VERSION ?= 2026.2.2
 
-.PHONY: all build test test-race bench bench-relay lint fuzz run clean
+.PHONY: all build test test-race bench bench-relay bench-pixel screenshots lint fuzz run clean
 
 all: build
 
@@ -31,6 +31,21 @@ bench-relay: build
 	@if command -v redis-server >/dev/null; then \
 	  $(GO) run ./proxy/cmd/bench-relay -pixelgate bin/pixelgate -n $(BENCH_N) -c $(BENCH_C) -redis; \
 	else echo "bench-relay: redis-server not installed, Redis run skipped"; fi
+
+# Pixel endpoint load (issue 5): /o/{token}.gif with many distinct valid
+# tokens against a real redis-server, interleaved with a minimal chi handler
+# doing one Redis GET per request; prints req/s, p50, p99 and the ratio.
+# Loopback only, bounded by PIXEL_ROUNDS slices of PIXEL_SLICE per handler.
+PIXEL_CONNS ?= 64
+PIXEL_ROUNDS ?= 12
+PIXEL_SLICE ?= 500ms
+bench-pixel:
+	$(GO) run ./cmd/pixelbench -conns $(PIXEL_CONNS) -rounds $(PIXEL_ROUNDS) -duration $(PIXEL_SLICE)
+
+# Consent page screenshots (docs/screenshots/consent-page-{en,fr}.png),
+# taken by the headless Chromium test.
+screenshots:
+	PIXELGATE_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowserConsentFlow/bolt ./web/consentpage/
 
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

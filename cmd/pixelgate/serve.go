@@ -59,6 +59,7 @@ type serveSettings struct {
 	logFormat *string
 
 	dashboard dashboardFlags
+	pixel     pixelFlags
 }
 
 func addServeFlags(fs *flagSet) *serveSettings {
@@ -97,6 +98,7 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		logFormat: fs.String("log-format", "text", "log format on stderr: text or json"),
 
 		dashboard: addDashboardFlags(fs),
+		pixel:     addPixelFlags(fs),
 	}
 }
 
@@ -222,6 +224,11 @@ type serveDeps struct {
 	dashboardFlags dashboardFlags
 	env            *environ
 	dash           *dashboard
+
+	// pixelFlags configure the recipient-facing handlers; httpHandlers
+	// sets pixel so serve can let forwarded opens finish.
+	pixelFlags pixelFlags
+	pixel      *pixelParts
 }
 
 // httpHandlers assembles the HTTP side. Each part adds its own lines in its
@@ -238,8 +245,11 @@ func httpHandlers(d *serveDeps) (web.Handlers, error) {
 	}
 
 	// Pixel endpoint and click redirect (proxy/pixel*.go).
-
 	// Consent pages (web/consentpage).
+	var err error
+	if h.Pixel, h.Link, h.Consent, h.Static, d.pixel, err = recipientHandlers(d, d.pixelFlags); err != nil {
+		return h, err
+	}
 
 	// Dashboard and JSON API (web/admin, web/api).
 	dash, err := newDashboard(d, d.env, d.dashboardFlags)
@@ -335,12 +345,13 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	}
 	deps := &serveDeps{store: st.store, delivery: delivery, keyring: st.keyring, publicURL: c.publicURL,
 		dataDir: *set.store.dataDir, registry: reg, logger: logger, now: time.Now,
-		dashboardFlags: set.dashboard, env: env}
+		dashboardFlags: set.dashboard, env: env, pixelFlags: set.pixel}
 	handlers, err := httpHandlers(deps)
 	if err != nil {
 		return err
 	}
 	defer deps.dash.close()
+	defer deps.pixel.close()
 
 	smtpL, err := net.Listen("tcp", *set.smtpAddr)
 	if err != nil {

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/pixelgate/pixelgate/proxy"
+	"github.com/pixelgate/pixelgate/web/consentpage"
+	"github.com/pixelgate/pixelgate/web/static"
+)
+
+// pixelFlags are the settings of the recipient-facing HTTP side: pixel,
+// click redirect and consent pages.
+type pixelFlags struct {
+	forward            *bool
+	forwardTimeout     *time.Duration
+	forwardConcurrency *int
+	consentTexts       *string
+}
+
+func addPixelFlags(fs *flagSet) pixelFlags {
+	return pixelFlags{
+		forward: fs.Bool("pixel-forward", false,
+			"forward a consenting recipient's open to the ESP's original pixel, server-side, without the recipient's IP or client (SSRF-guarded: public addresses only)"),
+		forwardTimeout:     fs.Duration("pixel-forward-timeout", 5*time.Second, "time allowed to one forwarded open, redirects included"),
+		forwardConcurrency: fs.Int("pixel-forward-concurrency", 16, "forwarded opens in flight; beyond it they are dropped and counted"),
+		consentTexts: fs.String("consent-texts", "",
+			"JSON file of the consent page's versioned information texts and controller details (default: embedded texts with placeholder controller details)"),
+	}
+}
+
+// pixelParts are what the recipient-facing handlers hold open.
+type pixelParts struct {
+	forwarder *proxy.Forwarder
+}
+
+// close lets forwarded opens in flight finish, for a few seconds at most.
+func (p *pixelParts) close() {
+	if p == nil || p.forwarder == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = p.forwarder.Close(ctx)
+}
+
+// recipientHandlers builds the pixel, the click redirect, the consent pages
+// and the shared stylesheet. Their logger never receives anything of a
+// request (R8).
+func recipientHandlers(d *serveDeps, f pixelFlags) (pixel, link, consentPages, css http.Handler, parts *pixelParts, err error) {
+	parts = &pixelParts{}
+	logger := d.logger.With("part", "pixel")
+	if *f.forward {
+		parts.forwarder, err = proxy.NewForwarder(proxy.ForwardConfig{
+			Timeout: *f.forwardTimeout, Concurrency: *f.forwardConcurrency,
+		}, d.registry)
+		if err != nil {
+			return nil, nil, nil, nil, nil, err
+		}
+	}
+	pixel, err = proxy.NewPixelHandler(proxy.PixelConfig{Store: d.store, Keyring: d.keyring,
+		Forwarder: parts.forwarder, Logger: logger, Registerer: d.registry, Now: d.now})
+	if err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	link, err = proxy.NewLinkHandler(proxy.LinkConfig{Store: d.store, Keyring: d.keyring,
+		StylesheetURL: static.URL("base.css"), Logger: logger, Registerer: d.registry, Now: d.now})
+	if err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	texts, err := loadConsentTexts(*f.consentTexts)
+	if err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	consentPages, err = consentpage.New(consentpage.Config{Texts: texts,
+		Logger: d.logger.With("part", "consent-page"), Registerer: d.registry}, d.store, d.keyring)
+	if err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	return pixel, link, consentPages, static.Handler(), parts, nil
+}
+
+// loadConsentTexts reads --consent-texts; "" means the embedded texts.
+func loadConsentTexts(path string) (*consentpage.Texts, error) {
+	if path == "" {
+		return consentpage.DefaultTexts()
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--consent-texts: %w", err)
+	}
+	defer fh.Close()
+	t, err := consentpage.ParseTexts(fh)
+	if err != nil {
+		return nil, fmt.Errorf("--consent-texts %s: %w", path, err)
+	}
+	return t, nil
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var (
+	consentLinkRE = regexp.MustCompile(`https://t\.example\.com(/c/[A-Za-z0-9_-]+)`)
+	pixelLinkRE   = regexp.MustCompile(`https://t\.example\.com(/o/[A-Za-z0-9_-]+\.gif)`)
+	hiddenFieldRE = regexp.MustCompile(`<input type="hidden" name="(\w+)" value="([^"]*)">`)
+)
+
+// The whole recipient side through pixelgate serve: an email goes out
+// with a consent link and no pixel; the recipient allows open tracking on
+// the page; the next email carries pixelgate's pixel; opening it counts.
+func TestServeRecipientSide(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, "--data-dir", dir, "--public-url", "https://t.example.com")
+	base := "http://" + s.httpAddr
+	send := func() string {
+		t.Helper()
+		before := outboxFiles(t, dir)
+		if err := smtpSend(s.smtpAddr, "news@shop.example", "a@example.net", campaignMsg, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		after := outboxFiles(t, dir)
+		if len(after) != len(before)+1 {
+			t.Fatalf("outbox: %v", after)
+		}
+		b, err := os.ReadFile(after[len(after)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	first := send()
+	m := consentLinkRE.FindStringSubmatch(first)
+	if m == nil || pixelLinkRE.MatchString(first) {
+		t.Fatalf("first email: want a consent link and no pixel:\n%s", first)
+	}
+	code, page := httpGet(t, base+m[1])
+	if code != 200 || !strings.Contains(page, `data-state="none"`) {
+		t.Fatalf("consent page: %d\n%s", code, page)
+	}
+	if code, css := httpGet(t, base+"/static/base.css"); code != 200 || !strings.Contains(css, ".buttons") {
+		t.Fatalf("stylesheet: %d", code)
+	}
+	form := url.Values{"decision": {"allow"}}
+	for _, f := range hiddenFieldRE.FindAllStringSubmatch(page, -1) {
+		form.Set(f[1], f[2])
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+m[1], strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("Allow: status %d", resp.StatusCode)
+	}
+
+	second := send()
+	p := pixelLinkRE.FindStringSubmatch(second)
+	if p == nil {
+		t.Fatalf("second email, after Allow: no pixelgate pixel:\n%s", second)
+	}
+	if code, gif := httpGet(t, base+p[1]); code != 200 || len(gif) != 43 {
+		t.Fatalf("pixel: %d, %d bytes", code, len(gif))
+	}
+	if _, metrics := httpGet(t, base+"/metrics"); !strings.Contains(metrics, `pixelgate_pixel_hits_total{outcome="recorded"} 1`) {
+		t.Error("metrics do not count the recorded open")
+	}
+	if logs := s.stderr.String(); strings.Contains(logs, "a@example.net") || strings.Contains(logs, strings.TrimPrefix(p[1], "/o/")) {
+		t.Errorf("logs hold the address or a token:\n%s", logs)
+	}
+}
