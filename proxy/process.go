@@ -86,21 +86,42 @@ func (r *Relay) process(s *session, msg []byte) error {
 	m.UpstreamSeconds.Observe(time.Since(start).Seconds())
 	m.Messages.WithLabelValues("delivered").Inc()
 
-	// Bookkeeping after the hand-over: a store hiccup here must not make
-	// the client resend a message that was already delivered.
-	sctx, scancel := context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
-	defer scancel()
-	if err := r.cfg.Store.RecordSend(sctx, consent.Send{Campaign: campaign, CampaignName: campaignName,
-		Granted: state == consent.Granted && !failClosed, At: r.cfg.Now()}); err != nil {
-		log.Warn("record send failed", "err", err)
-	}
-	if rw.AskedConsent {
-		if err := r.cfg.Store.MarkAsked(sctx, s.key); err != nil {
-			log.Warn("mark consent request failed", "err", err)
-		}
-	}
+	// Bookkeeping after the hand-over runs after the client has its 250:
+	// a store hiccup must not make the client resend a delivered message,
+	// and the embedded store's write batching must not delay the reply.
+	send := consent.Send{Campaign: campaign, CampaignName: campaignName,
+		Granted: state == consent.Granted && !failClosed, At: r.cfg.Now()}
+	r.afterDelivery(log, s.key, send, rw.AskedConsent)
 	log.Info("delivered", "campaign", campaign, "decision", decisionLabel, "bytes", len(out))
 	return nil
+}
+
+// afterDelivery records the send (and the consent request, R5) in the
+// background; Shutdown waits for it. When too much is pending the work runs
+// inline, which slows the client instead of piling up goroutines.
+func (r *Relay) afterDelivery(log *slog.Logger, k consent.Key, send consent.Send, asked bool) {
+	work := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
+		defer cancel()
+		if err := r.cfg.Store.RecordSend(ctx, send); err != nil {
+			log.Warn("record send failed", "err", err)
+		}
+		if asked {
+			if err := r.cfg.Store.MarkAsked(ctx, k); err != nil {
+				log.Warn("mark consent request failed", "err", err)
+			}
+		}
+	}
+	select {
+	case r.bookkeeping <- struct{}{}:
+		r.background.Add(1)
+		go func() {
+			defer func() { <-r.bookkeeping; r.background.Done() }()
+			work()
+		}()
+	default:
+		work()
+	}
 }
 
 // lookup returns the recipient's consent state; failClosed is true when the

@@ -174,6 +174,11 @@ type Relay struct {
 	draining  atomic.Bool
 	active    atomic.Int64 // open connections
 	idSeq     atomic.Uint64
+
+	// bookkeeping bounds the background store writes after delivery;
+	// background waits for them at shutdown.
+	bookkeeping chan struct{}
+	background  sync.WaitGroup
 }
 
 // NewRelay checks cfg and prepares the server; nothing listens yet.
@@ -181,7 +186,7 @@ func NewRelay(cfg Config) (*Relay, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	r := &Relay{cfg: cfg}
+	r := &Relay{cfg: cfg, bookkeeping: make(chan struct{}, 256)}
 	s := smtp.NewServer(smtp.BackendFunc(r.newSession))
 	s.Domain = cfg.Hostname
 	s.MaxMessageBytes = cfg.MaxMessageBytes
@@ -270,6 +275,16 @@ wait:
 		}
 	}
 	r.srv.Close()
+	// Let the bookkeeping of delivered messages reach the store.
+	done := make(chan struct{})
+	go func() { r.background.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
 	return err
 }
 

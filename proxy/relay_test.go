@@ -34,7 +34,7 @@ const publicURL = "https://track.pixelgate.test"
 // harness is a relay wired to real parts: the embedded store, the keyring,
 // the rewrite engine, and a recording go-smtp server as upstream.
 type harness struct {
-	t         *testing.T
+	t         testing.TB
 	relay     *Relay
 	cfg       Config
 	addr      string // plain SMTP with STARTTLS
@@ -49,7 +49,7 @@ type harness struct {
 
 type harnessOption func(*Config, *smtpsink.Options)
 
-func newHarness(t *testing.T, opts ...harnessOption) *harness {
+func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: filepath.Join(dir, "keys")})
@@ -269,12 +269,15 @@ func TestRelayRewritesPerConsent(t *testing.T) {
 	if tok.Key != k || tok.Campaign != "spring" || !strings.Contains(tok.URL, espPixel) {
 		t.Errorf("pixel token %+v", tok)
 	}
-	stats, err := h.store.Campaign(context.Background(), "spring")
-	if err != nil {
-		t.Fatal(err)
+	// Sends are recorded in the background after the 250.
+	var stats consent.CampaignStats
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if stats, err = h.store.Campaign(context.Background(), "spring"); err == nil && stats.SendsGranted+stats.SendsNotGranted == 2 {
+			break
+		}
 	}
 	if stats.SendsGranted != 1 || stats.SendsNotGranted != 1 {
-		t.Errorf("campaign sends %+v", stats)
+		t.Errorf("campaign sends %+v (%v)", stats, err)
 	}
 	if v := metricValue(h.metrics.Recipients.WithLabelValues("granted")); v != 1 {
 		t.Errorf("granted recipients metric %v", v)

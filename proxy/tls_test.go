@@ -35,7 +35,7 @@ func TestSelfSignedCertificateIsMadeOnce(t *testing.T) {
 
 // testTLS is a self-signed certificate for 127.0.0.1 and a client
 // configuration that trusts it.
-func testTLS(t *testing.T) (*Certificate, *tls.Config) {
+func testTLS(t testing.TB) (*Certificate, *tls.Config) {
 	t.Helper()
 	cert, err := SelfSignedCertificate(t.TempDir(), "relay.test", time.Now(), rand.Reader)
 	if err != nil {

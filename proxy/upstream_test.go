@@ -11,7 +11,7 @@ import (
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
 )
 
-func startSink(t *testing.T, opts smtpsink.Options) *smtpsink.Sink {
+func startSink(t testing.TB, opts smtpsink.Options) *smtpsink.Sink {
 	t.Helper()
 	s, err := smtpsink.Start(opts)
 	if err != nil {

@@ -1,0 +1,27 @@
+package proxy
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/pixelgate/pixelgate/proxy/benchmail"
+	"github.com/pixelgate/pixelgate/proxy/smtpsink"
+)
+
+// BenchmarkRelayMessage is one campaign message through the whole relay
+// (embedded store, real rewriter, pooled upstream into a discarding sink);
+// compare with BenchmarkUpstreamOnly, the delivery alone.
+func BenchmarkRelayMessage(b *testing.B) {
+	h := newHarness(b, func(_ *Config, o *smtpsink.Options) {
+		o.Behaviour = func(*smtpsink.Message) smtpsink.Action { return smtpsink.Action{Discard: true} }
+	})
+	c := h.dial(false)
+	msg := string(benchmail.Campaign(60 << 10))
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := send(c, "news@shop.example", fmt.Sprintf("r%d@example.net", i), msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
