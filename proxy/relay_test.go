@@ -608,3 +608,42 @@ func metricValue(c prometheus.Collector) float64 {
 	}
 	return d.Gauge.GetValue()
 }
+
+func TestRelayReSignsDKIM(t *testing.T) {
+	sender := newDKIMFixture(t, "shop.example")
+	keys, err := LoadDKIMKeys(sender.dir, "pixelgate", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(c *Config, _ *smtpsink.Options) { c.DKIM = keys })
+	signed := signAs(t, []byte(marketingMsg("spring")), "shop.example", "s1", sender, []string{"From", "Subject", "To", "Date"})
+	c := h.dial(false)
+	if err := send(c, "news@shop.example", "a@example.net", string(signed)); err != nil {
+		t.Fatal(err)
+	}
+	out := h.sink.Messages()[0].Data
+	vs := verifyDKIM(t, out, map[string]string{"pixelgate._domainkey.shop.example": sender.txt, "s1._domainkey.shop.example": sender.txt})
+	if len(vs) != 1 || vs[0].Err != nil || vs[0].Domain != "shop.example" {
+		t.Fatalf("forwarded signatures: %d, first error %v", len(vs), vs[0].Err)
+	}
+	if v := metricValue(h.metrics.DKIM.WithLabelValues("resigned")); v != 1 {
+		t.Errorf("resigned metric %v", v)
+	}
+}
+
+func TestRelayRemovesBrokenDKIMWithoutKey(t *testing.T) {
+	sender := newDKIMFixture(t, "shop.example")
+	h := newHarness(t)
+	signed := signAs(t, []byte(marketingMsg("spring")), "shop.example", "s1", sender, nil)
+	c := h.dial(false)
+	if err := send(c, "news@shop.example", "a@example.net", string(signed)); err != nil {
+		t.Fatal(err)
+	}
+	out := h.sink.Messages()[0].Data
+	if strings.Contains(string(out), "DKIM-Signature") {
+		t.Fatal("a signature known to fail was forwarded")
+	}
+	if v := metricValue(h.metrics.DKIM.WithLabelValues("removed")); v != 1 {
+		t.Errorf("removed metric %v", v)
+	}
+}
