@@ -14,10 +14,10 @@ import (
 type Envelope struct {
 	From string
 	To   string
-	// UTF8 and EightBit carry the client's SMTPUTF8 and BODY=8BITMIME
-	// through to the upstream.
-	UTF8     bool
-	EightBit bool
+	// UTF8 carries the client's SMTPUTF8 to the upstream. 8-bit bodies
+	// need no flag: the upstream client declares BODY=8BITMIME whenever
+	// the upstream offers it.
+	UTF8 bool
 }
 
 // Deliverer takes a finished message. Deliver returns nil only once the

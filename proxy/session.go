@@ -92,7 +92,6 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.env = Envelope{From: from}
 	if opts != nil {
 		s.env.UTF8 = opts.UTF8
-		s.env.EightBit = opts.Body == smtp.Body8BitMIME
 	}
 	return nil
 }

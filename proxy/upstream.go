@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -254,15 +255,22 @@ func (u *Upstream) Deliver(ctx context.Context, env Envelope, msg []byte) error 
 // transaction runs MAIL/RCPT/DATA; sent reports whether the message body
 // was (possibly) handed over, after which a retry could duplicate it.
 func (u *Upstream) transaction(c *smtp.Client, env Envelope, msg []byte) (sent bool, err error) {
-	opts := &smtp.MailOptions{UTF8: env.UTF8}
-	if env.EightBit {
-		opts.Body = smtp.Body8BitMIME
-	}
+	// Clients such as Go's net/smtp ask for SMTPUTF8 whenever it is
+	// offered: only refuse when the upstream lacks it and the envelope or
+	// header really holds UTF-8 (RFC 6531 §3.2); pure ASCII goes as is.
+	opts := &smtp.MailOptions{}
 	if env.UTF8 {
-		if ok, _ := c.Extension("SMTPUTF8"); !ok {
+		if ok, _ := c.Extension("SMTPUTF8"); ok {
+			opts.UTF8 = true
+		} else if !isASCII(env.From) || !isASCII(env.To) || !isASCII(string(headerBytes(msg))) {
 			return false, &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
-				Message: "upstream does not support SMTPUTF8"}
+				Message: "upstream does not support SMTPUTF8 and the message needs it"}
 		}
+	}
+	if ok, _ := c.Extension("8BITMIME"); !ok && !isASCII(string(msg)) {
+		// pixelgate does not downgrade content (RFC 6152 §3).
+		return false, &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 3},
+			Message: "upstream does not accept 8-bit content (no 8BITMIME)"}
 	}
 	if err := c.Mail(env.From, opts); err != nil {
 		return false, err
@@ -279,6 +287,23 @@ func (u *Upstream) transaction(c *smtp.Client, env Envelope, msg []byte) (sent b
 		return true, err
 	}
 	return true, w.Close()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// headerBytes is the header section of a message (up to the empty line).
+func headerBytes(msg []byte) []byte {
+	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+		return msg[:i]
+	}
+	return msg
 }
 
 // Close quits the idle connections.

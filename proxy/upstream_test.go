@@ -47,7 +47,7 @@ func TestUpstreamSTARTTLSAuthAndPool(t *testing.T) {
 	}
 	defer up.Close()
 	for i := 0; i < 3; i++ {
-		if err := up.Deliver(context.Background(), Envelope{From: "a@shop.example", To: "b@example.net", EightBit: true}, []byte(plainMsg)); err != nil {
+		if err := up.Deliver(context.Background(), Envelope{From: "a@shop.example", To: "b@example.net"}, []byte(plainMsg)); err != nil {
 			t.Fatalf("deliver %d: %v", i, err)
 		}
 	}
@@ -112,4 +112,18 @@ func TestUpstreamReplies(t *testing.T) {
 	if n := sink.Count(); n != 0 {
 		t.Errorf("sink accepted %d messages", n)
 	}
+}
+
+func TestUpstreamSMTPUTF8OnlyWhenNeeded(t *testing.T) {
+	sink := startSink(t, smtpsink.Options{NoSMTPUTF8: true})
+	up, _ := ParseUpstream(UpstreamConfig{URL: "smtp://" + sink.Addr + "?tls=none"})
+	// net/smtp asks for SMTPUTF8 whenever offered: ASCII mail still goes.
+	if err := up.Deliver(context.Background(), Envelope{From: "a@x.example", To: "b@y.example", UTF8: true}, []byte(plainMsg)); err != nil {
+		t.Fatal(err)
+	}
+	if m := sink.Messages(); len(m) != 1 || m[0].UTF8 {
+		t.Fatalf("sink got %+v", m)
+	}
+	err := up.Deliver(context.Background(), Envelope{From: "a@x.example", To: "jos\u00e9@y.example", UTF8: true}, []byte(plainMsg))
+	assertReply(t, err, 553, smtp.EnhancedCode{5, 6, 7})
 }

@@ -52,6 +52,8 @@ type Options struct {
 	Users map[string]string
 	// Behaviour picks the answer for each message.
 	Behaviour Behaviour
+	// NoSMTPUTF8 leaves SMTPUTF8 out of EHLO, like many ESPs.
+	NoSMTPUTF8 bool
 }
 
 // Sink is a running recording SMTP server.
@@ -81,7 +83,7 @@ func Start(opts Options) (*Sink, error) {
 		return &session{s: s, conn: c}, nil
 	}))
 	srv.Domain = "sink.test"
-	srv.EnableSMTPUTF8 = true
+	srv.EnableSMTPUTF8 = !opts.NoSMTPUTF8
 	srv.TLSConfig = opts.TLS
 	srv.MaxLineLength = 4096
 	srv.ReadTimeout = time.Minute
