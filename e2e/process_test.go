@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,7 +33,9 @@ func TestMain(m *testing.M) {
 	binary = filepath.Join(dir, "pixelgate")
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		fmt.Fprintln(os.Stderr, "e2e: the go command is not on PATH:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
 	build := exec.Command(goBin, "build", "-o", binary, "github.com/pixelgate/pixelgate/cmd/pixelgate")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
