@@ -647,3 +647,40 @@ func TestRelayRemovesBrokenDKIMWithoutKey(t *testing.T) {
 		t.Errorf("removed metric %v", v)
 	}
 }
+
+func TestRelayAsksConsentOnceThenQuiet(t *testing.T) {
+	h := newHarness(t)
+	msg := strings.Replace(marketingMsg("spring"), "<p>Spring sale</p>", "<p>Spring sale</p>{{pixelgate_consent_request}}", 1)
+	k, _ := h.kr.RecipientKey("new@example.net")
+	ctx := context.Background()
+	if ok, err := h.store.EligibleToAsk(ctx, k); err != nil || !ok {
+		t.Fatalf("fresh recipient not eligible: %v %v", ok, err)
+	}
+	c := h.dial(false)
+	if err := send(c, "news@shop.example", "new@example.net", msg); err != nil {
+		t.Fatal(err)
+	}
+	first := string(h.sink.Messages()[0].Data)
+	if strings.Contains(first, "{{pixelgate_consent_request}}") {
+		t.Fatal("placeholder left in the message")
+	}
+	// MarkAsked runs after the 250; then the R5 quiet period applies.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ok, err := h.store.EligibleToAsk(ctx, k)
+		if err == nil && !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("recipient still eligible after a consent request was sent (R5)")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := send(c, "news@shop.example", "new@example.net", msg); err != nil {
+		t.Fatal(err)
+	}
+	second := string(h.sink.Messages()[1].Data)
+	if len(second) >= len(first) {
+		t.Errorf("second message (%d bytes) still carries the request block (first %d bytes)", len(second), len(first))
+	}
+}

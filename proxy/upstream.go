@@ -258,7 +258,9 @@ func (u *Upstream) transaction(c *smtp.Client, env Envelope, msg []byte) (sent b
 	// Clients such as Go's net/smtp ask for SMTPUTF8 whenever it is
 	// offered: only refuse when the upstream lacks it and the envelope or
 	// header really holds UTF-8 (RFC 6531 §3.2); pure ASCII goes as is.
-	opts := &smtp.MailOptions{}
+	// SIZE lets the upstream refuse an oversized message before the data
+	// is sent (RFC 1870); rewriting may have grown it a little.
+	opts := &smtp.MailOptions{Size: int64(len(msg))}
 	if env.UTF8 {
 		if ok, _ := c.Extension("SMTPUTF8"); ok {
 			opts.UTF8 = true
