@@ -28,7 +28,7 @@ func (s *server) renderAccounts(w http.ResponseWriter, r *http.Request, status i
 	}
 	d.Accounts, d.Roles = list, auth.Roles
 	s.render(w, r, status, "accounts", view{Title: "Accounts", Error: errMsg, Flash: flash, Data: d,
-		Scope: "Every person has their own account; there are no shared accounts. Analysts see aggregate figures only; the DPO serves data-subject requests and reads the audit log; admins manage accounts and read the audit log."})
+		ScopeLabel: "About accounts:", Scope: "Every person has their own account; there are no shared accounts. Analysts see aggregate figures only; the DPO serves data-subject requests and reads the audit log; admins manage accounts and read the audit log."})
 }
 
 func (s *server) accounts(w http.ResponseWriter, r *http.Request) {

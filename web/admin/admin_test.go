@@ -390,7 +390,7 @@ func TestAuditTrail(t *testing.T) {
 		adm.Post("/admin/account/tokens", url.Values{"label": {"crm"}})
 
 		k, _ := e.Keyring.RecipientKey("Jeanne.Martin@example.com")
-		rk := "rk:" + k.String()
+		rk := k.String()
 		want := []consent.AuditEntry{
 			{Actor: "root-admin", Action: "account.create.first-admin", Target: "root-admin"},
 			{Actor: "root-admin", Action: "login", Target: "root-admin"},

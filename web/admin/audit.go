@@ -84,7 +84,7 @@ func (s *server) auditView(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusServiceUnavailable, "The audit log cannot be read; try again shortly.")
 		return
 	}
-	s.render(w, r, 0, "audit", view{Title: "Audit log", Scope: auditScope, Data: auditData{Filter: f, Entries: entries}})
+	s.render(w, r, 0, "audit", view{Title: "Audit log", Scope: auditScope, ScopeLabel: "About this log:", Data: auditData{Filter: f, Entries: entries}})
 }
 
 const auditScope = "Every login, failed login, logout, account change, read of per-campaign or personal data, export, consent change and data-subject request, newest first. Entries are chained with a keyed hash: changing, removing or reordering one breaks the chain from that entry on."
@@ -109,5 +109,5 @@ func (s *server) auditVerify(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.Error("read audit", "err", err)
 	}
-	s.render(w, r, 0, "audit", view{Title: "Audit log", Scope: auditScope, Data: auditData{Filter: f, Entries: entries, Verify: &v}})
+	s.render(w, r, 0, "audit", view{Title: "Audit log", Scope: auditScope, ScopeLabel: "About this log:", Data: auditData{Filter: f, Entries: entries, Verify: &v}})
 }

@@ -21,10 +21,10 @@ type campaignsData struct {
 }
 
 // scopeCampaigns is the statement of what campaign figures cover.
-func scopeCampaigns(total figures.Campaign) string {
+func scopeCampaigns(total figures.Campaign, which string) string {
 	share := "no recipients yet"
 	if total.HasShare {
-		share = strconv.FormatFloat(total.ConsentShare*100, 'f', 1, 64) + "% of the recipients of these campaigns"
+		share = strconv.FormatFloat(total.ConsentShare*100, 'f', 1, 64) + "% of the recipients of " + which
 	}
 	return "Opens and clicks are counted only for recipients who had consented to open tracking and still did when they opened (" +
 		share + "). Sends count every recipient. Opens by image proxies that fetch every email (machine opens) are shown apart and never as a person's open. No figure identifies a recipient."
@@ -64,7 +64,7 @@ func (s *server) campaigns(w http.ResponseWriter, r *http.Request) {
 		share.Values = append(share.Values, rows[i].ConsentShare)
 	}
 	ch.Series = []series{share, rate}
-	s.render(w, r, 0, "campaigns", view{Title: "Campaigns", Scope: scopeCampaigns(total),
+	s.render(w, r, 0, "campaigns", view{Title: "Campaigns", Scope: scopeCampaigns(total, "these campaigns"),
 		Data: campaignsData{Rows: rows, Chart: ch, Total: total}})
 }
 
@@ -167,7 +167,7 @@ func (s *server) campaign(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.render(w, r, 0, "campaign", view{Title: d.Row.Title(), Scope: scopeCampaigns(d.Row), Data: d})
+	s.render(w, r, 0, "campaign", view{Title: d.Row.Title(), Scope: scopeCampaigns(d.Row, "this campaign"), Data: d})
 }
 
 func (s *server) campaignCSV(w http.ResponseWriter, r *http.Request) {

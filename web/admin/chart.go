@@ -33,24 +33,34 @@ const (
 	maxXLabels     = 12
 )
 
-// niceMax rounds up to 1, 2 or 5 times a power of ten so the axis has
-// round ticks.
-func niceMax(v float64) (top, step float64) {
-	if v <= 0 {
+// niceMax picks the axis: the smallest step of 1, 2, 2.5 or 5 times a power
+// of ten that reaches v in at most five steps, and the top at a whole number
+// of steps. Counts (integer) never get fractional steps, so an axis never
+// reads "3.8 opens".
+func niceMax(v float64, integer bool) (top, step float64) {
+	if v <= 0 || math.IsNaN(v) {
+		if integer {
+			return 1, 1
+		}
 		return 1, 0.25
 	}
-	if v > 1e15 {
-		v = 1e15 // beyond any count pixelgate keeps; keeps the maths finite
-	}
-	mag := math.Pow(10, math.Floor(math.Log10(v)))
+	v = min(v, 1e15) // beyond any count pixelgate keeps; keeps the maths finite
+	mag := math.Pow(10, math.Floor(math.Log10(v/5)))
+	step = 10 * mag
 	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if m*mag >= v {
-			top = m * mag
+		s := m * mag
+		if integer && (s < 1 || s != math.Trunc(s)) {
+			continue
+		}
+		if v/s <= 5 {
+			step = s
 			break
 		}
 	}
-	step = top / 4
-	return top, step
+	if integer {
+		step = max(step, 1)
+	}
+	return math.Ceil(v/step-1e-9) * step, step
 }
 
 func (c barChart) axisLabel(v float64) string {
@@ -83,7 +93,7 @@ func (c barChart) SVG() template.HTML {
 	if c.Percent {
 		maxV = max(maxV, 0.01)
 	}
-	top, step := niceMax(maxV)
+	top, step := niceMax(maxV, !c.Percent)
 	plotW := float64(chartW - padL - padR)
 	plotH := float64(chartH - padT - padB)
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="%s-t" xmlns="http://www.w3.org/2000/svg">`, chartW, chartH, esc(c.ID))
@@ -95,7 +105,7 @@ func (c barChart) SVG() template.HTML {
 		x += 24 + 7.5*float64(len([]rune(s.Name)))
 	}
 	// Grid and y axis.
-	for i := 0; i <= 4; i++ {
+	for i := 0; i <= int(math.Round(top/step)); i++ {
 		v := float64(i) * step
 		y := float64(padT) + plotH - v/top*plotH
 		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, y, y)
@@ -107,7 +117,8 @@ func (c barChart) SVG() template.HTML {
 		return template.HTML(b.String())
 	}
 	slot := plotW / float64(n)
-	groupW := slot * 0.8
+	// Few bars stay bar-shaped instead of filling the plot.
+	groupW := min(slot*0.8, 56*float64(max(len(c.Series), 1)))
 	barW := groupW / float64(max(len(c.Series), 1))
 	every := (n + maxXLabels - 1) / maxXLabels
 	for i, label := range c.Labels {

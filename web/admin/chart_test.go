@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/xml"
 	"io"
+	"math"
 	"strings"
 	"testing"
 )
@@ -49,9 +50,18 @@ func TestChartSVG(t *testing.T) {
 }
 
 func TestNiceMax(t *testing.T) {
-	for _, c := range []struct{ in, top float64 }{{0, 1}, {1, 1}, {3, 5}, {7, 10}, {11, 20}, {0.66, 1}, {240, 250}, {1234, 2000}} {
-		if top, _ := niceMax(c.in); top != c.top {
-			t.Errorf("niceMax(%v) = %v, want %v", c.in, top, c.top)
+	for _, c := range []struct {
+		in      float64
+		integer bool
+		top     float64
+	}{{0, true, 1}, {1, true, 1}, {3, true, 3}, {7, true, 8}, {10, true, 10}, {11, true, 15}, {240, true, 250}, {1234, true, 1250},
+		{0, false, 1}, {0.5, false, 0.5}, {0.66, false, 0.8}, {0.93, false, 1}, {1, false, 1}} {
+		top, step := niceMax(c.in, c.integer)
+		if math.Abs(top-c.top) > 1e-9 || top < c.in {
+			t.Errorf("niceMax(%v, %v) = %v, want %v", c.in, c.integer, top, c.top)
+		}
+		if c.integer && step != math.Trunc(step) {
+			t.Errorf("niceMax(%v): fractional step %v for counts", c.in, step)
 		}
 	}
 }

@@ -30,7 +30,13 @@ type dsarCampaign struct {
 }
 
 func (s *server) dsarForm(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, 0, "dsar", view{Title: "Data-subject requests", Scope: dsarScope})
+	s.render(w, r, 0, "dsar", dsarView(view{}))
+}
+
+// dsarView fills in the title and scope shared by the DSAR pages.
+func dsarView(v view) view {
+	v.Title, v.Scope, v.ScopeLabel = "Data-subject requests", dsarScope, "About this page:"
+	return v
 }
 
 const dsarScope = "Everything pixelgate holds about one recipient, found by the recipient key derived from the address. The address itself is never stored. Every lookup, export, erasure and objection is written to the audit log under your name."
@@ -45,8 +51,7 @@ func (s *server) dsarKey(w http.ResponseWriter, r *http.Request) (string, consen
 		if !errors.Is(err, consent.ErrBadAddress) {
 			msg = "The address could not be keyed."
 		}
-		s.render(w, r, http.StatusUnprocessableEntity, "dsar", view{Title: "Data-subject requests", Scope: dsarScope, Error: msg,
-			Data: dsarData{Address: addr}})
+		s.render(w, r, http.StatusUnprocessableEntity, "dsar", dsarView(view{Error: msg, Data: dsarData{Address: addr}}))
 		return "", k, false
 	}
 	return addr, k, true
@@ -60,7 +65,7 @@ func (s *server) storeDown(w http.ResponseWriter, r *http.Request, what string, 
 // showSubject renders what is held about k, after recording the read.
 func (s *server) showSubject(w http.ResponseWriter, r *http.Request, addr string, k consent.Key, action, done string) {
 	a, _ := accountOf(r)
-	if !s.mustRecord(w, r, consent.AuditEntry{Actor: a.Name, Action: action, Target: "rk:" + k.String()}) {
+	if !s.mustRecord(w, r, consent.AuditEntry{Actor: a.Name, Action: action, Target: k.String()}) {
 		return
 	}
 	d := dsarData{Address: addr, Key: k.String(), Done: done}
@@ -81,7 +86,7 @@ func (s *server) showSubject(w http.ResponseWriter, r *http.Request, addr string
 		}
 		d.Campaigns = append(d.Campaigns, dc)
 	}
-	s.render(w, r, 0, "dsar", view{Title: "Data-subject requests", Scope: dsarScope, Data: d})
+	s.render(w, r, 0, "dsar", dsarView(view{Data: d}))
 }
 
 func (s *server) dsarLookup(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +111,7 @@ func (s *server) dsarExport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !s.mustRecord(w, r, consent.AuditEntry{Actor: a.Name, Action: "dsar.export", Target: "rk:" + k.String()}) {
+	if !s.mustRecord(w, r, consent.AuditEntry{Actor: a.Name, Action: "dsar.export", Target: k.String()}) {
 		return
 	}
 	ex, err := s.st.Export(r.Context(), k)
@@ -132,8 +137,8 @@ func (s *server) dsarErase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("confirm") != "yes" {
-		s.render(w, r, http.StatusUnprocessableEntity, "dsar", view{Title: "Data-subject requests", Scope: dsarScope,
-			Error: "Tick the confirmation box to erase.", Data: dsarData{Address: addr, Key: k.String()}})
+		s.render(w, r, http.StatusUnprocessableEntity, "dsar", dsarView(view{
+			Error: "Tick the confirmation box to erase.", Data: dsarData{Address: addr, Key: k.String()}}))
 		return
 	}
 	err := s.st.Erase(r.Context(), k, consent.Evidence{Source: consent.SourceErasure, Actor: a.Name})
@@ -141,7 +146,7 @@ func (s *server) dsarErase(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		result = auditlog.ResultFailed
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "dsar.erase", Target: "rk:" + k.String(), Result: result})
+	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "dsar.erase", Target: k.String(), Result: result})
 	if err != nil {
 		s.storeDown(w, r, "dsar erase", err)
 		return
@@ -160,11 +165,11 @@ func (s *server) dsarObject(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		result = auditlog.ResultFailed
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "dsar.object", Target: "rk:" + k.String(), Result: result})
+	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "dsar.object", Target: k.String(), Result: result})
 	if err != nil {
 		s.storeDown(w, r, "dsar objection", err)
 		return
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "consent.withdraw", Target: "rk:" + k.String(), Detail: "objection recorded by the DPO"})
+	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "consent.withdraw", Target: k.String(), Detail: "objection recorded by the DPO"})
 	s.showSubject(w, r, addr, k, "dsar.lookup", "Objection recorded: consent to open tracking is withdrawn, and opens of emails already sent are no longer recorded.")
 }

@@ -113,9 +113,11 @@ type view struct {
 	Nav     []navItem
 	Flash   string
 	Error   string
-	// Scope says what the figures on the page cover.
-	Scope string
-	Data  any
+	// Scope says what the figures on the page cover; ScopeLabel introduces
+	// it ("What these figures cover:" unless set).
+	Scope      string
+	ScopeLabel string
+	Data       any
 }
 
 func (s *server) nav(a *auth.Account, path string) []navItem {
@@ -155,6 +157,9 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 		v.Account = &a
 	}
 	v.CSS = s.pages.css
+	if v.ScopeLabel == "" {
+		v.ScopeLabel = "What these figures cover:"
+	}
 	v.Nav = s.nav(v.Account, r.URL.Path)
 	if v.Flash == "" {
 		v.Flash = flashes[r.URL.Query().Get("done")]

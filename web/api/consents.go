@@ -58,7 +58,7 @@ func (s *server) lookup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "email: "+err.Error())
 		return
 	}
-	if !s.mustRecord(w, r, consent.AuditEntry{Actor: callerOf(r).actor(), Action: "consent.read", Target: "rk:" + k.String()}) {
+	if !s.mustRecord(w, r, consent.AuditEntry{Actor: callerOf(r).actor(), Action: "consent.read", Target: k.String()}) {
 		return
 	}
 	st, err := s.st.Lookup(r.Context(), []consent.Key{k})
@@ -219,14 +219,14 @@ func (s *server) importConsents(w http.ResponseWriter, r *http.Request) {
 		ev, err := s.apply(r, v)
 		if err != nil {
 			results[i] = rowResult{Row: i, Status: "error", Error: "store: " + err.Error()}
-			s.record(r, consent.AuditEntry{Actor: c.actor(), Action: "consent.import", Target: "rk:" + v.key.String(), Result: auditlog.ResultFailed})
+			s.record(r, consent.AuditEntry{Actor: c.actor(), Action: "consent.import", Target: v.key.String(), Result: auditlog.ResultFailed})
 			s.log.Error("import row", "row", i, "err", err)
 			writeJSON(w, http.StatusServiceUnavailable, importResponse{Applied: applied, Rows: results})
 			return
 		}
 		results[i] = rowResult{Row: i, Status: "applied", EventID: ev.ID.String()}
 		applied++
-		s.record(r, consent.AuditEntry{Actor: c.actor(), Action: "consent." + actionOf(v.state), Target: "rk:" + v.key.String(),
+		s.record(r, consent.AuditEntry{Actor: c.actor(), Action: "consent." + actionOf(v.state), Target: v.key.String(),
 			Detail: "import, source " + string(v.ev.Source) + ", collected " + v.ev.At.Format(time.RFC3339)})
 	}
 	writeJSON(w, http.StatusOK, importResponse{Applied: applied, Rows: results})
