@@ -20,6 +20,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,6 +143,15 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	ratio := pix.rps() / ref.rps()
 	fmt.Fprintf(out, "reference (chi + 1 Redis GET)  %s\npixel     (/o/{token}.gif)     %s\nratio pixel/reference req/s = %.2f (target >= 1.00), errors %d\n",
 		ref, pix, ratio, ref.errors+pix.errors)
+	// Where Redis spent its time: a script does more than a GET, and on a
+	// shared machine Redis's single thread is often what saturates first.
+	if info, err := rdb.Info(ctx, "commandstats").Result(); err == nil {
+		for line := range strings.SplitSeq(info, "\n") {
+			if strings.HasPrefix(line, "cmdstat_get:") || strings.HasPrefix(line, "cmdstat_evalsha:") {
+				fmt.Fprintln(out, "redis", strings.TrimSpace(line))
+			}
+		}
+	}
 	if ref.errors+pix.errors > 0 {
 		return fmt.Errorf("%d requests failed", ref.errors+pix.errors)
 	}
