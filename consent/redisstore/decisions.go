@@ -83,9 +83,12 @@ func (s *Store) Lookup(ctx context.Context, keys []consent.Key) ([]consent.Statu
 	if len(keys) == 0 {
 		return nil, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("look up consent: %w", wrapErr(err))
+	}
 	out := make([]consent.Status, len(keys))
 	if len(keys) == 1 {
-		v, err := getState(s.rdb.Get(ctx, recipient(keys[0]).state()))
+		v, err := getState(s.hot.Get(ctx, recipient(keys[0]).state()))
 		if err != nil {
 			return nil, fmt.Errorf("look up consent: %w", err)
 		}

@@ -79,40 +79,53 @@ track(KEYS[2], 'd', exp, now, grace)
 return 1
 `)
 
-// luaOpenFuncs: the recipient half and the campaign half of recording an
-// open or a click (kind 'n' human open, 'm' machine open, 'k' click). They
-// are the hot path of the pixel endpoint, so a repeat open costs one call
-// per key touched: a counter that comes back as 1 is the only sign that a
-// record may be new, and only then is its TTL looked at.
+// The open path is the pixel endpoint's hot path, so its scripts are
+// straight-line steps on locals rather than Lua functions (defining a
+// function costs a closure on every call), a repeat open costs one call per
+// key touched, and the helpers of luaPrelude are only defined in the rare
+// branch that creates a record. Kinds: 'n' human open, 'm' machine open,
+// 'k' click.
 //
-// open_rk checks consent and, for a person's open or click, records it in
-// the recipient's slot: nothing is written unless the state is granted at
-// this moment (R1, R3). The record's expiry is set when it is created and
-// never moved by later opens (R7). Returns 0 (not recorded), 1 (first of
-// its kind) or 2 (repeat), and 1 when the record was created.
-//
-// open_campaign adds to the campaign totals and the hourly counter; the
-// hour's expiry is set when the hour is created. Returns 1 when it was.
-const luaOpenFuncs = `
-local function open_rk(ks, ko, kx, cid, member, at, exp, now, grace, kind)
-  local s = redis.call('GET', ks)
-  if not s or string.sub(s, 1, 2) ~= '1|' then return 0, 0 end
+// luaOpenRecipientStep checks consent and, for a person's open or click,
+// records it in the recipient's slot: nothing is written unless the state is
+// granted at this moment (R1, R3). A counter that comes back as 1 is the
+// only sign the record may be new; only then is its TTL looked at, and the
+// expiry is set when the record is created, never moved by later opens
+// (R7). Sets r: 0 not recorded, 1 first of its kind, 2 repeat; created: 1
+// when the record was created.
+// Locals it reads: ks, ko, kx, cid, member, at, exp, now, grace, kind.
+const luaOpenRecipientStep = `
+local r, created = 0, 0
+local s = redis.call('GET', ks)
+if s and string.sub(s, 1, 2) == '1|' then
+  r = 1
   -- a prefetching proxy is not the person: counted on the campaign only
-  if kind == 'm' then return 1, 0 end
-  if redis.call('HINCRBY', ko, kind, 1) > 1 then return 2, 0 end
-  if redis.call('PTTL', ko) ~= -1 then return 1, 0 end
-  redis.call('HSET', ko, 'c', cid, 'f', at)
-  expire_in(ko, exp, now)
-  track(kx, member, exp, now, grace)
-  return 1, 1
+  if kind ~= 'm' then
+    if redis.call('HINCRBY', ko, kind, 1) > 1 then
+      r = 2
+    elseif redis.call('PTTL', ko) == -1 then
+` + luaPrelude + `
+      created = 1
+      redis.call('HSET', ko, 'c', cid, 'f', at)
+      expire_in(ko, exp, now)
+      track(kx, member, exp, now, grace)
+    end
+  end
 end
-local function open_campaign(km, kh, kx, cid, member, hexp, now, grace, kind, first)
-  if redis.call('HINCRBY', km, kind, 1) == 1 then redis.call('HSETNX', km, 'id', cid) end
-  if first then redis.call('HINCRBY', km, 'u' .. kind, 1) end
-  if redis.call('HINCRBY', kh, kind, 1) > 1 or redis.call('PTTL', kh) ~= -1 then return 0 end
+`
+
+// luaOpenCampaignStep adds to the campaign totals and the hourly counter;
+// the hour's expiry is set when the hour is created. Sets hcreated.
+// Locals it reads: km, kh, kcx, cid, hmember, hexp, now, grace, kind, first.
+const luaOpenCampaignStep = `
+local hcreated = 0
+if redis.call('HINCRBY', km, kind, 1) == 1 then redis.call('HSETNX', km, 'id', cid) end
+if first then redis.call('HINCRBY', km, 'u' .. kind, 1) end
+if redis.call('HINCRBY', kh, kind, 1) == 1 and redis.call('PTTL', kh) == -1 then
+` + luaPrelude + `
+  hcreated = 1
   expire_in(kh, hexp, now)
-  track(kx, member, hexp, now, grace)
-  return 1
+  track(kcx, hmember, hexp, now, grace)
 end
 `
 
@@ -121,32 +134,42 @@ end
 // KEYS: state, open record, recipient expiry index, campaign meta, hour,
 // campaign expiry index, global expiry tags.
 // ARGV: campaign id, open member, at ns, open expiry ms, now ms, grace ms,
-// kind, hour member, hour expiry ms, recipient prefix, campaign prefix.
-var luaOpenAll = redis.NewScript(luaPrelude + luaOpenFuncs + `
-local now, grace = tonumber(ARGV[5]), tonumber(ARGV[6])
-local r, created = open_rk(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), now, grace, ARGV[7])
+// kind, hour member, hour expiry ms.
+var luaOpenAll = redis.NewScript(`
+local ks, ko, kx, km, kh, kcx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local cid, member, at, exp, now, grace, kind = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local hmember, hexp = ARGV[8], tonumber(ARGV[9])
+` + luaOpenRecipientStep + `
 if r == 0 then return 0 end
-local hcreated = open_campaign(KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[8], tonumber(ARGV[9]), now, grace, ARGV[7], r == 1 and ARGV[7] ~= 'm')
-if created == 1 then redis.call('ZADD', KEYS[7], 'LT', ARGV[4], ARGV[10]) end
-if hcreated == 1 then redis.call('ZADD', KEYS[7], 'LT', ARGV[9], ARGV[11]) end
+local first = r == 1 and kind ~= 'm'
+` + luaOpenCampaignStep + `
+-- the tags' prefixes are their expiry index names without the final x
+if created == 1 then redis.call('ZADD', KEYS[7], 'LT', exp, string.sub(kx, 1, -2)) end
+if hcreated == 1 then redis.call('ZADD', KEYS[7], 'LT', hexp, string.sub(kcx, 1, -2)) end
 return r
 `)
 
-// luaOpenRecipient is the recipient half alone (Cluster).
+// luaOpenRecipient is the recipient step alone (Cluster).
 // KEYS: state, open record, recipient expiry index.
 // ARGV: campaign id, open member, at ns, open expiry ms, now ms, grace ms, kind.
-// Returns {result, created}.
-var luaOpenRecipient = redis.NewScript(luaPrelude + luaOpenFuncs + `
-local r, created = open_rk(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])
+// Returns {r, created}.
+var luaOpenRecipient = redis.NewScript(`
+local ks, ko, kx = KEYS[1], KEYS[2], KEYS[3]
+local cid, member, at, exp, now, grace, kind = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+` + luaOpenRecipientStep + `
 return {r, created}
 `)
 
-// luaOpenCampaign is the campaign half alone (Cluster), run only after the
-// recipient half recorded the open.
+// luaOpenCampaign is the campaign step alone (Cluster), run only after the
+// recipient step recorded the open.
 // KEYS: campaign meta, hour, campaign expiry index.
 // ARGV: campaign id, hour member, hour expiry ms, now ms, grace ms, kind, first (0/1).
-var luaOpenCampaign = redis.NewScript(luaPrelude + luaOpenFuncs + `
-return open_campaign(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7] == '1')
+// Returns hcreated.
+var luaOpenCampaign = redis.NewScript(`
+local km, kh, kcx = KEYS[1], KEYS[2], KEYS[3]
+local cid, hmember, hexp, now, grace, kind, first = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7] == '1'
+` + luaOpenCampaignStep + `
+return hcreated
 `)
 
 // luaSend counts one message for a campaign: no per-recipient send log.

@@ -45,6 +45,9 @@ func (s *Store) recordHit(ctx context.Context, k consent.Key, campaignID string,
 	if campaignID == "" {
 		return consent.NotRecorded, invalid("no campaign id")
 	}
+	if err := ctx.Err(); err != nil {
+		return consent.NotRecorded, wrapErr(err)
+	}
 	now := s.now()
 	if at.IsZero() {
 		at = now
@@ -58,10 +61,10 @@ func (s *Store) recordHit(ctx context.Context, k consent.Key, campaignID string,
 	atNS := strconv.FormatInt(at.UnixNano(), 10)
 
 	if !s.cluster {
-		res, err := luaOpenAll.Run(ctx, s.rdb,
+		res, err := luaOpenAll.Run(ctx, s.hot,
 			[]string{r.state(), r.opens(c), r.expiry(), c.meta(), c.hour(hour), c.expiry(), keyExpiryTags},
 			campaignID, openMember(c), atNS, openExp, ms(now), grace(), kind,
-			hourMember(hour), hourExp, r.prefix, c.prefix()).Int()
+			hourMember(hour), hourExp).Int()
 		if err != nil {
 			return consent.NotRecorded, wrapErr(err)
 		}
@@ -70,7 +73,7 @@ func (s *Store) recordHit(ctx context.Context, k consent.Key, campaignID string,
 
 	// Cluster: the recipient half is the atomic check-and-record; the
 	// campaign half runs only when something was recorded.
-	vals, err := luaOpenRecipient.Run(ctx, s.rdb,
+	vals, err := luaOpenRecipient.Run(ctx, s.hot,
 		[]string{r.state(), r.opens(c), r.expiry()},
 		campaignID, openMember(c), atNS, openExp, ms(now), grace(), kind).Int64Slice()
 	if err != nil {

@@ -47,6 +47,12 @@ type Options struct {
 	PoolSize int
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
+	// NoAutoPipeline sends every command on its own round trip. By default
+	// the hot paths (Lookup of one key, RecordOpen, RecordClick) share
+	// pipelined round trips between concurrent callers (go-redis
+	// autopipelining), which multiplies throughput at the relay's and the
+	// pixel endpoint's concurrency.
+	NoAutoPipeline bool
 }
 
 const (
@@ -61,13 +67,36 @@ const (
 
 // Store is a consent.Store on Redis. It is safe for concurrent use.
 type Store struct {
-	rdb     redis.UniversalClient
+	rdb redis.UniversalClient
+	// hot carries the hot paths: rdb's autopipeliner, or rdb itself.
+	hot     hotClient
 	cluster bool
 	o       consent.StoreOptions
 	log     *slog.Logger
 }
 
 var _ consent.Store = (*Store)(nil)
+
+// hotClient is what the hot paths use of a client.
+type hotClient interface {
+	redis.Scripter
+	Get(ctx context.Context, key string) *redis.StringCmd
+}
+
+// autoPipeline returns rdb's shared autopipeliner. go-redis marks the API
+// experimental; its caveats are met here: the client never retries
+// (noRetries), so a batch is never sent twice, and the per-command context
+// is checked before queuing (queued commands run under the client's
+// timeouts, not the caller's deadline).
+func autoPipeline(rdb redis.UniversalClient) (hotClient, error) {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.AutoPipeline()
+	case *redis.ClusterClient:
+		return c.AutoPipeline()
+	}
+	return rdb, nil
+}
 
 // Open connects to the Redis named by rawURL (see parseURL for the forms)
 // and checks that it answers. The store keeps no state of its own besides
@@ -90,8 +119,16 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open redis store: %w", err)
 	}
 	rdb := t.client(opts.PoolSize, opts.Timeout)
+	hot := hotClient(rdb)
+	if !opts.NoAutoPipeline {
+		if hot, err = autoPipeline(rdb); err != nil {
+			rdb.Close()
+			return nil, fmt.Errorf("open redis store: autopipelining: %w", err)
+		}
+	}
 	s := &Store{
 		rdb:     rdb,
+		hot:     hot,
 		cluster: t.kind == kindCluster,
 		o:       opts.StoreOptions.WithDefaults(),
 		log:     opts.Logger,
@@ -111,7 +148,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the connections.
+// Close releases the connections (and stops the autopipeliner).
 func (s *Store) Close() error { return s.rdb.Close() }
 
 func (s *Store) now() time.Time { return s.o.Now().UTC() }
