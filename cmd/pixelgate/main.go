@@ -42,6 +42,7 @@ func commands() []command {
 		{"scan", "report the trackers in .eml and .html files without changing them", runScan},
 		{"backup", "write a consistent copy of the store while serving (Redis: snapshot and say where)", backupCommand(osUser)},
 		{"healthcheck", "exit 0 when the local server is ready (container health checks)", runHealthcheck},
+		{"keys", "list, rotate or retire the token keys (links already sent keep working)", keysCommand(osUser)},
 	}
 }
 
