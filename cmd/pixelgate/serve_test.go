@@ -25,6 +25,9 @@ type server struct {
 	stop               context.CancelFunc
 	exit               chan int
 	stderr             *syncBuffer
+	// stdout holds what serve printed after the startup lines (the
+	// first-run setup link).
+	stdout *syncBuffer
 }
 
 // syncBuffer is a strings.Builder safe for the server goroutines.
@@ -49,7 +52,7 @@ func startServe(t *testing.T, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	s := &server{stop: cancel, exit: make(chan int, 1), stderr: &syncBuffer{}}
+	s := &server{stop: cancel, exit: make(chan int, 1), stderr: &syncBuffer{}, stdout: &syncBuffer{}}
 	env := &environ{stdin: strings.NewReader(""), stdout: pw, stderr: s.stderr, getenv: func(string) string { return "" }}
 	all := append([]string{"serve", "--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--shutdown-grace", "5s"}, args...)
 	go func() {
@@ -68,7 +71,7 @@ func startServe(t *testing.T, args ...string) *server {
 			s.httpAddr, _, _ = strings.Cut(rest, ",")
 		}
 	}
-	go io.Copy(io.Discard, pr)
+	go io.Copy(s.stdout, pr)
 	if s.smtpAddr == "" || s.httpAddr == "" {
 		cancel()
 		t.Fatalf("serve did not start: %q\n%s", s.lines, s.stderr.String())
