@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -25,7 +24,7 @@ func (s *Store) Export(ctx context.Context, k consent.Key) (consent.Export, erro
 		histCmd = p.LRange(ctx, r.history(), 0, -1)
 		delivCmd = p.Get(ctx, r.deliverability())
 		askedCmd = p.Get(ctx, r.asked())
-		opensCmd = p.ZRangeByScore(ctx, r.expiry(), &redis.ZRangeBy{Min: "(" + strconv.FormatInt(ms(now), 10), Max: "+inf"})
+		opensCmd = p.ZRangeByScore(ctx, r.expiry(), liveAfter(ms(now)))
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -47,29 +46,16 @@ func (s *Store) Export(ctx context.Context, k consent.Key) (consent.Export, erro
 	if a, err := askedCmd.Int64(); err == nil {
 		out.LastAskedConsent = fromMS(a)
 	}
-	var members []string
-	for _, m := range opensCmd.Val() {
-		if strings.HasPrefix(m, "o:") {
-			members = append(members, m)
-		}
-	}
-	cmds := make([]*redis.MapStringStringCmd, len(members))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, m := range members {
-			cmds[i] = p.HGetAll(ctx, r.prefix+m)
-		}
-		return nil
-	})
+	keys, _ := indexed(r.prefix, "o:", opensCmd.Val())
+	recs, err := s.hashes(ctx, keys)
 	if err != nil {
-		return consent.Export{}, fmt.Errorf("export opens: %w", wrapErr(err))
+		return consent.Export{}, fmt.Errorf("export opens: %w", err)
 	}
-	for _, c := range cmds {
-		v := c.Val()
+	for _, v := range recs {
 		if len(v) == 0 {
 			continue
 		}
-		n := func(f string) int64 { x, _ := strconv.ParseInt(v[f], 10, 64); return x }
-		ec := consent.ExportCampaign{Campaign: v["c"], Opens: n(kindOpen), Clicks: n(kindClick)}
+		ec := consent.ExportCampaign{Campaign: v["c"], Opens: counter(v, kindOpen), Clicks: counter(v, kindClick)}
 		if ns, err := strconv.ParseInt(v["f"], 10, 64); err == nil {
 			ec.FirstOpen = timeFromNS(ns)
 		}

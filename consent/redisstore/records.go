@@ -41,27 +41,41 @@ func checkRecordKey(key string) error {
 	return nil
 }
 
+// luaRecordFresh (re)creates a record with its expiry and lists it in the
+// namespace index: score +inf for a record that does not expire, which
+// also keeps the index itself from expiring.
+// Locals it reads: rec, idx, val, now, exp, grace, member.
+const luaRecordFresh = `
+redis.call('DEL', rec)
+redis.call('HSET', rec, 'v', val, 'x', exp)
+if exp == 0 then
+  redis.call('ZADD', idx, '+inf', member)
+  redis.call('PERSIST', idx)
+else
+  expire_in(rec, exp, now)
+  local ttl = redis.call('PTTL', idx)
+  redis.call('ZADD', idx, exp, member)
+  if ttl ~= -1 then track(idx, member, exp, now, grace) end
+end
+`
+
+// luaRecordLive: sets live when the record exists and has not expired by
+// the store's clock. Locals it reads: rec, now.
+const luaRecordLive = `
+local x = redis.call('HGET', rec, 'x')
+local live = x and (tonumber(x) == 0 or tonumber(x) > now)
+`
+
 // luaRecordPut stores a record, replacing or only when absent.
 // KEYS: record, index. ARGV: value, now ms, expiry ms (0 = none), grace ms,
 // member, only-if-absent (0/1).
 // Returns 1 when stored.
 var luaRecordPut = redis.NewScript(luaPrelude + `
+local rec, idx, val, member = KEYS[1], KEYS[2], ARGV[1], ARGV[5]
 local now, exp, grace = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if ARGV[6] == '1' then
-  local x = redis.call('HGET', KEYS[1], 'x')
-  if x and (tonumber(x) == 0 or tonumber(x) > now) then return 0 end
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'x', ARGV[3])
-if exp == 0 then
-  redis.call('ZADD', KEYS[2], '+inf', ARGV[5])
-  redis.call('PERSIST', KEYS[2])
-else
-  expire_in(KEYS[1], exp, now)
-  local ttl = redis.call('PTTL', KEYS[2])
-  redis.call('ZADD', KEYS[2], exp, ARGV[5])
-  if ttl ~= -1 then track(KEYS[2], ARGV[5], exp, now, grace) end
-end
+` + luaRecordLive + `
+if live and ARGV[6] == '1' then return 0 end
+` + luaRecordFresh + `
 return 1
 `)
 
@@ -69,23 +83,12 @@ return 1
 // or expired; the expiry is not extended afterwards.
 // KEYS: record, index. ARGV: delta, now ms, expiry ms (0 = none), grace ms, member.
 var luaRecordIncr = redis.NewScript(luaPrelude + `
+local rec, idx, val, member = KEYS[1], KEYS[2], ARGV[1], ARGV[5]
 local now, exp, grace = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local x = redis.call('HGET', KEYS[1], 'x')
-if x and (tonumber(x) == 0 or tonumber(x) > now) then
-  return redis.call('HINCRBY', KEYS[1], 'v', ARGV[1])
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'x', ARGV[3])
-if exp == 0 then
-  redis.call('ZADD', KEYS[2], '+inf', ARGV[5])
-  redis.call('PERSIST', KEYS[2])
-else
-  expire_in(KEYS[1], exp, now)
-  local ttl = redis.call('PTTL', KEYS[2])
-  redis.call('ZADD', KEYS[2], exp, ARGV[5])
-  if ttl ~= -1 then track(KEYS[2], ARGV[5], exp, now, grace) end
-end
-return tonumber(ARGV[1])
+` + luaRecordLive + `
+if live then return redis.call('HINCRBY', rec, 'v', val) end
+` + luaRecordFresh + `
+return tonumber(val)
 `)
 
 func (r records) keys(ns, key string) (rec, index, member, prefix string, err error) {
@@ -195,7 +198,7 @@ func (r records) List(ctx context.Context, ns string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
-	members, err := r.s.rdb.ZRangeByScore(ctx, prefix+"x", &redis.ZRangeBy{Min: "(" + strconv.FormatInt(ms(r.s.now()), 10), Max: "+inf"}).Result()
+	members, err := r.s.rdb.ZRangeByScore(ctx, prefix+"x", liveAfter(ms(r.s.now()))).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list records %s: %w", ns, wrapErr(err))
 	}

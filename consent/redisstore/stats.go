@@ -23,40 +23,35 @@ func (s *Store) Campaigns(ctx context.Context) ([]consent.CampaignStats, error) 
 	if err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", wrapErr(err))
 	}
-	cmds := make([]*redis.MapStringStringCmd, len(hashes))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, h := range hashes {
-			cmds[i] = p.HGetAll(ctx, campaignRef{hash: h}.meta())
-		}
-		return nil
-	})
+	keys := make([]string, len(hashes))
+	for i, h := range hashes {
+		keys[i] = campaignRef{hash: h}.meta()
+	}
+	metas, err := s.hashes(ctx, keys)
 	if err != nil {
-		return nil, fmt.Errorf("list campaigns: %w", wrapErr(err))
+		return nil, fmt.Errorf("list campaigns: %w", err)
 	}
 	out := make([]consent.CampaignStats, 0, len(hashes))
-	for _, c := range cmds {
-		m := c.Val()
-		if len(m) == 0 {
-			continue
+	for _, m := range metas {
+		if len(m) != 0 {
+			out = append(out, campaignStats(m))
 		}
-		out = append(out, campaignStats(m))
 	}
 	return out, nil
 }
 
 func campaignStats(m map[string]string) consent.CampaignStats {
-	n := func(f string) int64 { v, _ := strconv.ParseInt(m[f], 10, 64); return v }
 	t := func(f string) time.Time {
 		if m[f] == "" {
 			return time.Time{}
 		}
-		return fromMS(n(f))
+		return fromMS(counter(m, f))
 	}
 	return consent.CampaignStats{
 		ID: m["id"], Name: m["name"], FirstSend: t("first"), LastSend: t("last"),
-		SendsGranted: n("sg"), SendsNotGranted: n("sn"),
-		UniqueOpens: n("u" + kindOpen), Opens: n(kindOpen), MachineOpens: n(kindMachine),
-		UniqueClicks: n("u" + kindClick), Clicks: n(kindClick),
+		SendsGranted: counter(m, "sg"), SendsNotGranted: counter(m, "sn"),
+		UniqueOpens: counter(m, "u"+kindOpen), Opens: counter(m, kindOpen), MachineOpens: counter(m, kindMachine),
+		UniqueClicks: counter(m, "u"+kindClick), Clicks: counter(m, kindClick),
 	}
 }
 
@@ -68,7 +63,7 @@ func (s *Store) Campaign(ctx context.Context, id string) (consent.CampaignStats,
 	var hours *redis.StringSliceCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		meta = p.HGetAll(ctx, c.meta())
-		hours = p.ZRangeByScore(ctx, c.expiry(), &redis.ZRangeBy{Min: "(" + strconv.FormatInt(ms(s.now()), 10), Max: "+inf"})
+		hours = p.ZRangeByScore(ctx, c.expiry(), liveAfter(ms(s.now())))
 		return nil
 	})
 	if err != nil {
@@ -78,30 +73,18 @@ func (s *Store) Campaign(ctx context.Context, id string) (consent.CampaignStats,
 		return consent.CampaignStats{}, fmt.Errorf("read campaign: %w", consent.ErrNotFound)
 	}
 	st := campaignStats(meta.Val())
-	var members []string
-	for _, m := range hours.Val() {
-		if strings.HasPrefix(m, "h:") {
-			members = append(members, m)
-		}
-	}
-	cmds := make([]*redis.MapStringStringCmd, len(members))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, m := range members {
-			cmds[i] = p.HGetAll(ctx, c.prefix()+m)
-		}
-		return nil
-	})
+	keys, members := indexed(c.prefix(), "h:", hours.Val())
+	counts, err := s.hashes(ctx, keys)
 	if err != nil {
-		return consent.CampaignStats{}, fmt.Errorf("read campaign hours: %w", wrapErr(err))
+		return consent.CampaignStats{}, fmt.Errorf("read campaign hours: %w", err)
 	}
 	for i, m := range members {
 		h, err := strconv.ParseInt(strings.TrimPrefix(m, "h:"), 10, 64)
-		v := cmds[i].Val()
+		v := counts[i]
 		if err != nil || len(v) == 0 {
 			continue
 		}
-		n := func(f string) int64 { x, _ := strconv.ParseInt(v[f], 10, 64); return x }
-		st.Hourly = append(st.Hourly, consent.HourStat{Hour: fromMS(h), Opens: n(kindOpen), MachineOpens: n(kindMachine), Clicks: n(kindClick)})
+		st.Hourly = append(st.Hourly, consent.HourStat{Hour: fromMS(h), Opens: counter(v, kindOpen), MachineOpens: counter(v, kindMachine), Clicks: counter(v, kindClick)})
 	}
 	slices.SortFunc(st.Hourly, func(a, b consent.HourStat) int { return a.Hour.Compare(b.Hour) })
 	return st, nil

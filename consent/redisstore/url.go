@@ -173,28 +173,43 @@ func (t target) client(poolSize int, timeout time.Duration) redis.UniversalClien
 	switch t.kind {
 	case kindCluster:
 		o := *t.cluster
-		o.PoolSize = max(o.PoolSize, poolSize)
-		o.ContextTimeoutEnabled = true
-		o.MaxRetries = noRetries(o.MaxRetries)
-		o.Protocol = protocol(o.Protocol)
-		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, timeout)
+		tuning{&o.PoolSize, &o.MaxRetries, &o.Protocol, &o.ContextTimeoutEnabled,
+			[]*time.Duration{&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout}}.apply(poolSize, timeout)
 		return redis.NewClusterClient(&o)
 	case kindSentinel:
 		o := *t.failover
-		o.PoolSize = max(o.PoolSize, poolSize)
-		o.ContextTimeoutEnabled = true
-		o.MaxRetries = noRetries(o.MaxRetries)
-		o.Protocol = protocol(o.Protocol)
-		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, timeout)
+		tuning{&o.PoolSize, &o.MaxRetries, &o.Protocol, &o.ContextTimeoutEnabled,
+			[]*time.Duration{&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout}}.apply(poolSize, timeout)
 		return redis.NewFailoverClient(&o)
 	default:
 		o := *t.single
-		o.PoolSize = max(o.PoolSize, poolSize)
-		o.ContextTimeoutEnabled = true
-		o.MaxRetries = noRetries(o.MaxRetries)
-		o.Protocol = protocol(o.Protocol)
-		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, timeout)
+		tuning{&o.PoolSize, &o.MaxRetries, &o.Protocol, &o.ContextTimeoutEnabled,
+			[]*time.Duration{&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout}}.apply(poolSize, timeout)
 		return redis.NewClient(&o)
+	}
+}
+
+// tuning points at the settings the store adjusts in each kind of go-redis
+// options.
+type tuning struct {
+	poolSize, maxRetries, protocol *int
+	contextTimeouts                *bool
+	timeouts                       []*time.Duration
+}
+
+// apply: a pool of at least poolSize; the caller's context deadlines
+// honoured; no retries and RESP2 unless the URL asked otherwise; every
+// timeout the URL left unset is the store's timeout, so a dead server is
+// noticed within one operation's budget.
+func (t tuning) apply(poolSize int, timeout time.Duration) {
+	*t.poolSize = max(*t.poolSize, poolSize)
+	*t.contextTimeouts = true
+	*t.maxRetries = noRetries(*t.maxRetries)
+	*t.protocol = protocol(*t.protocol)
+	for _, d := range t.timeouts {
+		if *d == 0 {
+			*d = timeout
+		}
 	}
 }
 
@@ -215,14 +230,4 @@ func protocol(p int) int {
 		return 2
 	}
 	return p
-}
-
-// setTimeouts fills timeouts the URL left at their defaults with the store
-// timeout, so a dead server is noticed within one operation's budget.
-func setTimeouts(dial, read, write, pool *time.Duration, timeout time.Duration) {
-	for _, d := range []*time.Duration{dial, read, write, pool} {
-		if *d == 0 {
-			*d = timeout
-		}
-	}
 }
