@@ -40,7 +40,14 @@ func main() {
 	c := flag.Int("c", 4, "parallel SMTP sessions")
 	useRedis := flag.Bool("redis", false, "run pixelgate on a redis-server started for the run (else the embedded store)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "bound on the whole run")
+	passUpstream := flag.String("pass-through-to", "", "internal: run only the pass-through relay, forwarding to this address")
 	flag.Parse()
+	if *passUpstream != "" {
+		if err := servePassThrough(*passUpstream); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if err := run(*bin, *n, *c, *useRedis, *timeout); err != nil {
 		log.Fatal(err)
 	}
@@ -59,11 +66,18 @@ func run(bin string, n, c int, useRedis bool, timeout time.Duration) error {
 	}
 	defer sink.Close()
 
-	pass, err := startPassThrough(sink.Addr)
+	// The reference relay runs as a child process too, so both relays'
+	// CPU time can be read from /proc and neither shares the load
+	// generator's process.
+	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	defer pass.Close()
+	pass, err := startChild(ctx, self, []string{"-pass-through-to", sink.Addr}, "pass-through: listening on ")
+	if err != nil {
+		return err
+	}
+	defer pass.stop()
 
 	dir, err := os.MkdirTemp("", "bench-relay-")
 	if err != nil {
@@ -82,45 +96,59 @@ func run(bin string, n, c int, useRedis bool, timeout time.Duration) error {
 		args = append(args, "--redis-url", rurl)
 		storeName = "redis"
 	}
-	pg, err := startPixelgate(ctx, bin, args)
+	pg, err := startChild(ctx, bin, args, "pixelgate: SMTP relay on ")
 	if err != nil {
 		return err
 	}
 	defer pg.stop()
 
 	// Warm both paths (connections, pools, page cache) before measuring.
-	if _, err := load(ctx, pass.addr, msg, min(n, 50), c); err != nil {
+	if _, err := load(ctx, pass.smtpAddr, msg, min(n, 50), c); err != nil {
 		return fmt.Errorf("warm-up pass-through: %w", err)
 	}
 	if _, err := load(ctx, pg.smtpAddr, msg, min(n, 50), c); err != nil {
 		return fmt.Errorf("warm-up pixelgate: %w", err)
 	}
 	// Alternate the two relays in rounds so that load from other processes
-	// on the machine hits both alike.
+	// on the machine hits both alike; wall time gives msg/s, the child's
+	// user+system CPU time gives the cost per message.
 	before := sink.Count()
-	const rounds = 5
-	var passTime, pgTime time.Duration
+	const rounds = 6
+	type side struct {
+		name string
+		p    *child
+		wall time.Duration
+		cpu  time.Duration
+	}
+	sides := []*side{{name: "pass-through", p: pass}, {name: "pixelgate", p: pg}}
 	per := n / rounds
 	for r := 0; r < rounds; r++ {
-		order := []struct {
-			addr string
-			dur  *time.Duration
-			name string
-		}{{pass.addr, &passTime, "pass-through"}, {pg.smtpAddr, &pgTime, "pixelgate"}}
+		order := []*side{sides[0], sides[1]}
 		if r%2 == 1 {
 			order[0], order[1] = order[1], order[0]
 		}
-		for _, o := range order {
-			d, err := load(ctx, o.addr, msg, per, c)
+		for _, sd := range order {
+			cpu0, err := cpuTime(sd.p.cmd.Process.Pid)
 			if err != nil {
-				return fmt.Errorf("%s: %w", o.name, err)
+				return err
 			}
-			*o.dur += d
+			d, err := load(ctx, sd.p.smtpAddr, msg, per, c)
+			if err != nil {
+				return fmt.Errorf("%s: %w", sd.name, err)
+			}
+			cpu1, err := cpuTime(sd.p.cmd.Process.Pid)
+			if err != nil {
+				return err
+			}
+			sd.wall += d
+			sd.cpu += cpu1 - cpu0
 		}
 	}
 	n = per * rounds
-	passRate := float64(n) / passTime.Seconds()
-	pgRate := float64(n) / pgTime.Seconds()
+	passRate := float64(n) / sides[0].wall.Seconds()
+	pgRate := float64(n) / sides[1].wall.Seconds()
+	passCPU := sides[0].cpu.Seconds() * 1000 / float64(n)
+	pgCPU := sides[1].cpu.Seconds() * 1000 / float64(n)
 	if got := sink.Count() - before; got != int64(2*n) {
 		return fmt.Errorf("sink received %d messages, want %d", got, 2*n)
 	}
@@ -129,8 +157,8 @@ func run(bin string, n, c int, useRedis bool, timeout time.Duration) error {
 		return err
 	}
 	fmt.Printf("message %d bytes, n=%d per relay, c=%d, store %s\n", len(msg), n, c, storeName)
-	fmt.Printf("pass-through: %8.1f msg/s\n", passRate)
-	fmt.Printf("pixelgate:    %8.1f msg/s\n", pgRate)
+	fmt.Printf("pass-through: %8.1f msg/s  %6.2f ms CPU/msg\n", passRate, passCPU)
+	fmt.Printf("pixelgate:    %8.1f msg/s  %6.2f ms CPU/msg\n", pgRate, pgCPU)
 	fmt.Printf("ratio:        %8.3f (target >= 0.9)\n", pgRate/passRate)
 	fmt.Printf("pixelgate peak RSS: %.1f MiB\n", float64(rss)/(1<<20))
 	return nil
@@ -178,36 +206,27 @@ func load(ctx context.Context, addr string, msg []byte, n, c int) (time.Duration
 	return time.Since(start), nil
 }
 
-// passThrough is the reference: a go-smtp server that buffers each message
-// and forwards it with the same pooled upstream client pixelgate uses.
-type passThrough struct {
-	addr string
-	srv  *smtp.Server
-	up   *proxy.Upstream
-}
-
-func startPassThrough(sinkAddr string) (*passThrough, error) {
-	up, err := proxy.ParseUpstream(proxy.UpstreamConfig{URL: "smtp://" + sinkAddr + "?tls=none", MaxIdle: 8})
+// servePassThrough is the reference relay: a go-smtp server that buffers
+// each message and forwards it with the same pooled upstream client that
+// pixelgate uses. It prints its address and serves until killed.
+func servePassThrough(upstream string) error {
+	up, err := proxy.ParseUpstream(proxy.UpstreamConfig{URL: "smtp://" + upstream + "?tls=none", MaxIdle: 8})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p := &passThrough{up: up}
-	p.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &passSession{p: p}, nil }))
-	p.srv.Domain = "pass.test"
-	p.srv.ErrorLog = log.New(io.Discard, "", 0)
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &passSession{up: up}, nil }))
+	srv.Domain = "pass.test"
+	srv.ErrorLog = log.New(io.Discard, "", 0)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p.addr = l.Addr().String()
-	go p.srv.Serve(l)
-	return p, nil
+	fmt.Printf("pass-through: listening on %s\n", l.Addr())
+	return srv.Serve(l)
 }
 
-func (p *passThrough) Close() { p.srv.Close(); p.up.Close() }
-
 type passSession struct {
-	p        *passThrough
+	up       *proxy.Upstream
 	from, to string
 }
 
@@ -218,18 +237,20 @@ func (s *passSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return s.p.up.Deliver(context.Background(), proxy.Envelope{From: s.from, To: s.to}, b)
+	return s.up.Deliver(context.Background(), proxy.Envelope{From: s.from, To: s.to}, b)
 }
 func (s *passSession) Reset()        {}
 func (s *passSession) Logout() error { return nil }
 
-// pixelgateProc is `pixelgate serve` as a child process.
-type pixelgateProc struct {
+// child is a relay running as a child process.
+type child struct {
 	cmd      *exec.Cmd
 	smtpAddr string
 }
 
-func startPixelgate(ctx context.Context, bin string, args []string) (*pixelgateProc, error) {
+// startChild runs bin and waits for the line starting with prefix that
+// gives its SMTP address.
+func startChild(ctx context.Context, bin string, args []string, prefix string) (*child, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "PIXELGATE_CONFIG=")
 	out, err := cmd.StdoutPipe()
@@ -240,24 +261,24 @@ func startPixelgate(ctx context.Context, bin string, args []string) (*pixelgateP
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	p := &pixelgateProc{cmd: cmd}
+	p := &child{cmd: cmd}
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "pixelgate: SMTP relay on "); ok {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
 			p.smtpAddr, _, _ = strings.Cut(rest, " ")
 			break
 		}
 	}
 	if p.smtpAddr == "" {
 		p.stop()
-		return nil, errors.New("pixelgate did not report its SMTP address")
+		return nil, fmt.Errorf("%s did not report its SMTP address", bin)
 	}
 	go io.Copy(io.Discard, out)
 	return p, nil
 }
 
-func (p *pixelgateProc) stop() {
+func (p *child) stop() {
 	_ = p.cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
 	go func() { p.cmd.Wait(); close(done) }()
@@ -266,6 +287,26 @@ func (p *pixelgateProc) stop() {
 	case <-time.After(10 * time.Second):
 		_ = p.cmd.Process.Kill()
 	}
+}
+
+// cpuTime is the user+system CPU time of a process so far
+// (/proc/PID/stat fields 14 and 15, in clock ticks of 1/100 s on Linux).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read CPU time: %w", err)
+	}
+	// The command name may hold spaces; fields resume after its ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat line")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("bad /proc stat CPU fields")
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // peakRSS reads VmHWM (peak resident set) of a process, in bytes.
