@@ -45,7 +45,7 @@ bench-pixel:
 # Consent page screenshots (docs/screenshots/consent-page-{en,fr}.png),
 # taken by the headless Chromium test.
 screenshots:
-	PIXELGATE_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowserConsentFlow/bolt ./web/consentpage/
+	PIXELGATE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowserConsentFlow/bolt ./web/consentpage/
 
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

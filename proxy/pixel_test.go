@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/pixelgate/pixelgate/consent/redisstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 	"github.com/pixelgate/pixelgate/web"
+	"github.com/pixelgate/pixelgate/web/dashtest"
 )
 
 // A user agent and address no store or log may ever hold (R8).
@@ -101,28 +101,11 @@ var pixelStoreKinds = []struct {
 	}},
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type pixelEnv struct {
 	st   pixelStore
 	kr   *consent.Keyring
 	srv  *httptest.Server
-	logs *lockedBuffer
+	logs *dashtest.SyncBuffer
 	reg  *prometheus.Registry
 }
 
@@ -132,7 +115,7 @@ func newPixelEnv(t *testing.T, open func(*testing.T, *consent.Keyring) pixelStor
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &pixelEnv{kr: kr, st: open(t, kr), logs: &lockedBuffer{}, reg: prometheus.NewRegistry()}
+	e := &pixelEnv{kr: kr, st: open(t, kr), logs: &dashtest.SyncBuffer{}, reg: prometheus.NewRegistry()}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ph, err := NewPixelHandler(PixelConfig{Store: e.st, Keyring: kr, Forwarder: fwd, Logger: logger, Registerer: e.reg})
 	if err != nil {

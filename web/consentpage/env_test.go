@@ -1,11 +1,9 @@
 package consentpage
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/pixelgate/pixelgate/consent/redisstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 	"github.com/pixelgate/pixelgate/web"
+	"github.com/pixelgate/pixelgate/web/dashtest"
 	"github.com/pixelgate/pixelgate/web/static"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -43,31 +42,13 @@ var storeKinds = []struct {
 	}},
 }
 
-// syncBuffer is a log sink the handler may write to from any goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a consent page served by a real HTTP server on 127.0.0.1, with the
 // static stylesheet mounted as in pixelgate serve.
 type env struct {
 	st   consent.Store
 	kr   *consent.Keyring
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *dashtest.SyncBuffer
 }
 
 func newEnv(t *testing.T, open func(*testing.T, *consent.Keyring) consent.Store) *env {
@@ -76,7 +57,7 @@ func newEnv(t *testing.T, open func(*testing.T, *consent.Keyring) consent.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{kr: kr, st: open(t, kr), logs: &syncBuffer{}}
+	e := &env{kr: kr, st: open(t, kr), logs: &dashtest.SyncBuffer{}}
 	h, err := New(Config{
 		Logger:     slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registerer: prometheus.NewRegistry(),
