@@ -461,3 +461,28 @@ func TestClusterSeedList(t *testing.T) {
 		t.Fatalf("RecordOpen on Cluster: %v %v", res, err)
 	}
 }
+
+// TestSentinelForm: redis-sentinel:// finds the master through a real
+// Sentinel and the store works on it.
+func TestSentinelForm(t *testing.T) {
+	master := redistest.Start(t)
+	sen := redistest.StartSentinel(t, master, "pgmaster")
+	clock := storetest.NewClock(storetest.Start())
+	st, err := Open(t.Context(), "redis-sentinel://"+sen.Addr()+"/pgmaster/0", Options{StoreOptions: storetest.Options(clock)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	k := testKey(1)
+	if _, err := st.Grant(t.Context(), k, page); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := st.RecordOpen(t.Context(), consent.Open{Key: k, Campaign: "c"}); err != nil || res != consent.Recorded {
+		t.Fatalf("RecordOpen through Sentinel: %v %v", res, err)
+	}
+	// The data is on the master Sentinel named.
+	v, err := master.Query("GET", recipient(k).state())
+	if err != nil || !strings.HasPrefix(v, "1|") {
+		t.Fatalf("state on the master: %q %v", v, err)
+	}
+}

@@ -23,7 +23,7 @@ func StartFromRDB(t testing.TB, rdb string) *Server {
 	if err := os.WriteFile(filepath.Join(dir, "dump.rdb"), data, 0o600); err != nil {
 		t.Fatalf("restore redis snapshot: %v", err)
 	}
-	s, err := start(dir, false, false)
+	s, err := start(dir, false, mode{})
 	if err != nil {
 		t.Fatalf("start redis-server from %s: %v", rdb, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,7 +56,7 @@ type Server struct {
 // fails the test.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	return startT(t, false)
+	return startT(t, mode{})
 }
 
 // StartCluster is Start for a one-node Redis Cluster that serves every
@@ -64,15 +65,31 @@ func Start(t testing.TB) *Server {
 // with a cluster client to Addr.
 func StartCluster(t testing.TB) *Server {
 	t.Helper()
-	return startT(t, true)
+	return startT(t, mode{cluster: true})
 }
 
-func startT(t testing.TB, cluster bool) *Server {
+// StartSentinel starts a Redis Sentinel that monitors master under the name
+// masterName, for tests of the Sentinel form of a store's URL. Connect to
+// Addr with a failover client.
+func StartSentinel(t testing.TB, master *Server, masterName string) *Server {
+	t.Helper()
+	return startT(t, mode{sentinelOf: master.Addr(), masterName: masterName})
+}
+
+// mode is what kind of server start launches.
+type mode struct {
+	cluster bool
+	// sentinelOf, when set, makes a Sentinel monitoring this master address
+	// under masterName.
+	sentinelOf, masterName string
+}
+
+func startT(t testing.TB, m mode) *Server {
 	t.Helper()
 	if _, err := exec.LookPath(Binary); err != nil {
 		t.Skip(ErrNoRedisServer.Error())
 	}
-	s, err := start(t.TempDir(), false, cluster)
+	s, err := start(t.TempDir(), false, m)
 	if err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
@@ -95,7 +112,7 @@ func StartProcess() (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start redis-server: temp dir: %w", err)
 	}
-	s, err := start(dir, true, false)
+	s, err := start(dir, true, mode{})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start redis-server: %w", err)
@@ -103,15 +120,15 @@ func StartProcess() (*Server, error) {
 	return s, nil
 }
 
-func start(dir string, ownDir, cluster bool) (*Server, error) {
+func start(dir string, ownDir bool, m mode) (*Server, error) {
 	var lastErr error
 	for range startAttempts {
 		port, err := freePort()
 		if err != nil {
 			return nil, err
 		}
-		s, err := launch(dir, ownDir, port, cluster)
-		if err == nil && cluster {
+		s, err := launch(dir, ownDir, port, m)
+		if err == nil && m.cluster {
 			if err = s.formCluster(); err != nil {
 				s.kill()
 			}
@@ -140,7 +157,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func launch(dir string, ownDir bool, port int, cluster bool) (*Server, error) {
+func launch(dir string, ownDir bool, port int, m mode) (*Server, error) {
 	s := &Server{
 		addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		dir:    dir,
@@ -148,22 +165,37 @@ func launch(dir string, ownDir bool, port int, cluster bool) (*Server, error) {
 		output: &lockedBuffer{},
 		exited: make(chan struct{}),
 	}
-	// Nothing is persisted: tests start from an empty server and leave no
-	// files behind but the temp dir.
 	args := []string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--protected-mode", "yes",
-		"--save", "",
-		"--appendonly", "no",
 		"--dir", dir,
 		"--daemonize", "no",
 		"--logfile", "",
 		"--loglevel", "warning",
 	}
-	if cluster {
-		args = append(args, "--cluster-enabled", "yes",
-			"--cluster-config-file", "nodes-"+strconv.Itoa(port)+".conf")
+	switch {
+	case m.sentinelOf != "":
+		// A Sentinel reads its monitor line from a config file it may
+		// rewrite; it keeps no data.
+		host, mport, err := net.SplitHostPort(m.sentinelOf)
+		if err != nil {
+			return nil, fmt.Errorf("sentinel of %q: %w", m.sentinelOf, err)
+		}
+		conf := filepath.Join(dir, "sentinel-"+strconv.Itoa(port)+".conf")
+		body := fmt.Sprintf("sentinel monitor %s %s %s 1\n", m.masterName, host, mport)
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			return nil, fmt.Errorf("write sentinel config: %w", err)
+		}
+		args = append([]string{conf, "--sentinel"}, args...)
+	default:
+		// Nothing is persisted: tests start from an empty server and leave
+		// no files behind but the temp dir.
+		args = append(args, "--save", "", "--appendonly", "no")
+		if m.cluster {
+			args = append(args, "--cluster-enabled", "yes",
+				"--cluster-config-file", "nodes-"+strconv.Itoa(port)+".conf")
+		}
 	}
 	s.cmd = exec.Command(Binary, args...)
 	s.cmd.Dir = dir

@@ -86,3 +86,17 @@ func TestStartClusterServesEverySlot(t *testing.T) {
 		t.Fatalf("GET = %q, %v", v, err)
 	}
 }
+
+func TestStartSentinelKnowsMaster(t *testing.T) {
+	master := Start(t)
+	sen := StartSentinel(t, master, "pgmaster")
+	if sen.Addr() == master.Addr() {
+		t.Fatal("sentinel and master share an address")
+	}
+	// The master's address comes back as an array; Query reads only its
+	// header, so ask for something scalar that proves the monitor is set.
+	n, err := sen.Query("SENTINEL", "CKQUORUM", "pgmaster")
+	if err != nil || !strings.HasPrefix(n, "OK") {
+		t.Fatalf("sentinel does not monitor pgmaster: %q %v", n, err)
+	}
+}
