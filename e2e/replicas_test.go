@@ -38,33 +38,42 @@ func campaignMessage(to string) string {
 		"<img src=\"" + espPixel + "\" width=\"1\" height=\"1\" alt=\"\"></body></html>\r\n"
 }
 
+// relay hands one message to a pixelgate SMTP listener as a sender on a
+// relay network does (no AUTH; pixelgate's certificate is self-signed, so
+// no STARTTLS either).
+func relay(addr, to, msg string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Mail("news@shop.example"); err != nil {
+		return fmt.Errorf("MAIL: %w", err)
+	}
+	if err := c.Rcpt(to); err != nil {
+		return fmt.Errorf("RCPT: %w", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return fmt.Errorf("DATA: %w", err)
+	}
+	if _, err := io.WriteString(w, msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("end of DATA: %w", err)
+	}
+	return c.Quit()
+}
+
 // send relays one message through a replica's SMTP side and returns what
 // the ESP received, decoded.
 func send(t *testing.T, r *replica, sink *smtpsink.Sink, to string) string {
 	t.Helper()
 	before := len(sink.Messages())
-	c, err := smtp.Dial(r.smtpAddr)
-	if err != nil {
-		t.Fatalf("dial %s SMTP: %v", r.name, err)
+	if err := relay(r.smtpAddr, to, campaignMessage(to)); err != nil {
+		t.Fatalf("send through %s: %v\n%s", r.name, err, r.stderr.String())
 	}
-	defer c.Close()
-	if err := c.Mail("news@shop.example"); err != nil {
-		t.Fatalf("%s MAIL: %v", r.name, err)
-	}
-	if err := c.Rcpt(to); err != nil {
-		t.Fatalf("%s RCPT: %v", r.name, err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		t.Fatalf("%s DATA: %v", r.name, err)
-	}
-	if _, err := io.WriteString(w, campaignMessage(to)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatalf("%s refused the message: %v\n%s", r.name, err, r.stderr.String())
-	}
-	_ = c.Quit()
 	msgs := sink.Messages()
 	if len(msgs) != before+1 {
 		t.Fatalf("ESP received %d messages after a send through %s, want %d", len(msgs), r.name, before+1)

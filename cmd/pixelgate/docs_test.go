@@ -152,3 +152,77 @@ var foreignOption = map[string]bool{
 	"rdb": true, "dbfilename": true, "quit-after": true, "tls": true, "auth-user": true, "auth-password": true,
 	"silent": true, "h": true, "help": true, "no-sandbox": true, "headless": true, "dump-dom": true,
 }
+
+// TestComplianceGuideReferences: every file, test, storetest subtest and
+// Store method docs/compliance.md names exists, so the mapping of R1–R12 to
+// code and tests stays true as the code moves.
+func TestComplianceGuideReferences(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/compliance.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	var testSources strings.Builder
+	err = filepath.WalkDir("../..", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(p, "_test.go") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			testSources.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := testSources.String()
+	suite, err := os.ReadFile("../../consent/storetest/suite.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeIface, err := os.ReadFile("../../consent/store.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, m := range regexp.MustCompile("(storetest )?`([^`]+)`").FindAllStringSubmatch(doc, -1) {
+		ref := m[2]
+		switch {
+		case m[1] != "":
+			counts["subtest"]++
+			if !strings.Contains(string(suite), `{"`+ref+`",`) {
+				t.Errorf("compliance.md names storetest subtest %q, which consent/storetest/suite.go does not run", ref)
+			}
+		case regexp.MustCompile(`^(Test|Fuzz)[A-Za-z0-9_]+$`).MatchString(ref):
+			counts["test"]++
+			if !strings.Contains(tests, "func "+ref+"(") {
+				t.Errorf("compliance.md names %s, which no test file defines", ref)
+			}
+		case strings.HasSuffix(ref, ".go"):
+			counts["file"]++
+			if _, err := os.Stat(filepath.Join("../..", ref)); err != nil {
+				t.Errorf("compliance.md names %s: %v", ref, err)
+			}
+		case strings.HasPrefix(ref, "consent.Store."):
+			counts["method"]++
+			if !strings.Contains(string(storeIface), "\t"+strings.TrimPrefix(ref, "consent.Store.")+"(") {
+				t.Errorf("compliance.md names %s, which the Store interface lacks", ref)
+			}
+		}
+	}
+	for _, r := range []string{"R1 ", "R2 ", "R3 ", "R4 ", "R5 ", "R6 ", "R7 ", "R8 ", "R9 ", "R10 ", "R11 ", "R12 "} {
+		if !strings.Contains(doc, "## "+r) {
+			t.Errorf("compliance.md has no section for %s", r)
+		}
+	}
+	if counts["test"] < 30 || counts["file"] < 20 || counts["subtest"] < 8 {
+		t.Errorf("found only %v references: the pattern no longer matches the page", counts)
+	}
+}
