@@ -1,0 +1,305 @@
+package learn
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pixelgate/pixelgate/consent"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Record namespaces: the learned state of a campaign, and the short lease
+// that serialises its updates across replicas.
+const (
+	Namespace     = "learn"
+	lockNamespace = "learn-lock"
+)
+
+// StoreOptions configure a Store. Zero values take the defaults.
+type StoreOptions struct {
+	// TTL: a campaign's state expires this long after its last observed
+	// copy (default 30 days): learnt shapes live as long as the campaign
+	// sends, and no longer.
+	TTL time.Duration
+	// Secret keys the value fingerprints (a key derived from pixelgate's
+	// secrets, the same on every replica).
+	Secret []byte
+	Limits Limits // default DefaultLimits
+	// LockTTL bounds how long a crashed replica blocks a campaign's
+	// learning (default 5 s).
+	LockTTL time.Duration
+	// CacheTTL: how long a replica reuses a campaign's state read from the
+	// store (default 15 s). Copies of one campaign arrive in bursts; one
+	// read serves many of them.
+	CacheTTL time.Duration
+	// CacheSize: campaigns cached (default 256).
+	CacheSize int
+	Now       func() time.Time
+	Rand      io.Reader
+	Logger    *slog.Logger
+	// Registerer receives the metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// Store keeps each campaign's learning state in consent.Records, shared by
+// every replica (both store implementations provide Records).
+//
+// Concurrency: Records has no compare-and-swap, so an update is a
+// read-merge-write under a per-campaign lease taken with PutIfAbsent
+// (expiring after LockTTL). A replica that finds the lease taken does not
+// wait: it skips learning from that copy. Learning needs only two copies
+// that differ, and a campaign sends many, so a skipped copy delays nothing
+// that matters, while waiting would slow the relay. A lease that expires
+// mid-update (a stalled replica) can at worst lose one observation.
+type Store struct {
+	rec     consent.Records
+	learner *Learner
+	o       StoreOptions
+	m       *storeMetrics
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	st *State
+	sh *Shapes
+	at time.Time
+}
+
+// NewStore returns a Store over rec.
+func NewStore(rec consent.Records, o StoreOptions) (*Store, error) {
+	if rec == nil {
+		return nil, errors.New("learn store: Records is nil")
+	}
+	if o.TTL <= 0 {
+		o.TTL = 30 * 24 * time.Hour
+	}
+	if o.Limits == (Limits{}) {
+		o.Limits = DefaultLimits
+	}
+	if o.LockTTL <= 0 {
+		o.LockTTL = 5 * time.Second
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 15 * time.Second
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = 256
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	l, err := NewLearner(o.Secret, o.Limits)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newStoreMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{rec: rec, learner: l, o: o, m: m, cache: map[string]cached{}}, nil
+}
+
+// recordKey names a campaign's records: a hash, so that whatever the
+// campaign id holds never becomes a store key.
+func recordKey(campaign string) string {
+	h := sha256.Sum256([]byte("pixelgate-learn\x00" + campaign))
+	return hex.EncodeToString(h[:16])
+}
+
+// Shapes returns what is learnt for a campaign (nil when nothing is, or
+// campaign is ""). A store error is returned with nil Shapes: the caller
+// rewrites with every other rule.
+func (s *Store) Shapes(ctx context.Context, campaign string) (*Shapes, error) {
+	if campaign == "" {
+		return nil, nil
+	}
+	if c, ok := s.fresh(campaign); ok {
+		return c.sh, nil
+	}
+	st, err := s.load(ctx, campaign)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		s.remember(campaign, nil)
+		return nil, nil
+	}
+	return s.remember(campaign, st).sh, nil
+}
+
+// Observe learns from one original copy of a campaign (before any rewrite:
+// the learner must see the values the rewrite takes out). c lists its
+// remote resources and links in document order.
+func (s *Store) Observe(ctx context.Context, campaign string, c []Resource) error {
+	if campaign == "" {
+		return nil
+	}
+	if e, ok := s.fresh(campaign); ok && e.st != nil && e.st.Frozen(s.o.Limits) && !s.touchDue(e.st) {
+		s.m.observed.WithLabelValues("frozen").Inc()
+		return nil
+	}
+	key := recordKey(campaign)
+	lease := make([]byte, 16)
+	if _, err := io.ReadFull(s.o.Rand, lease); err != nil {
+		return s.failed(fmt.Errorf("learn: read lease id: %w", err))
+	}
+	got, err := s.rec.PutIfAbsent(ctx, lockNamespace, key, lease, s.o.LockTTL)
+	if err != nil {
+		return s.failed(fmt.Errorf("learn: take campaign lease: %w", err))
+	}
+	if !got {
+		s.m.observed.WithLabelValues("busy").Inc()
+		return nil
+	}
+	defer func() {
+		// A lease that expired and was taken by another replica meanwhile
+		// is not ours to delete.
+		if cur, err := s.rec.Get(ctx, lockNamespace, key); err == nil && string(cur) == string(lease) {
+			if err := s.rec.Delete(ctx, lockNamespace, key); err != nil {
+				s.o.Logger.Warn("learn: release campaign lease", "err", err)
+			}
+		}
+	}()
+	st, err := s.load(ctx, campaign)
+	if err != nil {
+		return s.failed(err)
+	}
+	if st == nil {
+		if st, err = NewState(s.o.Rand); err != nil {
+			return s.failed(err)
+		}
+	}
+	res := s.learner.Observe(st, c)
+	switch {
+	case res.Frozen && !s.touchDue(st):
+		s.m.observed.WithLabelValues("frozen").Inc()
+		s.remember(campaign, st)
+		return nil
+	case res.Learned > 0:
+		s.m.observed.WithLabelValues("learned").Inc()
+		s.m.learned.Add(float64(res.Learned))
+	default:
+		s.m.observed.WithLabelValues("unchanged").Inc()
+	}
+	st.touched = s.today()
+	if err := s.rec.Put(ctx, Namespace, key, st.Encode(), s.o.TTL); err != nil {
+		return s.failed(fmt.Errorf("learn: save campaign state: %w", err))
+	}
+	s.remember(campaign, st)
+	return nil
+}
+
+func (s *Store) failed(err error) error {
+	s.m.observed.WithLabelValues("error").Inc()
+	return err
+}
+
+func (s *Store) today() uint32 { return uint32(s.o.Now().Unix() / 86400) }
+
+// touchDue: a frozen state is rewritten once half its TTL has passed since
+// the last write, so that it expires TTL after the campaign's last send
+// rather than TTL after learning stopped.
+func (s *Store) touchDue(st *State) bool {
+	half := uint32(s.o.TTL / (2 * 24 * time.Hour))
+	return s.today() >= st.touched+max(half, 1)
+}
+
+// load reads and decodes a campaign's state; nil when there is none. A
+// state that does not decode (a format change, corruption) is dropped and
+// learning starts over: it holds nothing that cannot be learnt again.
+func (s *Store) load(ctx context.Context, campaign string) (*State, error) {
+	b, err := s.rec.Get(ctx, Namespace, recordKey(campaign))
+	if errors.Is(err, consent.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("learn: read campaign state: %w", err)
+	}
+	st, err := s.learner.Decode(b)
+	if err != nil {
+		s.o.Logger.Warn("learn: campaign state unreadable, starting over", "err", err)
+		s.m.observed.WithLabelValues("corrupt").Inc()
+		return nil, nil
+	}
+	return st, nil
+}
+
+func (s *Store) fresh(campaign string) (cached, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cache[campaign]
+	if !ok || s.o.Now().Sub(c.at) >= s.o.CacheTTL {
+		return cached{}, false
+	}
+	return c, true
+}
+
+func (s *Store) remember(campaign string, st *State) cached {
+	c := cached{st: st, at: s.o.Now()}
+	if st != nil {
+		c.sh = st.Shapes()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.cache[campaign]; !ok && len(s.cache) >= s.o.CacheSize {
+		now := s.o.Now()
+		for k, e := range s.cache {
+			if now.Sub(e.at) >= s.o.CacheTTL {
+				delete(s.cache, k)
+			}
+		}
+		for k := range s.cache {
+			if len(s.cache) < s.o.CacheSize {
+				break
+			}
+			delete(s.cache, k)
+		}
+	}
+	s.cache[campaign] = c
+	return c
+}
+
+type storeMetrics struct {
+	observed *prometheus.CounterVec
+	learned  prometheus.Counter
+}
+
+func newStoreMetrics(reg prometheus.Registerer) (*storeMetrics, error) {
+	m := &storeMetrics{
+		observed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pixelgate_learn_copies_total",
+			Help: "Copies offered to the per-campaign learner, by result: learned (a new per-recipient part), unchanged, frozen (enough copies seen), busy (another replica was updating the campaign), corrupt (stored state dropped), error.",
+		}, []string{"result"}),
+		learned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pixelgate_learn_parts_learned_total",
+			Help: "URL parts learnt as per-recipient from differences between copies of a campaign.",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.observed, m.learned} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register learning metrics: %w", err)
+			}
+		}
+	}
+	for _, r := range []string{"learned", "unchanged", "frozen", "busy", "corrupt", "error"} {
+		m.observed.WithLabelValues(r)
+	}
+	return m, nil
+}
