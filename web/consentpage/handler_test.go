@@ -125,6 +125,14 @@ func TestConsentPage(t *testing.T) {
 				if got := formOf(t, r.body).Get("hash"); got != hex.EncodeToString(sum[:]) {
 					t.Errorf("form hash %s is not the hash of the shown text", got)
 				}
+				// The form posts back to the page itself, relative so any
+				// public URL prefix works, also from the one-click URL.
+				if !strings.Contains(r.body, `action="`+tok+`"`) {
+					t.Error("form action is not the page itself")
+				}
+				if w := e.get(t, "/c/"+tok+"/withdraw"); w.status != 200 || !strings.Contains(w.body, `action="../`+tok+`"`) {
+					t.Errorf("GET of the one-click URL: status %d, want the page with a form posting to ../TOKEN", w.status)
+				}
 				// Prefetchers and scanners: GET, HEAD, the one-click URL by
 				// GET, with and without query, many times.
 				for range 3 {
