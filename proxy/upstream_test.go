@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,24 +88,26 @@ func assertReply(t *testing.T, err error, code int, ec smtp.EnhancedCode) *smtp.
 }
 
 func TestUpstreamReplies(t *testing.T) {
+	var mu sync.Mutex
 	var next smtpsink.Action
-	sink := startSink(t, smtpsink.Options{Behaviour: func(*smtpsink.Message) smtpsink.Action { return next }})
+	sink := startSink(t, smtpsink.Options{Behaviour: func(*smtpsink.Message) smtpsink.Action { mu.Lock(); defer mu.Unlock(); return next }})
+	set := func(a smtpsink.Action) { mu.Lock(); next = a; mu.Unlock() }
 	up, _ := ParseUpstream(UpstreamConfig{URL: "smtp://" + sink.Addr + "?tls=none", Timeout: 300 * time.Millisecond, DataTimeout: 300 * time.Millisecond, MaxIdle: 1})
 	env := Envelope{From: "a@x.example", To: "b@y.example"}
 
-	next = smtpsink.Action{Reply: &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "mailbox busy"}}
+	set(smtpsink.Action{Reply: &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "mailbox busy"}})
 	assertReply(t, up.Deliver(context.Background(), env, []byte(plainMsg)), 451, smtp.EnhancedCode{4, 4, 0})
 
-	next = smtpsink.Action{Reply: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}}
+	set(smtpsink.Action{Reply: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}})
 	se := assertReply(t, up.Deliver(context.Background(), env, []byte(plainMsg)), 550, smtp.EnhancedCode{5, 1, 1})
 	if se.Message != "Upstream: no such user" {
 		t.Errorf("5xx text %q does not carry the upstream's", se.Message)
 	}
 
-	next = smtpsink.Action{Delay: time.Second}
+	set(smtpsink.Action{Delay: time.Second})
 	assertReply(t, up.Deliver(context.Background(), env, []byte(plainMsg)), 451, smtp.EnhancedCode{4, 4, 1})
 
-	next = smtpsink.Action{Drop: true}
+	set(smtpsink.Action{Drop: true})
 	assertReply(t, up.Deliver(context.Background(), env, []byte(plainMsg)), 451, smtp.EnhancedCode{4, 4, 1})
 
 	sink.Close()
