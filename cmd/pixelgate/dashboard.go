@@ -63,15 +63,15 @@ func newDashboard(d *serveDeps, env *environ, f dashboardFlags) (*dashboard, err
 		_ = closeSIEM()
 		return nil, err
 	}
-	rec := auditlog.New(d.store, siem, d.logger.With("part", "audit"))
+	rec := auditlog.New(d.store, siem, d.logger.With("part", "audit"), d.registry)
 	logger := d.logger.With("part", "dashboard")
-	adm, err := admin.New(admin.Config{PublicURL: d.publicURL}, admin.Deps{Store: d.store, Keyring: d.keyring, Users: users,
-		Audit: rec, Logger: logger, Now: d.now})
+	deps := admin.Deps{Store: d.store, Keyring: d.keyring, Users: users, Audit: rec, Logger: logger, Now: d.now, Registerer: d.registry}
+	adm, err := admin.New(admin.Config{PublicURL: d.publicURL}, deps)
 	if err != nil {
 		_ = closeSIEM()
 		return nil, err
 	}
-	ap, err := api.New(api.Deps{Store: d.store, Keyring: d.keyring, Users: users, Audit: rec, Logger: logger, Now: d.now})
+	ap, err := api.New(deps)
 	if err != nil {
 		_ = closeSIEM()
 		return nil, err

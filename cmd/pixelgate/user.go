@@ -74,7 +74,7 @@ func userCommand(who whoAmI) func(ctx context.Context, env *environ, args []stri
 			return err
 		}
 		actor := "cli:" + osName
-		rec := auditlog.New(h.store, nil, nil)
+		rec := auditlog.New(h.store, nil, nil, nil)
 		audited := func(action, detail string, op func() error) error {
 			err := op()
 			result := auditlog.ResultOK

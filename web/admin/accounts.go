@@ -44,11 +44,11 @@ func (s *server) accountAdd(w http.ResponseWriter, r *http.Request) {
 		tok, err = s.users.AddAccount(r.Context(), name, role)
 	}
 	if err != nil {
-		s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.add", Target: auditActor(name), Result: "failed: " + err.Error()})
+		s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.add", Target: auditActor(name), Result: "failed: " + err.Error()})
 		s.renderAccounts(w, r, http.StatusUnprocessableEntity, accountsData{Name: name, Role: role}, err.Error(), "")
 		return
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.add", Target: name, Detail: "role " + string(role)})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.add", Target: name, Detail: "role " + string(role)})
 	s.renderAccounts(w, r, 0, accountsData{NewLink: SetupURL(s.base.String(), tok), NewLinkFor: name, Role: auth.RoleAnalyst}, "",
 		"Account "+name+" created. Give this one-time link to its owner, who will choose a password with it.")
 }
@@ -58,7 +58,7 @@ func (s *server) accountChange(w http.ResponseWriter, r *http.Request, action st
 	a, _ := accountOf(r)
 	name := chi.URLParam(r, "name")
 	if err := change(name); err != nil {
-		s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: action, Target: auditActor(name), Result: "failed: " + err.Error()})
+		s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: action, Target: auditActor(name), Result: "failed: " + err.Error()})
 		status := http.StatusUnprocessableEntity
 		if !errors.Is(err, auth.ErrNoAccount) && !errors.Is(err, auth.ErrLastAdmin) && !strings.Contains(err.Error(), "role") {
 			s.storeDown(w, r, action, err)
@@ -71,7 +71,7 @@ func (s *server) accountChange(w http.ResponseWriter, r *http.Request, action st
 	if action == "account.role" {
 		detail = "role " + r.PostFormValue("role")
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: action, Target: name, Detail: detail})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: action, Target: name, Detail: detail})
 	http.Redirect(w, r, Prefix+"/accounts?done="+done, http.StatusSeeOther)
 }
 
@@ -80,11 +80,11 @@ func (s *server) accountReset(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	tok, err := s.users.ResetAccount(r.Context(), name)
 	if err != nil {
-		s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.reset", Target: auditActor(name), Result: "failed: " + err.Error()})
+		s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.reset", Target: auditActor(name), Result: "failed: " + err.Error()})
 		s.renderAccounts(w, r, http.StatusUnprocessableEntity, accountsData{Role: auth.RoleAnalyst}, err.Error(), "")
 		return
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.reset", Target: name})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.reset", Target: name})
 	if name == a.Name {
 		s.clearCookie(w)
 	}
@@ -147,7 +147,7 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := s.users.ChangePasswordSession(r.Context(), a.Name, r.PostFormValue("current"), next, tokenOf(r))
 	if err != nil {
-		s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.password.change", Target: a.Name, Result: "failed: " + err.Error()})
+		s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.password.change", Target: a.Name, Result: "failed: " + err.Error()})
 		if auth.IsPolicyError(err) || errors.Is(err, auth.ErrWrongPassword) || errors.Is(err, auth.ErrSamePassword) {
 			s.renderAccount(w, r, http.StatusUnprocessableEntity, accountData{}, err.Error(), "")
 			return
@@ -155,7 +155,7 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request) {
 		s.storeDown(w, r, "change password", err)
 		return
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.password.change", Target: a.Name})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.password.change", Target: a.Name})
 	s.setCookie(w, tok)
 	http.Redirect(w, r, Prefix+"/account?done=password", http.StatusSeeOther)
 }
@@ -166,7 +166,7 @@ func (s *server) logoutAll(w http.ResponseWriter, r *http.Request) {
 		s.storeDown(w, r, "logout everywhere", err)
 		return
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "logout.everywhere", Target: a.Name})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "logout.everywhere", Target: a.Name})
 	s.clearCookie(w)
 	http.Redirect(w, r, Prefix+"/login?done=loggedout", http.StatusSeeOther)
 }
@@ -187,7 +187,7 @@ func (s *server) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		s.renderAccount(w, r, http.StatusUnprocessableEntity, accountData{}, err.Error()+" Start again.", "")
 		return
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.totp.enable", Target: a.Name})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.totp.enable", Target: a.Name})
 	http.Redirect(w, r, Prefix+"/account?done=totp-on", http.StatusSeeOther)
 }
 
@@ -197,7 +197,7 @@ func (s *server) totpDisable(w http.ResponseWriter, r *http.Request) {
 		s.renderAccount(w, r, http.StatusUnprocessableEntity, accountData{}, err.Error(), "")
 		return
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.totp.disable", Target: a.Name})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "account.totp.disable", Target: a.Name})
 	http.Redirect(w, r, Prefix+"/account?done=totp-off", http.StatusSeeOther)
 }
 
@@ -208,7 +208,7 @@ func (s *server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		s.renderAccount(w, r, http.StatusUnprocessableEntity, accountData{}, err.Error(), "")
 		return
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "apitoken.create", Target: "token:" + t.ID, Detail: t.Label})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "apitoken.create", Target: "token:" + t.ID, Detail: t.Label})
 	s.renderAccount(w, r, 0, accountData{NewToken: plain}, "",
 		"API token created. Copy it now: it is shown only once and stored only as a hash.")
 }
@@ -221,6 +221,6 @@ func (s *server) tokenRevoke(w http.ResponseWriter, r *http.Request) {
 		s.renderAccount(w, r, http.StatusNotFound, accountData{}, err.Error(), "")
 		return
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "apitoken.revoke", Target: "token:" + t.ID, Detail: t.Label})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "apitoken.revoke", Target: "token:" + t.ID, Detail: t.Label})
 	http.Redirect(w, r, Prefix+"/account?done=revoked", http.StatusSeeOther)
 }

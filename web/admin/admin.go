@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/web/auditlog"
@@ -43,6 +44,8 @@ type Deps struct {
 	Audit   *auditlog.Recorder
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Registerer receives the metrics; nil keeps them unregistered.
+	Registerer prometheus.Registerer
 }
 
 type server struct {
@@ -58,6 +61,7 @@ type server struct {
 	base    *url.URL
 	pages   *pageSet
 	csrf    *http.CrossOriginProtection
+	metrics metrics
 	handler http.Handler
 }
 
@@ -84,7 +88,7 @@ func New(cfg Config, d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	s := &server{cfg: cfg, st: d.Store, kr: d.Keyring, users: d.Users, audit: d.Audit, log: d.Logger,
-		now: d.Now, secure: base.Scheme == "https", base: base, pages: pages}
+		now: d.Now, secure: base.Scheme == "https", base: base, pages: pages, metrics: newMetrics(d.Registerer)}
 	s.cookie = "pixelgate_session"
 	if s.secure {
 		// __Host- makes browsers refuse the cookie unless Secure, Path=/
@@ -178,13 +182,14 @@ func (s *server) securityHeaders(next http.Handler) http.Handler {
 // crossOriginDenied answers a state-changing request from another origin
 // (CSRF) and records the attempt.
 func (s *server) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
+	s.metrics.denied.WithLabelValues("cross-origin").Inc()
 	actor := "anonymous"
 	if c, err := r.Cookie(s.cookie); err == nil {
 		if _, a, err := s.users.Authenticate(r.Context(), c.Value); err == nil {
 			actor = a.Name
 		}
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: actor, Action: "request.cross-origin", Target: r.URL.Path, Result: auditlog.ResultDenied})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: actor, Action: "request.cross-origin", Target: r.URL.Path, Result: auditlog.ResultDenied})
 	s.errorPage(w, r, http.StatusForbidden, "This request came from another site and was refused. Use the dashboard's own forms.")
 }
 
@@ -250,21 +255,14 @@ func (s *server) require(p auth.Permission) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			a, _ := accountOf(r)
 			if !a.Role.Can(p) {
-				s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "access.denied", Target: r.URL.Path, Result: auditlog.ResultDenied,
+				s.metrics.denied.WithLabelValues("role").Inc()
+				s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "access.denied", Target: r.URL.Path, Result: auditlog.ResultDenied,
 					Detail: "role " + string(a.Role)})
 				s.errorPage(w, r, http.StatusForbidden, "Your role ("+string(a.Role)+") does not give access to this page.")
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
-	}
-}
-
-// record writes an audit entry where a failure must not stop the request
-// (logins, denials): the failure is logged.
-func (s *server) record(ctx context.Context, e consent.AuditEntry) {
-	if _, err := s.audit.Record(ctx, e); err != nil {
-		s.log.Error("audit", "err", err)
 	}
 }
 

@@ -79,6 +79,9 @@ func TestRoles(t *testing.T) {
 		if denied != len(dsarAndAudit)+2 {
 			t.Errorf("analyst's refused requests audited %d times, want %d", denied, len(dsarAndAudit)+2)
 		}
+		if m := e.Counter(t, "pixelgate_dashboard_denied_total", "role"); m != float64(len(dsarAndAudit)+2+2) {
+			t.Errorf("denied metric %v, want %d (analyst's plus dpo's and admin's)", m, len(dsarAndAudit)+4)
+		}
 	})
 }
 
@@ -210,6 +213,12 @@ func TestLoginThrottling(t *testing.T) {
 		}
 		if throttled != 3 || failed != 20 {
 			t.Errorf("audit: %d throttled, %d failed logins; want 3 and 20", throttled, failed)
+		}
+		if m := e.Counter(t, "pixelgate_dashboard_logins_total", "throttled"); m != 3 {
+			t.Errorf("throttled logins metric %v, want 3", m)
+		}
+		if m := e.Counter(t, "pixelgate_dashboard_logins_total", "failed"); m != 20 {
+			t.Errorf("failed logins metric %v, want 20", m)
 		}
 	})
 }

@@ -98,7 +98,7 @@ func (s *server) auditVerify(w http.ResponseWriter, r *http.Request) {
 	} else if !v.OK {
 		result, detail = "broken", fmt.Sprintf("first broken entry #%d (%s)", v.BadSeq, v.Problem)
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "audit.verify", Target: "audit", Result: result, Detail: detail})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "audit.verify", Target: "audit", Result: result, Detail: detail})
 	if err != nil {
 		s.log.Error("verify audit", "err", err)
 		s.errorPage(w, r, http.StatusServiceUnavailable, "The audit log cannot be checked; try again shortly.")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/web/auditlog"
+	"github.com/pixelgate/pixelgate/web/auth"
 )
 
 // Data-subject requests (R11). The address is typed by the DPO and only
@@ -131,45 +132,44 @@ func (s *server) dsarExport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) dsarErase(w http.ResponseWriter, r *http.Request) {
-	a, _ := accountOf(r)
-	addr, k, ok := s.dsarKey(w, r)
-	if !ok {
-		return
-	}
 	if r.PostFormValue("confirm") != "yes" {
+		addr := strings.TrimSpace(r.PostFormValue("address"))
 		s.render(w, r, http.StatusUnprocessableEntity, "dsar", dsarView(view{
-			Error: "Tick the confirmation box to erase.", Data: dsarData{Address: addr, Key: k.String()}}))
+			Error: "Tick the confirmation box to erase.", Data: dsarData{Address: addr}}))
 		return
 	}
-	err := s.st.Erase(r.Context(), k, consent.Evidence{Source: consent.SourceErasure, Actor: a.Name})
-	result := auditlog.ResultOK
-	if err != nil {
-		result = auditlog.ResultFailed
-	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "dsar.erase", Target: k.String(), Result: result})
-	if err != nil {
-		s.storeDown(w, r, "dsar erase", err)
-		return
-	}
-	s.showSubject(w, r, addr, k, "dsar.lookup", "Erased: opens, clicks and the evidence trail are gone; a withdrawal record stays so this address is never tracked again.")
+	s.dsarChange(w, r, "dsar.erase", func(a auth.Account, k consent.Key) error {
+		return s.st.Erase(r.Context(), k, consent.Evidence{Source: consent.SourceErasure, Actor: a.Name})
+	}, "Erased: opens, clicks and the evidence trail are gone; a withdrawal record stays so this address is never tracked again.")
 }
 
 func (s *server) dsarObject(w http.ResponseWriter, r *http.Request) {
+	s.dsarChange(w, r, "dsar.object", func(a auth.Account, k consent.Key) error {
+		if _, err := s.st.Withdraw(r.Context(), k, consent.Evidence{Source: consent.SourceAdmin, Actor: a.Name}); err != nil {
+			return err
+		}
+		s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "consent.withdraw", Target: k.String(), Detail: "objection recorded by the DPO"})
+		return nil
+	}, "Objection recorded: consent to open tracking is withdrawn, and opens of emails already sent are no longer recorded.")
+}
+
+// dsarChange runs one change on the posted address's key, records it with
+// its outcome, and shows what is held afterwards.
+func (s *server) dsarChange(w http.ResponseWriter, r *http.Request, action string, op func(auth.Account, consent.Key) error, done string) {
 	a, _ := accountOf(r)
 	addr, k, ok := s.dsarKey(w, r)
 	if !ok {
 		return
 	}
-	_, err := s.st.Withdraw(r.Context(), k, consent.Evidence{Source: consent.SourceAdmin, Actor: a.Name})
+	err := op(a, k)
 	result := auditlog.ResultOK
 	if err != nil {
 		result = auditlog.ResultFailed
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "dsar.object", Target: k.String(), Result: result})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: action, Target: k.String(), Result: result})
 	if err != nil {
-		s.storeDown(w, r, "dsar objection", err)
+		s.storeDown(w, r, action, err)
 		return
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "consent.withdraw", Target: k.String(), Detail: "objection recorded by the DPO"})
-	s.showSubject(w, r, addr, k, "dsar.lookup", "Objection recorded: consent to open tracking is withdrawn, and opens of emails already sent are no longer recorded.")
+	s.showSubject(w, r, addr, k, "dsar.lookup", done)
 }

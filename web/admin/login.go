@@ -56,12 +56,14 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		s.record(r.Context(), consent.AuditEntry{Actor: auditActor(name), Action: "login.throttled", Target: name, Result: auditlog.ResultDenied})
+		s.metrics.logins.WithLabelValues("throttled").Inc()
+		s.audit.Note(r.Context(), consent.AuditEntry{Actor: auditActor(name), Action: "login.throttled", Target: name, Result: auditlog.ResultDenied})
 		w.Header().Set("Retry-After", retryAfter(throttled))
 		s.render(w, r, http.StatusTooManyRequests, "login", view{Title: "Log in", Error: throttled.Error(), Data: data})
 		return
 	case errors.Is(err, auth.ErrBadLogin):
-		s.record(r.Context(), consent.AuditEntry{Actor: auditActor(name), Action: "login.failed", Target: name, Result: auditlog.ResultDenied})
+		s.metrics.logins.WithLabelValues("failed").Inc()
+		s.audit.Note(r.Context(), consent.AuditEntry{Actor: auditActor(name), Action: "login.failed", Target: name, Result: auditlog.ResultDenied})
 		s.render(w, r, http.StatusUnauthorized, "login", view{Title: "Log in", Error: err.Error(), Data: data})
 		return
 	case err != nil:
@@ -69,7 +71,8 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusServiceUnavailable, "The store is unavailable; try again shortly.")
 		return
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "login", Target: a.Name})
+	s.metrics.logins.WithLabelValues("ok").Inc()
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "login", Target: a.Name})
 	s.setCookie(w, tok)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -94,7 +97,7 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 		if err := s.users.Logout(r.Context(), tokenOf(r)); err != nil {
 			s.log.Error("logout", "err", err)
 		}
-		s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "logout", Target: a.Name})
+		s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "logout", Target: a.Name})
 	}
 	s.clearCookie(w)
 	http.Redirect(w, r, Prefix+"/login?done=loggedout", http.StatusSeeOther)
@@ -157,6 +160,6 @@ func (s *server) setup(w http.ResponseWriter, r *http.Request) {
 	if l.Purpose == auth.PurposeFirstAdmin {
 		action = "account.create.first-admin"
 	}
-	s.record(r.Context(), consent.AuditEntry{Actor: a.Name, Action: action, Target: a.Name})
+	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: action, Target: a.Name})
 	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
 }

@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/web/admin"
 	"github.com/pixelgate/pixelgate/web/auditlog"
 	"github.com/pixelgate/pixelgate/web/auth"
 	"github.com/pixelgate/pixelgate/web/figures"
@@ -31,17 +33,8 @@ const Prefix = "/api/v1"
 //go:embed openapi.json
 var openAPI []byte
 
-// Deps are what the API works with (the same parts as the dashboard).
-type Deps struct {
-	Store   consent.Store
-	Keyring *consent.Keyring
-	Users   *auth.Service
-	Audit   *auditlog.Recorder
-	Logger  *slog.Logger
-	Now     func() time.Time
-}
-
 type server struct {
+	rows  *prometheus.CounterVec
 	st    consent.Store
 	kr    *consent.Keyring
 	users *auth.Service
@@ -50,8 +43,9 @@ type server struct {
 	now   func() time.Time
 }
 
-// New builds the API handler; it serves paths below Prefix.
-func New(d Deps) (http.Handler, error) {
+// New builds the API handler; it serves paths below Prefix. It works with
+// the same parts as the dashboard.
+func New(d admin.Deps) (http.Handler, error) {
 	if d.Store == nil || d.Keyring == nil || d.Users == nil || d.Audit == nil {
 		return nil, errors.New("api: store, keyring, accounts and audit recorder are required")
 	}
@@ -64,7 +58,14 @@ func New(d Deps) (http.Handler, error) {
 	if !json.Valid(openAPI) {
 		return nil, errors.New("api: embedded openapi.json is not valid JSON")
 	}
-	s := &server{st: d.Store, kr: d.Keyring, users: d.Users, audit: d.Audit, log: d.Logger, now: d.Now}
+	rows := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pixelgate_api_import_rows_total",
+		Help: "Rows of consent imports by outcome: applied, rejected (batch refused), failed (store error)."}, []string{"outcome"})
+	if d.Registerer != nil {
+		if err := d.Registerer.Register(rows); err != nil {
+			return nil, fmt.Errorf("api: register metrics: %w", err)
+		}
+	}
+	s := &server{rows: rows, st: d.Store, kr: d.Keyring, users: d.Users, audit: d.Audit, log: d.Logger, now: d.Now}
 	r := chi.NewRouter()
 	// Tokens travel in a header, so a browser cannot be tricked into
 	// sending them; the check still stops form posts from other sites.
@@ -159,19 +160,13 @@ func (s *server) require(p auth.Permission) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := callerOf(r)
 			if !c.account.Role.Can(p) {
-				s.record(r, consent.AuditEntry{Actor: c.actor(), Action: "access.denied", Target: r.URL.Path, Result: auditlog.ResultDenied,
+				s.audit.Note(r.Context(), consent.AuditEntry{Actor: c.actor(), Action: "access.denied", Target: r.URL.Path, Result: auditlog.ResultDenied,
 					Detail: "role " + string(c.account.Role)})
 				writeError(w, http.StatusForbidden, fmt.Sprintf("the token's account has role %s, which may not use this endpoint", c.account.Role))
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
-	}
-}
-
-func (s *server) record(r *http.Request, e consent.AuditEntry) {
-	if _, err := s.audit.Record(r.Context(), e); err != nil {
-		s.log.Error("audit", "err", err)
 	}
 }
 

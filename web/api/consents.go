@@ -209,8 +209,9 @@ func (s *server) importConsents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if bad > 0 {
-		s.record(r, consent.AuditEntry{Actor: c.actor(), Action: "consent.import", Target: "batch", Result: auditlog.ResultDenied,
+		s.audit.Note(r.Context(), consent.AuditEntry{Actor: c.actor(), Action: "consent.import", Target: "batch", Result: auditlog.ResultDenied,
 			Detail: fmt.Sprintf("%d of %d rows invalid; nothing applied", bad, len(rows))})
+		s.rows.WithLabelValues("rejected").Add(float64(len(rows)))
 		writeJSON(w, http.StatusUnprocessableEntity, importResponse{Rows: results})
 		return
 	}
@@ -219,14 +220,16 @@ func (s *server) importConsents(w http.ResponseWriter, r *http.Request) {
 		ev, err := s.apply(r, v)
 		if err != nil {
 			results[i] = rowResult{Row: i, Status: "error", Error: "store: " + err.Error()}
-			s.record(r, consent.AuditEntry{Actor: c.actor(), Action: "consent.import", Target: v.key.String(), Result: auditlog.ResultFailed})
+			s.audit.Note(r.Context(), consent.AuditEntry{Actor: c.actor(), Action: "consent.import", Target: v.key.String(), Result: auditlog.ResultFailed})
 			s.log.Error("import row", "row", i, "err", err)
+			s.rows.WithLabelValues("failed").Inc()
 			writeJSON(w, http.StatusServiceUnavailable, importResponse{Applied: applied, Rows: results})
 			return
 		}
 		results[i] = rowResult{Row: i, Status: "applied", EventID: ev.ID.String()}
 		applied++
-		s.record(r, consent.AuditEntry{Actor: c.actor(), Action: "consent." + actionOf(v.state), Target: v.key.String(),
+		s.rows.WithLabelValues("applied").Inc()
+		s.audit.Note(r.Context(), consent.AuditEntry{Actor: c.actor(), Action: "consent." + actionOf(v.state), Target: v.key.String(),
 			Detail: "import, source " + string(v.ev.Source) + ", collected " + v.ev.At.Format(time.RFC3339)})
 	}
 	writeJSON(w, http.StatusOK, importResponse{Applied: applied, Rows: results})

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pixelgate/pixelgate/consent"
 )
 
@@ -24,19 +26,36 @@ const (
 
 // Recorder appends audit entries. It is safe for concurrent use.
 type Recorder struct {
-	st     consent.Store
-	logger *slog.Logger
+	st      consent.Store
+	logger  *slog.Logger
+	metrics metrics
 
 	mu   sync.Mutex // one JSON line at a time on siem
 	siem io.Writer
 }
 
-// New returns a recorder over st; siem may be nil.
-func New(st consent.Store, siem io.Writer, logger *slog.Logger) *Recorder {
+// metrics count what an operator must be alerted to: entries that could
+// not be written (accesses refused for it) and SIEM copies lost.
+type metrics struct {
+	entries      *prometheus.CounterVec
+	siemFailures prometheus.Counter
+}
+
+// New returns a recorder over st; siem, logger and reg may be nil.
+func New(st consent.Store, siem io.Writer, logger *slog.Logger, reg prometheus.Registerer) *Recorder {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{st: st, siem: siem, logger: logger}
+	m := metrics{
+		entries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pixelgate_audit_entries_total",
+			Help: "Audit entries by outcome: recorded, or failed (the store could not append them)."}, []string{"outcome"}),
+		siemFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "pixelgate_audit_siem_failures_total",
+			Help: "Audit entries recorded in the store but not copied to the --audit-log output."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.entries, m.siemFailures)
+	}
+	return &Recorder{st: st, siem: siem, logger: logger, metrics: m}
 }
 
 // siemLine is the SIEM form: the chained entry plus a type tag so the
@@ -55,9 +74,11 @@ func (r *Recorder) Record(ctx context.Context, e consent.AuditEntry) (consent.Au
 	}
 	got, err := r.st.AppendAudit(ctx, e)
 	if err != nil {
+		r.metrics.entries.WithLabelValues("failed").Inc()
 		r.logger.Error("audit entry not recorded", "action", e.Action, "actor", e.Actor, "err", err)
 		return got, fmt.Errorf("record audit entry %s: %w", e.Action, err)
 	}
+	r.metrics.entries.WithLabelValues("recorded").Inc()
 	if r.siem != nil {
 		b, err := json.Marshal(siemLine{Type: "pixelgate.audit", AuditEntry: got})
 		if err == nil {
@@ -67,8 +88,16 @@ func (r *Recorder) Record(ctx context.Context, e consent.AuditEntry) (consent.Au
 		}
 		if err != nil {
 			// The chained store entry exists; the copy is best effort.
+			r.metrics.siemFailures.Inc()
 			r.logger.Warn("audit entry not copied to the SIEM output", "seq", got.Seq, "err", err)
 		}
 	}
 	return got, nil
+}
+
+// Note is Record for entries whose failure must not stop the request
+// (logins, refusals, the outcome of a change already made): the failure is
+// logged by Record and otherwise ignored.
+func (r *Recorder) Note(ctx context.Context, e consent.AuditEntry) {
+	_, _ = r.Record(ctx, e)
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/boltstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore"
@@ -55,6 +57,8 @@ type Env struct {
 	BoltPath string
 	// Redis is the server of the Redis backend.
 	Redis *redistest.Server
+	// Metrics is the registry the dashboard, API and audit recorder use.
+	Metrics *prometheus.Registry
 
 	storeOpts consent.StoreOptions
 	swap      *swapStore
@@ -119,7 +123,8 @@ var FastHash = auth.HashParams{MemoryKiB: 1024, Time: 1, Threads: 1}
 // consent pages) may be given in h; Admin, API and Static are filled in.
 func New(t testing.TB, b Backend, h web.Handlers) *Env {
 	t.Helper()
-	e := &Env{Clock: storetest.NewClock(time.Now().UTC().Truncate(time.Second)), SIEM: &SyncBuffer{}, swap: &swapStore{}}
+	e := &Env{Clock: storetest.NewClock(time.Now().UTC().Truncate(time.Second)), SIEM: &SyncBuffer{}, swap: &swapStore{},
+		Metrics: prometheus.NewRegistry()}
 	kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: filepath.Join(t.TempDir(), "keys"), Now: e.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -146,15 +151,16 @@ func New(t testing.TB, b Backend, h web.Handlers) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Audit = auditlog.New(e.Store, e.SIEM, nil)
+	e.Audit = auditlog.New(e.Store, e.SIEM, nil, e.Metrics)
 
 	srv := httptest.NewUnstartedServer(nil)
 	e.URL = "http://" + srv.Listener.Addr().String()
-	adm, err := admin.New(admin.Config{PublicURL: e.URL}, admin.Deps{Store: e.Store, Keyring: kr, Users: e.Users, Audit: e.Audit, Now: e.Clock.Now})
+	deps := admin.Deps{Store: e.Store, Keyring: kr, Users: e.Users, Audit: e.Audit, Now: e.Clock.Now, Registerer: e.Metrics}
+	adm, err := admin.New(admin.Config{PublicURL: e.URL}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap, err := api.New(api.Deps{Store: e.Store, Keyring: kr, Users: e.Users, Audit: e.Audit, Now: e.Clock.Now})
+	ap, err := api.New(deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,3 +193,24 @@ func (e *Env) ReopenBolt(t testing.TB, edit func(path string)) {
 }
 
 var auditAll = consent.AuditQuery{Limit: 100000}
+
+// Counter is the value of counter name with the given label value (""
+// for a counter without labels), 0 when it was never counted.
+func (e *Env) Counter(t testing.TB, name, label string) float64 {
+	t.Helper()
+	fams, err := e.Metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if label == "" || len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() == label {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
