@@ -105,6 +105,16 @@ func startT(t testing.TB, m mode) *Server {
 // TestMain or a benchmark shared by several tests. It returns
 // ErrNoRedisServer (test with errors.Is) when the binary is missing.
 func StartProcess() (*Server, error) {
+	return startProcess(mode{})
+}
+
+// StartClusterProcess is StartProcess for a one-node Cluster (see
+// StartCluster).
+func StartClusterProcess() (*Server, error) {
+	return startProcess(mode{cluster: true})
+}
+
+func startProcess(m mode) (*Server, error) {
 	if _, err := exec.LookPath(Binary); err != nil {
 		return nil, ErrNoRedisServer
 	}
@@ -112,7 +122,7 @@ func StartProcess() (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start redis-server: temp dir: %w", err)
 	}
-	s, err := start(dir, true, mode{})
+	s, err := start(dir, true, m)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start redis-server: %w", err)
