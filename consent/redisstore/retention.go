@@ -25,6 +25,13 @@ func (s *Store) Purge(ctx context.Context) error {
 	now := ms(s.now())
 	nowS := strconv.FormatInt(now, 10)
 	seen := map[string]bool{}
+	defer func() {
+		if len(seen) > 0 {
+			// Counts only: a tag carries a recipient key, which has no
+			// business in a log (R8).
+			s.log.Info("retention purge", "tags", len(seen))
+		}
+	}()
 	for {
 		n, progress, err := s.purgeRound(ctx, now, nowS, seen)
 		if err != nil {
@@ -34,8 +41,12 @@ func (s *Store) Purge(ctx context.Context) error {
 			break
 		}
 	}
-	if _, err := s.purgeAudit(ctx); err != nil {
+	n, err := s.purgeAudit(ctx)
+	if err != nil {
 		return fmt.Errorf("purge audit log: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("retention purge of the audit log", "entries", n)
 	}
 	return nil
 }

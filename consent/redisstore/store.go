@@ -23,7 +23,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -103,7 +102,7 @@ func autoPipeline(rdb redis.UniversalClient) (hotClient, error) {
 // the connection pool: any number of replicas may open the same Redis.
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if !opts.Audit.Valid() {
-		return nil, errors.New("open redis store: an audit chain key is required (Options.Audit)")
+		return nil, fmt.Errorf("open redis store: %w", invalid("an audit chain key is required (Options.Audit)"))
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
