@@ -55,8 +55,8 @@ func TestMetricsAndLogsCarryNoPersonalData(t *testing.T) {
 	}
 	for _, r := range []*replica{c.a, c.b} {
 		_, metrics := r.get(t, "/metrics")
-		if !strings.Contains(metrics, "pixelgate_pixel_hits_total") || !strings.Contains(metrics, "pixelgate_relay_messages_total") {
-			t.Fatalf("replica %s /metrics lacks the relay and pixel metrics:\n%s", r.name, metrics)
+		if !strings.Contains(metrics, "pixelgate_pixel_hits_total") || !strings.Contains(metrics, "pixelgate_relay_messages_total") || !strings.Contains(metrics, `pixelgate_store_seconds_count{op="record_open",outcome="ok"}`) {
+			t.Fatalf("replica %s /metrics lacks the relay, pixel and store metrics:\n%s", r.name, metrics)
 		}
 		r.stop(t)
 		logs := r.stderr.String()

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/consent/meteredstore"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/proxy"
 	"github.com/pixelgate/pixelgate/web"
@@ -296,6 +297,15 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every part below reaches the store through the meter, so store
+	// latency and failures show before the relay starts failing closed.
+	metered, err := meteredstore.Wrap(st.store, reg, time.Now)
+	if err != nil {
+		return err
+	}
+	// A local name: the admin socket and purge goroutines keep reading
+	// st.store, so it must not be reassigned.
+	store := consent.Store(metered)
 
 	cert, err := set.certificate(c.hostname)
 	if err != nil {
@@ -318,14 +328,14 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		Hostname:        c.hostname,
 		Cert:            cert,
 		RelayNetworks:   c.networks,
-		Credentials:     proxy.NewCredentials(st.store.Records(), rand.Reader),
+		Credentials:     proxy.NewCredentials(store.Records(), rand.Reader),
 		MaxMessageBytes: *set.maxMessageBytes,
 		ReadTimeout:     *set.smtpTimeout,
 		WriteTimeout:    *set.smtpTimeout,
 		MaxConnections:  *set.maxConnections,
 		StoreTimeout:    *set.storeTimeout,
 		DeliveryTimeout: *set.deliveryTimeout,
-		Store:           st.store,
+		Store:           store,
 		RecipientKey:    st.keyring.RecipientKey,
 		Rewrite:         rewrite,
 		URLs:            proxy.URLFactoryFor(st.keyring, c.publicURL),
@@ -343,7 +353,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	deps := &serveDeps{store: st.store, delivery: delivery, keyring: st.keyring, publicURL: c.publicURL,
+	deps := &serveDeps{store: store, delivery: delivery, keyring: st.keyring, publicURL: c.publicURL,
 		dataDir: *set.store.dataDir, registry: reg, logger: logger, now: time.Now,
 		dashboardFlags: set.dashboard, env: env, pixelFlags: set.pixel}
 	handlers, err := httpHandlers(deps)

@@ -1,0 +1,104 @@
+package meteredstore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/consent/boltstore"
+	"github.com/pixelgate/pixelgate/consent/storetest"
+)
+
+func openBolt(t testing.TB, o consent.StoreOptions) consent.Store {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "pixelgate.db"), boltstore.Options{StoreOptions: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// TestContract: measuring changes nothing a caller can see.
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t testing.TB, o consent.StoreOptions) consent.Store {
+		m, err := Wrap(openBolt(t, o), prometheus.NewRegistry(), time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	})
+}
+
+// TestLatencyByOperationAndOutcome: each call is one observation under its
+// operation and outcome, and a closed store shows as unavailable.
+func TestLatencyByOperationAndOutcome(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	// A clock that advances 3 ms per reading: each call lasts 3 ms.
+	var tick time.Time
+	clock := func() time.Time { tick = tick.Add(3 * time.Millisecond); return tick }
+	inner := openBolt(t, storetest.Options(storetest.NewClock(storetest.Start())))
+	m, err := Wrap(inner, reg, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := consent.Key{1}
+	if _, err := m.Grant(ctx, k, consent.Evidence{Source: consent.SourceCLI}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := m.Lookup(ctx, []consent.Key{k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Records().Get(ctx, "sessions", "absent"); !errors.Is(err, consent.ErrNotFound) {
+		t.Fatalf("records get of a missing key: %v", err)
+	}
+	_ = inner.Close()
+	if err := m.Ping(ctx); err == nil {
+		t.Fatal("ping on a closed store succeeded")
+	}
+
+	want := map[string]uint64{
+		`op="grant",outcome="ok"`:              1,
+		`op="lookup",outcome="ok"`:             3,
+		`op="records_get",outcome="not-found"`: 1,
+		`op="ping",outcome="unavailable"`:      1,
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, f := range families {
+		for _, mt := range f.GetMetric() {
+			var labels []string
+			for _, l := range mt.GetLabel() {
+				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			h := mt.GetHistogram()
+			got[strings.Join(labels, ",")] = h.GetSampleCount()
+			if h.GetSampleCount() > 0 && h.GetSampleSum() != 0.003*float64(h.GetSampleCount()) {
+				t.Errorf("%v: sum %v s for %d calls of 3 ms", labels, h.GetSampleSum(), h.GetSampleCount())
+			}
+		}
+	}
+	for l, n := range want {
+		if got[l] != n {
+			t.Errorf("pixelgate_store_seconds{%s}: %d observations, want %d (all: %v)", l, got[l], n, got)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d series, want %d: %v", len(got), len(want), got)
+	}
+	if _, err := Wrap(inner, reg, clock); err == nil {
+		t.Error("registering twice on one registry succeeded")
+	}
+}
