@@ -16,9 +16,17 @@
 // TTL runs on Redis' clock.
 //
 // Atomicity. Every operation that must be atomic is one Lua script on one
-// slot. Campaign counters and statistics live on other slots; on a single
-// server or Sentinel RecordOpen/RecordClick update them in the same script,
-// on Cluster in a second step that runs only when the open was recorded.
+// slot: a decision with its evidence, an open with its consent check, an
+// erasure, a record update; the audit chain is a compare-and-set on its
+// head. Campaign counters and consent statistics live on other slots: on a
+// single server or Sentinel RecordOpen/RecordClick update the campaign in
+// the same script, on Cluster in a second step that runs only when the open
+// was recorded; consent totals are increments sent right after a
+// decision's script, so concurrent decisions still add up.
+//
+// Speed. The hot paths (Lookup of one key, RecordOpen, RecordClick) share
+// round trips between concurrent callers through go-redis autopipelining;
+// go-redis never retries (a retried script could count an open twice).
 package redisstore
 
 import (
@@ -55,7 +63,10 @@ type Options struct {
 }
 
 const (
-	DefaultTimeout  = 2 * time.Second
+	// DefaultTimeout bounds each step of a round trip (Options.Timeout).
+	DefaultTimeout = 2 * time.Second
+	// DefaultPoolSize leaves room above the 64 concurrent callers of a busy
+	// relay and pixel endpoint (issue 3).
 	DefaultPoolSize = 128
 	// expiryGrace keeps a tag's expiry index this long after its last member
 	// is due, so a Purge that runs late still learns which consent state
