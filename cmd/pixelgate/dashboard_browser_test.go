@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -70,7 +70,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	base := "http://" + addr
-	s := startServe(t, "--data-dir", dir, "--http-addr", addr, "--public-url", base)
+	siem := filepath.Join(dir, "audit.jsonl")
+	s := startServe(t, "--data-dir", dir, "--http-addr", addr, "--public-url", base, "--audit-log", siem)
 	link := firstRunLink(t, s)
 
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
@@ -240,5 +241,18 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("verify: %q", v)
 	}
 	p.Screenshot("admin-audit.png")
-	fmt.Fprintln(os.Stderr, "screenshots:", os.Getenv("PIXELGATE_SCREENSHOTS"))
+
+	// The same entries went out as JSON lines for a SIEM (--audit-log).
+	lines, err := os.ReadFile(siem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"action":"account.create.first-admin"`, `"action":"dsar.erase"`, `"action":"audit.verify"`} {
+		if !strings.Contains(string(lines), want) {
+			t.Errorf("--audit-log lacks %s", want)
+		}
+	}
+	if strings.Contains(string(lines), "@example") {
+		t.Error("--audit-log holds an address")
+	}
 }
