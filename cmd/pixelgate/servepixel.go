@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/pixelgate/pixelgate/proxy"
@@ -19,6 +21,7 @@ type pixelFlags struct {
 	forwardTimeout     *time.Duration
 	forwardConcurrency *int
 	consentTexts       *string
+	trustedProxies     *string
 }
 
 func addPixelFlags(fs *flagSet) pixelFlags {
@@ -29,6 +32,8 @@ func addPixelFlags(fs *flagSet) pixelFlags {
 		forwardConcurrency: fs.Int("pixel-forward-concurrency", 16, "forwarded opens in flight; beyond it they are dropped and counted"),
 		consentTexts: fs.String("consent-texts", "",
 			"JSON file of the consent page's versioned information texts and controller details (default: embedded texts with placeholder controller details)"),
+		trustedProxies: fs.String("trusted-proxies", "",
+			"comma-separated networks of reverse proxies in front of the HTTP side; their X-Forwarded-For gives the client address, used only to recognise image proxies (Apple, Google) and never kept"),
 	}
 }
 
@@ -61,8 +66,13 @@ func recipientHandlers(d *serveDeps, f pixelFlags) (pixel, link, consentPages, c
 			return nil, nil, nil, nil, nil, err
 		}
 	}
+	trusted, err := parsePrefixes(*f.trustedProxies)
+	if err != nil {
+		return nil, nil, nil, nil, nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	pixel, err = proxy.NewPixelHandler(proxy.PixelConfig{Store: d.store, Keyring: d.keyring,
-		Forwarder: parts.forwarder, Logger: logger, Registerer: d.registry, Now: d.now})
+		Forwarder: parts.forwarder, ClientAddr: proxy.ForwardedClientAddr(trusted),
+		Logger: logger, Registerer: d.registry, Now: d.now})
 	if err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
@@ -81,6 +91,22 @@ func recipientHandlers(d *serveDeps, f pixelFlags) (pixel, link, consentPages, c
 		return nil, nil, nil, nil, nil, err
 	}
 	return pixel, link, consentPages, static.Handler(), parts, nil
+}
+
+// parsePrefixes reads a comma-separated list of networks.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(list, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // loadConsentTexts reads --consent-texts; "" means the embedded texts.

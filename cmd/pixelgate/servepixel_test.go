@@ -82,3 +82,23 @@ func TestServeRecipientSide(t *testing.T) {
 		t.Errorf("logs hold the address or a token:\n%s", logs)
 	}
 }
+
+func TestRecipientSideSettings(t *testing.T) {
+	ps, err := parsePrefixes(" 10.0.0.0/8, ,fd00::1/64")
+	if err != nil || len(ps) != 2 || ps[1].String() != "fd00::/64" {
+		t.Fatalf("parsePrefixes: %v %v", ps, err)
+	}
+	if _, err := parsePrefixes("10.0.0.0/8,nope"); err == nil {
+		t.Error("a bad network was accepted")
+	}
+	if _, err := loadConsentTexts(""); err != nil {
+		t.Fatalf("embedded texts: %v", err)
+	}
+	bad := t.TempDir() + "/texts.json"
+	if err := os.WriteFile(bad, []byte(`{"controller":{"name":""},"versions":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConsentTexts(bad); err == nil || !strings.Contains(err.Error(), "--consent-texts") {
+		t.Errorf("bad texts file: %v", err)
+	}
+}
