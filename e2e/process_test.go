@@ -72,7 +72,7 @@ type replica struct {
 	name               string
 	smtpAddr, httpAddr string
 	cmd                *exec.Cmd
-	stderr             *lockedBuffer
+	stdout, stderr     *lockedBuffer
 	exited             chan error
 }
 
@@ -80,9 +80,17 @@ type replica struct {
 // free ports, and returns once it printed where it listens.
 func startReplica(t *testing.T, name string, args ...string) *replica {
 	t.Helper()
+	return startReplicaIn(t, "", name, args...)
+}
+
+// startReplicaIn is startReplica with dir as the working directory, where
+// the zero-config ./data goes.
+func startReplicaIn(t *testing.T, dir, name string, args ...string) *replica {
+	t.Helper()
 	all := append([]string{"serve", "--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--shutdown-grace", "5s"}, args...)
-	r := &replica{name: name, cmd: exec.Command(binary, all...), stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	r := &replica{name: name, cmd: exec.Command(binary, all...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
 	r.cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")} // no PIXELGATE_* from the caller
+	r.cmd.Dir = dir
 	r.cmd.Stderr = r.stderr
 	out, err := r.cmd.StdoutPipe()
 	if err != nil {
@@ -97,6 +105,7 @@ func startReplica(t *testing.T, name string, args ...string) *replica {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
+			r.stdout.Write([]byte(sc.Text() + "\n"))
 			lines <- sc.Text()
 		}
 		close(lines)
@@ -161,6 +170,20 @@ func (r *replica) get(t *testing.T, path string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// waitStdout waits for a line of serve's standard output matching re.
+func (r *replica) waitStdout(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindString(r.stdout.String()); m != "" {
+			return m
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("replica %s never printed %s:\n%s", r.name, re, r.stdout.String())
+	return ""
 }
 
 // runCLI runs one pixelgate command to completion.
