@@ -35,3 +35,25 @@ func TestForwardedClientAddr(t *testing.T) {
 		}
 	}
 }
+
+func FuzzForwardedClientAddr(f *testing.F) {
+	f.Add("10.0.0.2:1", "17.1.2.3, 10.0.0.9")
+	f.Add("[::1]:1", ",,, ,")
+	f.Add("10.0.0.2:1", "garbage, 1.2.3.4%eth0")
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	addr := ForwardedClientAddr(trusted)
+	f.Fuzz(func(t *testing.T, peer, xff string) {
+		r := httptest.NewRequest("GET", "/o/x.gif", nil)
+		r.RemoteAddr = peer
+		r.Header.Set("X-Forwarded-For", xff)
+		a := addr(r)
+		// The answer is the peer, or an untrusted address from the header.
+		if a.IsValid() && a != peerAddr(r) {
+			for _, p := range trusted {
+				if p.Contains(a) {
+					t.Fatalf("trusted hop %v returned as the client", a)
+				}
+			}
+		}
+	})
+}
