@@ -70,6 +70,16 @@ func hasPrefixFold(s, prefix string) bool {
 // classify decides what one remote URL is.
 func (j *job) classify(raw string, c carrier) verdict {
 	raw = strings.TrimSpace(raw)
+	if strings.ContainsAny(raw, "\t\r\n") {
+		// The URL parser of browsers drops tabs and line breaks (WHATWG
+		// URL §4.4), so a URL split across lines still loads.
+		raw = strings.Map(func(r rune) rune {
+			if r == '\t' || r == '\r' || r == '\n' {
+				return -1
+			}
+			return r
+		}, raw)
+	}
 	if j.ownPrefix != "" && strings.HasPrefix(raw, j.ownPrefix) {
 		return verdict{class: ClassOwn, reasons: []string{ReasonOwnPixel}, vendor: "pixelgate"}
 	}
@@ -107,7 +117,7 @@ func (j *job) classify(raw string, c carrier) verdict {
 	if form != "" {
 		v.reasons = append(v.reasons, ReasonIdentity+"-"+form)
 	}
-	clean, tokens := stripRecipientParts(raw, j.id, j.r.rules.IdentifyingParams(u))
+	clean, tokens := stripRecipientParts(raw, j.id, form != "", j.r.rules.IdentifyingParams(u))
 	if tokens {
 		v.reasons = append(v.reasons, ReasonToken)
 	}
@@ -239,40 +249,34 @@ var keptParams = map[string]bool{
 // other byte of the URL as it was. changed reports whether anything was
 // taken out because of a token or a parameter the link rules name
 // (identity matches are reported by the caller through identity.match).
-func stripRecipientParts(raw string, id *identity, ruleParams []string) (clean string, tokens bool) {
+func stripRecipientParts(raw string, id *identity, hasID bool, ruleParams []string) (clean string, tokens bool) {
 	rest, frag, hasFrag := strings.Cut(raw, "#")
 	base, query, hasQuery := strings.Cut(rest, "?")
 	removed := false
 	if hasQuery {
-		pairs := strings.Split(query, "&")
-		kept := pairs[:0:0]
-		for _, p := range pairs {
-			k, v, _ := strings.Cut(p, "=")
-			dk, err := url.QueryUnescape(k)
-			if err != nil {
-				dk = k
-			}
-			dk = strings.ToLower(dk)
-			dv, err := url.QueryUnescape(v)
-			if err != nil {
-				dv = v
-			}
+		// Most URLs keep every parameter: decide first, copy only then.
+		var kept []string
+		for i, q := 0, query; q != "" || i == 0; i++ {
+			var p string
+			p, q, _ = strings.Cut(q, "&")
+			drop, tok := dropParam(p, id, hasID, ruleParams)
+			tokens = tokens || tok
 			switch {
-			case id.match(p) != "":
+			case drop && !removed:
 				removed = true
-			case contains(ruleParams, dk) || contains(ruleParams, k):
-				removed, tokens = true, true
-			case keptParams[dk]:
+				kept = strings.Split(query, "&")[:i:i]
+			case !drop && removed:
 				kept = append(kept, p)
-			case isTokenValue(dv) || (recipientParams[dk] && len(dv) >= 6 && isIDChars(dv)):
-				removed, tokens = true, true
-			default:
-				kept = append(kept, p)
+			}
+			if q == "" {
+				break
 			}
 		}
-		query = strings.Join(kept, "&")
+		if removed {
+			query = strings.Join(kept, "&")
+		}
 	}
-	if id != nil {
+	if hasID {
 		// Path segments after the host: only the identity is taken out
 		// there; a long hex or base64 segment is usually the image's own
 		// content hash, the same for everyone.
@@ -304,6 +308,48 @@ func stripRecipientParts(raw string, id *identity, ruleParams []string) (clean s
 		out += "#" + frag
 	}
 	return out, tokens
+}
+
+// dropParam decides about one "key=value" query parameter: drop it when
+// it holds the identity (hasID: the URL does), a parameter the link rules
+// name, or a per-recipient token.
+func dropParam(p string, id *identity, hasID bool, ruleParams []string) (drop, token bool) {
+	if hasID && id.match(p) != "" {
+		return true, false
+	}
+	k, v, _ := strings.Cut(p, "=")
+	dk := k
+	if strings.ContainsAny(k, "%+") {
+		if u, err := url.QueryUnescape(k); err == nil {
+			dk = u
+		}
+	}
+	if len(ruleParams) > 0 && (contains(ruleParams, dk) || contains(ruleParams, k)) {
+		return true, true
+	}
+	var lk [24]byte
+	if len(dk) <= len(lk) {
+		for i := 0; i < len(dk); i++ {
+			c := dk[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			lk[i] = c
+		}
+		if keptParams[string(lk[:len(dk)])] {
+			return false, false
+		}
+	}
+	dv := v
+	if strings.ContainsAny(v, "%+") {
+		if u, err := url.QueryUnescape(v); err == nil {
+			dv = u
+		}
+	}
+	if isTokenValue(dv) || (len(dk) <= len(lk) && recipientParams[string(lk[:len(dk)])] && len(dv) >= 6 && isIDChars(dv)) {
+		return true, true
+	}
+	return false, false
 }
 
 // isTokenValue: long, opaque and mixing letters with digits, the shape of

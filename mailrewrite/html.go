@@ -25,6 +25,7 @@ type htmlDoc struct {
 	reveal  map[string]bool // classes a <style> rule shows again (responsive layouts)
 	inStyle bool
 	names   map[string]string
+	spans   []attrSpan // reused for every tag
 }
 
 type openElem struct {
@@ -56,47 +57,44 @@ func (j *job) scanHTML(d *htmlDoc) error {
 // (<!--[if mso]>...<![endif]-->) hold markup Outlook renders, VML
 // backgrounds among it, so their content is scanned as HTML too.
 func (j *job) scanFragment(d *htmlDoc, from, to, depth int) error {
-	z := html.NewTokenizer(bytes.NewReader(d.src[from:to]))
-	off := from
+	l := lexer{src: d.src[:to], pos: from, spans: d.spans[:0]}
+	defer func() { d.spans = l.spans[:0] }()
 	for {
-		tt := z.Next()
-		if tt == html.ErrorToken {
+		kind, start, end := l.next()
+		switch kind {
+		case tokEOF:
 			if depth == 0 {
-				d.tail = off
+				d.tail = start
 			}
 			return nil
-		}
-		start := off
-		off += len(z.Raw())
-		switch tt {
-		case html.StartTagToken, html.SelfClosingTagToken:
-			name, _ := z.TagName()
-			if err := j.startTag(d, z, name, start, off, tt == html.SelfClosingTagToken, depth); err != nil {
+		case tokStart:
+			name := d.tagName(d.src[start+1 : end])
+			if err := j.startTag(d, name, start, end, l.spans, l.selfEnd); err != nil {
 				return err
 			}
-			switch string(name) {
-			case "noscript", "noembed", "noframes", "iframe":
-				// Mail clients run no scripts: what these hold is
-				// rendered as markup, so it is scanned as markup.
-				z.NextIsNotRawText()
+			if isRawText(name) {
+				l.rawTag = name
 			}
-		case html.EndTagToken:
+		case tokEnd:
 			d.inStyle = false
-			name, _ := z.TagName()
-			j.endTag(d, name, start, off, depth)
-		case html.TextToken:
+			j.endTag(d, d.tagName(d.src[start+2:end]), start, end, depth)
+		case tokText:
 			if d.inStyle {
 				d.inStyle = false
-				j.styleBlock(d, start, off)
+				j.styleBlock(d, start, end)
 			}
-		case html.CommentToken:
+		case tokComment:
 			d.inStyle = false
 			if depth < maxCommentDepth {
-				raw := d.src[start:off]
+				raw := d.src[start:end]
 				if bytes.HasPrefix(raw, []byte("<!--[")) && bytes.HasSuffix(raw, []byte("-->")) && len(raw) >= 7 {
-					if err := j.scanFragment(d, start+4, off-3, depth+1); err != nil {
+					// The fragment gets its own attribute buffer.
+					saved := l.spans
+					d.spans = nil
+					if err := j.scanFragment(d, start+4, end-3, depth+1); err != nil {
 						return err
 					}
+					l.spans = saved
 				}
 			}
 		}
@@ -111,76 +109,137 @@ type tagAttrs struct {
 	hidden                                                bool
 }
 
-var voidElements = map[string]bool{
-	"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true, "img": true,
-	"input": true, "link": true, "meta": true, "param": true, "source": true, "track": true, "wbr": true,
+// isVoid: elements without content or end tag (HTML §13.1.2).
+func isVoid(name string) bool {
+	switch name {
+	case "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr":
+		return true
+	}
+	return false
 }
 
-// impliedEnd lists, for a start tag, the open elements it closes (HTML
-// §13.2.6: a <td> ends the previous cell, a <tr> the previous row...), so
-// hidden-parent tracking follows what a browser builds.
-var impliedEnd = map[string][]string{
-	"td": {"td", "th"}, "th": {"td", "th"}, "tr": {"td", "th", "tr"},
-	"li": {"li"}, "p": {"p"}, "option": {"option"}, "dt": {"dt", "dd"}, "dd": {"dt", "dd"},
+// closesOpen reports whether a start tag name implicitly ends the open
+// element top (HTML §13.2.6: a <td> ends the previous cell, a <tr> the
+// previous row...), so hidden-parent tracking follows what a browser builds.
+func closesOpen(name, top string) bool {
+	switch name {
+	case "td", "th":
+		return top == "td" || top == "th"
+	case "tr":
+		return top == "td" || top == "th" || top == "tr"
+	case "li", "p", "option":
+		return top == name
+	case "dt", "dd":
+		return top == "dt" || top == "dd"
+	}
+	return false
 }
 
-func (d *htmlDoc) intern(b []byte) string {
-	if s, ok := d.names[string(b)]; ok {
+// tagName returns the lower-cased name at the start of b (what follows
+// "<" or "</"), interned so the element stack costs no allocation.
+func (d *htmlDoc) tagName(b []byte) string {
+	n := 0
+	for n < len(b) && !isHTMLSpace(b[n]) && b[n] != '/' && b[n] != '>' {
+		n++
+	}
+	var buf [32]byte
+	if n > len(buf) {
+		return strings.ToLower(string(b[:n]))
+	}
+	for i, c := range b[:n] {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	if s := commonTag(buf[:n]); s != "" {
 		return s
 	}
-	s := string(b)
+	if s, ok := d.names[string(buf[:n])]; ok {
+		return s
+	}
+	s := string(buf[:n])
 	d.names[s] = s
 	return s
+}
+
+// attrValue is an attribute's value as the browser reads it: character
+// references decoded (only then is anything copied).
+func attrValue(v []byte) []byte {
+	if bytes.IndexByte(v, '&') < 0 {
+		return v
+	}
+	return []byte(html.UnescapeString(string(v)))
 }
 
 func (d *htmlDoc) parentHidden() bool {
 	return len(d.stack) > 0 && d.stack[len(d.stack)-1].hidden
 }
 
-func (j *job) startTag(d *htmlDoc, z *html.Tokenizer, nameB []byte, start, end int, selfClosing bool, depth int) error {
-	name := d.intern(nameB)
+func (j *job) startTag(d *htmlDoc, name string, start, end int, spans []attrSpan, selfClosing bool) error {
+	// Attributes are read in place (spans from the lexer, offsets in
+	// d.src): nothing is copied unless a value holds a character reference.
+	raw := d.src
 	var a tagAttrs
-	for more := true; more; {
-		var k, v []byte
-		k, v, more = z.TagAttr()
-		if k == nil {
-			break
+	var seen uint16 // the first occurrence of an attribute wins (WHATWG §13.2.5.33)
+	var kb [16]byte
+	for _, sp := range spans {
+		key := raw[sp.keyStart:sp.keyEnd]
+		if len(key) > len(kb) {
+			continue
 		}
-		switch string(k) {
+		for i, c := range key {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			kb[i] = c
+		}
+		var dst *[]byte
+		var bit uint16
+		switch string(kb[:len(key)]) {
 		case "src":
-			a.src = v
+			dst, bit = &a.src, 1<<0
 		case "srcset":
-			a.srcset = v
+			dst, bit = &a.srcset, 1<<1
 		case "width":
-			a.width = v
+			dst, bit = &a.width, 1<<2
 		case "height":
-			a.height = v
+			dst, bit = &a.height, 1<<3
 		case "style":
-			a.style = v
+			dst, bit = &a.style, 1<<4
 		case "background":
-			a.background = v
+			dst, bit = &a.background, 1<<5
 		case "poster":
-			a.poster = v
+			dst, bit = &a.poster, 1<<6
 		case "type":
-			a.typ = v
+			dst, bit = &a.typ, 1<<7
 		case "rel":
-			a.rel = v
+			dst, bit = &a.rel, 1<<8
 		case "href":
-			a.href = v
+			if name != "link" {
+				continue // links are not fetched; only a stylesheet's href is
+			}
+			dst, bit = &a.href, 1<<9
 		case "class":
-			a.class = v
+			dst, bit = &a.class, 1<<10
 		case "lang":
-			a.lang = v
+			dst, bit = &a.lang, 1<<11
 		case "data-pixelgate":
-			a.marker = v
+			dst, bit = &a.marker, 1<<12
 		case "hidden":
 			a.hidden = true
+			continue
+		default:
+			continue
 		}
+		if seen&bit != 0 {
+			continue
+		}
+		seen |= bit
+		*dst = attrValue(raw[sp.valStart:sp.valEnd])
 	}
-	if ends := impliedEnd[name]; ends != nil {
-		for len(d.stack) > 0 && contains(ends, d.stack[len(d.stack)-1].name) {
-			d.stack = d.stack[:len(d.stack)-1]
-		}
+	for len(d.stack) > 0 && closesOpen(name, d.stack[len(d.stack)-1].name) {
+		d.stack = d.stack[:len(d.stack)-1]
 	}
 	if name == "html" && len(a.lang) > 0 && d.lang == "" {
 		d.lang = strings.ToLower(string(a.lang))
@@ -194,7 +253,7 @@ func (j *job) startTag(d *htmlDoc, z *html.Tokenizer, nameB []byte, start, end i
 	// The stack is bounded so unmatched end tags cost O(1) each on hostile
 	// input; past the bound, elements inherit their ancestors' visibility
 	// through the top entry.
-	if !voidElements[name] && !(selfClosing && strings.IndexByte(name, ':') >= 0) && len(d.stack) < maxStack {
+	if !isVoid(name) && !(selfClosing && strings.IndexByte(name, ':') >= 0) && len(d.stack) < maxStack {
 		d.stack = append(d.stack, openElem{name: name, hidden: selfHidden || parentHidden, removeFrom: -1})
 	}
 	d.inStyle = name == "style"
@@ -228,7 +287,7 @@ func (j *job) startTag(d *htmlDoc, z *html.Tokenizer, nameB []byte, start, end i
 			j.attrURL(&t, "poster", a.poster, carrier{kind: "video-poster", w: -1, h: -1})
 		}
 	case "link":
-		if bytes.Contains(bytes.ToLower(a.rel), []byte("stylesheet")) && len(a.href) > 0 {
+		if containsFold(a.rel, "stylesheet") && len(a.href) > 0 {
 			v := j.judge(d, string(a.href), carrier{kind: "link-stylesheet", w: -1, h: -1})
 			switch v.class {
 			case ClassTracker:
@@ -274,7 +333,7 @@ func (j *job) startTag(d *htmlDoc, z *html.Tokenizer, nameB []byte, start, end i
 	if len(a.background) > 0 {
 		j.attrURL(&t, "background", a.background, carrier{kind: "background-attr", w: -1, h: -1})
 	}
-	if len(a.style) > 0 && bytes.Contains(bytes.ToLower(a.style), []byte("url(")) {
+	if len(a.style) > 0 && containsFold(a.style, "url(") {
 		j.styleAttr(&t, a.style)
 	}
 	return t.apply(j)
@@ -311,8 +370,7 @@ func (d *htmlDoc) revealedByClass(class []byte) bool {
 	return false
 }
 
-func (j *job) endTag(d *htmlDoc, nameB []byte, start, end, depth int) {
-	name := string(nameB)
+func (j *job) endTag(d *htmlDoc, name string, start, end, depth int) {
 	switch name {
 	case "body":
 		if depth == 0 {
@@ -578,19 +636,25 @@ func collectRevealClasses(css []byte, d *htmlDoc) {
 }
 
 func reveals(block []byte) bool {
-	shown := false
-	cssDecls(block, func(prop string, v []byte) {
+	var buf [24]byte
+	for prop, v, rest, ok := nextDecl(block, &buf); ok; prop, v, rest, ok = nextDecl(rest, &buf) {
 		v = trimImportant(v)
-		switch prop {
+		switch string(prop) {
 		case "display":
-			shown = shown || !asciiEqualFold(v, "none")
+			if !asciiEqualFold(v, "none") {
+				return true
+			}
 		case "max-height":
-			shown = shown || !isZeroLength(v)
+			if !isZeroLength(v) {
+				return true
+			}
 		case "visibility":
-			shown = shown || asciiEqualFold(v, "visible")
+			if asciiEqualFold(v, "visible") {
+				return true
+			}
 		}
-	})
-	return shown
+	}
+	return false
 }
 
 func selectorClasses(sel []byte) []string {
@@ -622,4 +686,40 @@ func (d *htmlDoc) gap(start int) []byte {
 		}
 	}
 	return nil
+}
+
+// commonTag returns the constant for the tags of table-layout mail, so the
+// intern map is only consulted for the rest.
+func commonTag(b []byte) string {
+	switch string(b) {
+	case "td":
+		return "td"
+	case "tr":
+		return "tr"
+	case "table":
+		return "table"
+	case "a":
+		return "a"
+	case "img":
+		return "img"
+	case "span":
+		return "span"
+	case "div":
+		return "div"
+	case "p":
+		return "p"
+	case "br":
+		return "br"
+	case "tbody":
+		return "tbody"
+	case "strong":
+		return "strong"
+	case "b":
+		return "b"
+	case "font":
+		return "font"
+	case "center":
+		return "center"
+	}
+	return ""
 }

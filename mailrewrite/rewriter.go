@@ -127,7 +127,7 @@ func (r *Rewriter) Rewrite(msg []byte, d Decision) (out []byte, rep *Report, err
 	if d.URLs == nil {
 		return nil, nil, errors.New("mailrewrite: Decision.URLs is nil")
 	}
-	j := &job{r: r, rewrite: true, id: newIdentity(d.Recipient), rep: &Report{RulesVersion: r.rules.Version()}, urls: d.URLs}
+	j := &job{r: r, rewrite: true, id: newIdentity(d.Recipient), rep: newReport(r), urls: d.URLs}
 	switch {
 	case d.Consent == Granted:
 		j.wantPixel, j.purpose = true, PurposeOpen
@@ -180,7 +180,7 @@ func (r *Rewriter) Scan(msg []byte, recipient string) (rep *Report, err error) {
 			rep, err = nil, fmt.Errorf("%w: %v", ErrInternal, p)
 		}
 	}()
-	j := &job{r: r, id: newIdentity(recipient), rep: &Report{RulesVersion: r.rules.Version()}}
+	j := &job{r: r, id: newIdentity(recipient), rep: newReport(r)}
 	root, err := parseMessage(msg)
 	if err != nil {
 		return nil, err
@@ -202,7 +202,7 @@ func (r *Rewriter) ScanHTML(doc []byte, recipient string) (rep *Report, err erro
 			rep, err = nil, fmt.Errorf("%w: %v", ErrInternal, p)
 		}
 	}()
-	j := &job{r: r, id: newIdentity(recipient), rep: &Report{RulesVersion: r.rules.Version()}}
+	j := &job{r: r, id: newIdentity(recipient), rep: newReport(r)}
 	p := &bodyPart{kind: "html", content: doc, html: newHTMLDoc("1", doc, false)}
 	if err := j.scanParts([]*bodyPart{p}); err != nil {
 		return nil, err
@@ -412,4 +412,9 @@ func (j *job) fill(content []byte, placeholder string, es *edits, repl func() []
 		}
 		off = end
 	}
+}
+
+func newReport(r *Rewriter) *Report {
+	// Marketing mail carries a few dozen remote resources.
+	return &Report{RulesVersion: r.rules.Version(), Findings: make([]Finding, 0, 64)}
 }

@@ -1,7 +1,5 @@
 package mailrewrite
 
-import "bytes"
-
 // attrSpan locates one attribute inside the raw bytes of a start tag, so a
 // rewrite can change that attribute and copy the rest of the tag as it was.
 type attrSpan struct {
@@ -10,83 +8,10 @@ type attrSpan struct {
 	end              int // after the value and its closing quote
 }
 
-// attrSpans finds the attributes of the raw start tag the way
-// golang.org/x/net/html's tokenizer reads them (WHATWG §13.2.5.32-38), so the
-// spans agree with the values the scanner classified.
-func attrSpans(tag []byte) []attrSpan {
-	n := len(tag)
-	i := 1
-	for i < n && !isHTMLSpace(tag[i]) && tag[i] != '/' && tag[i] != '>' {
-		i++
-	}
-	var out []attrSpan
-	for {
-		for i < n && isHTMLSpace(tag[i]) {
-			i++
-		}
-		if i >= n || tag[i] == '>' {
-			return out
-		}
-		ks := i
-		for i < n {
-			c := tag[i]
-			if c == '=' && i == ks {
-				i++
-				continue
-			}
-			if isHTMLSpace(c) || c == '/' || c == '>' || c == '=' {
-				break
-			}
-			i++
-		}
-		ke := i
-		s := attrSpan{keyStart: ks, keyEnd: ke, valStart: ke, valEnd: ke, end: ke}
-		j := i
-		for j < n && isHTMLSpace(tag[j]) {
-			j++
-		}
-		switch {
-		case j < n && tag[j] == '/':
-			i = j + 1
-		case j < n && tag[j] == '=':
-			j++
-			for j < n && isHTMLSpace(tag[j]) {
-				j++
-			}
-			switch {
-			case j >= n:
-				i = j
-			case tag[j] == '>':
-				i = j
-			case tag[j] == '"' || tag[j] == '\'':
-				q := tag[j]
-				k := bytes.IndexByte(tag[j+1:], q)
-				if k < 0 {
-					s.valStart, s.valEnd, s.end = j+1, n, n
-					i = n
-				} else {
-					s.valStart, s.valEnd, s.end = j+1, j+1+k, j+2+k
-					i = s.end
-				}
-			default:
-				k := j
-				for k < n && !isHTMLSpace(tag[k]) && tag[k] != '>' {
-					k++
-				}
-				s.valStart, s.valEnd, s.end = j, k, k
-				i = k
-			}
-		default:
-			i = j
-		}
-		if ke > ks {
-			out = append(out, s)
-		}
-		if i == ks {
-			// No progress (cannot happen with the cases above); never loop.
-			i++
-		}
-	}
+// attrSpans finds the attributes of the raw start tag, offsets in tag.
+func attrSpans(out []attrSpan, tag []byte) []attrSpan {
+	spans, _, _ := tagSpans(out, tag, 1)
+	return spans
 }
 
 func isHTMLSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' }
@@ -102,7 +27,7 @@ type attrChange struct {
 // changed where it first occurs (the occurrence browsers use); the rest of
 // the tag is copied byte for byte.
 func rewriteTag(tag []byte, changes []attrChange) []byte {
-	spans := attrSpans(tag)
+	spans := attrSpans(nil, tag)
 	type cut struct {
 		start, end int
 		repl       string
