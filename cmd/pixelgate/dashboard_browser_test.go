@@ -194,6 +194,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	p.Do("consent page", chromedp.Navigate(base+"/admin/consent"), chromedp.WaitVisible(css("svg.chart")))
 	p.Screenshot("admin-consent.png")
+	p.Do("create an API token", chromedp.Navigate(base+"/admin/account"), chromedp.WaitVisible(css(`input[name=label]`)),
+		chromedp.SetValue(css(`input[name=label]`), "BI export"), chromedp.Click(css(`form[action="/admin/account/tokens"] button`)),
+		chromedp.WaitVisible(css("code.secret")))
+	if tok := p.Text("code.secret"); !strings.HasPrefix(tok, "pgt_") {
+		t.Errorf("token shown: %q", tok)
+	}
+	p.Screenshot("admin-account.png")
 	logout()
 
 	// The DPO looks an address up, exports it, erases it.

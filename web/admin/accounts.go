@@ -3,7 +3,9 @@ package admin
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -119,6 +121,8 @@ type accountData struct {
 	TOTPSecret string
 	TOTPURI    string
 	Policy     string
+	// Idle and Max are the session timeouts in force.
+	Idle, Max string
 }
 
 const policyText = "At least 12 characters mixing upper case, lower case, digits and symbols; or at least 14 mixing three of those; or a passphrase of at least 7 words. Common passwords are refused."
@@ -131,6 +135,8 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	d.Tokens, d.Policy = toks, policyText
+	cfg := s.users.Config()
+	d.Idle, d.Max = humanDuration(cfg.IdleTimeout), humanDuration(cfg.AbsoluteTimeout)
 	s.render(w, r, status, "account", view{Title: "My account", Error: errMsg, Flash: flash, Data: d})
 }
 
@@ -223,4 +229,15 @@ func (s *server) tokenRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "apitoken.revoke", Target: "token:" + t.ID, Detail: t.Label})
 	http.Redirect(w, r, Prefix+"/account?done=revoked", http.StatusSeeOther)
+}
+
+// humanDuration says 30m as "30 minutes" and 12h as "12 hours".
+func humanDuration(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0 && d >= 2*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + " hours"
+	case d%time.Minute == 0 && d >= 2*time.Minute:
+		return strconv.Itoa(int(d/time.Minute)) + " minutes"
+	}
+	return d.String()
 }
