@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 )
@@ -285,4 +286,31 @@ func deepMessage(n int) string {
 	}
 	b := "b" + itoa(n)
 	return "Content-Type: multipart/mixed; boundary=" + b + "\r\n\r\n--" + b + "\r\n" + deepMessage(n-1) + "\r\n--" + b + "--\r\n"
+}
+
+// TestESPFamilies: the open pixel of each ESP family in testdata is found by
+// its URL alone (an unsized image) and removed for a refusing recipient.
+func TestESPFamilies(t *testing.T) {
+	data, err := os.ReadFile("testdata/esp-pixels.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		family, u, _ := strings.Cut(line, "\t")
+		out, rep := rewriteHTML(t, `<img src="`+u+`"><img src="https://cdn.shop.example/logo.png" width="200">`, decisionFor(Refused))
+		f := findingFor(rep, u)
+		if f == nil || f.Class != ClassTracker || f.Action != ActionRemoved {
+			t.Errorf("%s: %s not removed: %+v", family, u, f)
+		} else if strings.Contains(out, u) || !strings.Contains(out, "logo.png") {
+			t.Errorf("%s: output still holds the pixel or lost the logo", family)
+		}
+		n++
+	}
+	if n < 15 {
+		t.Errorf("only %d ESP families in the fixture", n)
+	}
 }
