@@ -226,3 +226,42 @@ func TestComplianceGuideReferences(t *testing.T) {
 		t.Errorf("found only %v references: the pattern no longer matches the page", counts)
 	}
 }
+
+// TestOperatorGuideMetricsExist: every pixelgate_* metric the guide lists
+// is defined somewhere in the code, so the monitoring section names only
+// metrics an operator can actually scrape.
+func TestOperatorGuideMetricsExist(t *testing.T) {
+	raw, err := os.ReadFile(guidePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code strings.Builder
+	err = filepath.WalkDir("../..", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			code.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile("`(pixelgate_[a-z_]+)`").FindAllStringSubmatch(string(raw), -1)
+	if len(names) < 10 {
+		t.Fatalf("found %d metric names in the guide", len(names))
+	}
+	for _, m := range names {
+		if !strings.Contains(code.String(), `"`+m[1]+`"`) {
+			t.Errorf("operator guide lists %s, which no code defines", m[1])
+		}
+	}
+}

@@ -1,7 +1,9 @@
 // Package meteredstore measures a consent.Store: every call's latency and
 // outcome go to pixelgate_store_seconds{op,outcome}, so an operator sees a
-// slow or failing Redis before the relay starts failing closed. The labels
-// are the method name and an outcome class, never a key or a value (R8).
+// slow or failing Redis before the relay starts failing closed, and every
+// consent change to pixelgate_consent_changes_total{state,source}. The
+// labels are method names, outcome classes, states and evidence sources,
+// never a key or a value (R8).
 package meteredstore
 
 import (
@@ -19,6 +21,7 @@ import (
 type Store struct {
 	next    consent.Store
 	seconds *prometheus.HistogramVec
+	changes *prometheus.CounterVec
 	now     func() time.Time
 }
 
@@ -36,9 +39,17 @@ func Wrap(st consent.Store, reg prometheus.Registerer, now func() time.Time) (*S
 			// From a local bbolt read (tens of µs) to a Redis timeout (s).
 			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
 		}, []string{"op", "outcome"}),
+		// Every consent change made through this process, whatever part
+		// made it (consent page, one-click, API, import, dashboard).
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pixelgate_consent_changes_total",
+			Help: "Consent changes recorded, by new state (granted, refused, withdrawn, erased) and evidence source.",
+		}, []string{"state", "source"}),
 	}
-	if err := reg.Register(s.seconds); err != nil {
-		return nil, fmt.Errorf("register store metrics: %w", err)
+	for _, c := range []prometheus.Collector{s.seconds, s.changes} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register store metrics: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -79,16 +90,30 @@ func (s *Store) Lookup(ctx context.Context, keys []consent.Key) ([]consent.Statu
 	return observe(s, "lookup", func() ([]consent.Status, error) { return s.next.Lookup(ctx, keys) })
 }
 
+// changed counts a successful consent change. The source is one of the
+// contract's Source constants, so the label set stays small.
+func (s *Store) changed(state string, src consent.Source, err error) {
+	if err == nil {
+		s.changes.WithLabelValues(state, string(src)).Inc()
+	}
+}
+
 func (s *Store) Grant(ctx context.Context, k consent.Key, ev consent.Evidence) (consent.Event, error) {
-	return observe(s, "grant", func() (consent.Event, error) { return s.next.Grant(ctx, k, ev) })
+	e, err := observe(s, "grant", func() (consent.Event, error) { return s.next.Grant(ctx, k, ev) })
+	s.changed("granted", ev.Source, err)
+	return e, err
 }
 
 func (s *Store) Refuse(ctx context.Context, k consent.Key, ev consent.Evidence) (consent.Event, error) {
-	return observe(s, "refuse", func() (consent.Event, error) { return s.next.Refuse(ctx, k, ev) })
+	e, err := observe(s, "refuse", func() (consent.Event, error) { return s.next.Refuse(ctx, k, ev) })
+	s.changed("refused", ev.Source, err)
+	return e, err
 }
 
 func (s *Store) Withdraw(ctx context.Context, k consent.Key, ev consent.Evidence) (consent.Event, error) {
-	return observe(s, "withdraw", func() (consent.Event, error) { return s.next.Withdraw(ctx, k, ev) })
+	e, err := observe(s, "withdraw", func() (consent.Event, error) { return s.next.Withdraw(ctx, k, ev) })
+	s.changed("withdrawn", ev.Source, err)
+	return e, err
 }
 
 func (s *Store) History(ctx context.Context, k consent.Key) ([]consent.Event, error) {
@@ -148,7 +173,9 @@ func (s *Store) Export(ctx context.Context, k consent.Key) (consent.Export, erro
 }
 
 func (s *Store) Erase(ctx context.Context, k consent.Key, ev consent.Evidence) error {
-	return observeErr(s, "erase", func() error { return s.next.Erase(ctx, k, ev) })
+	err := observeErr(s, "erase", func() error { return s.next.Erase(ctx, k, ev) })
+	s.changed("erased", ev.Source, err)
+	return err
 }
 
 func (s *Store) Purge(ctx context.Context) error {

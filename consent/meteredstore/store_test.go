@@ -37,7 +37,8 @@ func TestContract(t *testing.T) {
 }
 
 // TestLatencyByOperationAndOutcome: each call is one observation under its
-// operation and outcome, and a closed store shows as unavailable.
+// operation and outcome, a closed store shows as unavailable, and each
+// successful consent change is counted by state and source.
 func TestLatencyByOperationAndOutcome(t *testing.T) {
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
@@ -61,16 +62,30 @@ func TestLatencyByOperationAndOutcome(t *testing.T) {
 	if _, err := m.Records().Get(ctx, "sessions", "absent"); !errors.Is(err, consent.ErrNotFound) {
 		t.Fatalf("records get of a missing key: %v", err)
 	}
+	if _, err := m.Withdraw(ctx, k, consent.Evidence{Source: consent.SourceConsentPage}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Grant(ctx, consent.Key{2}, consent.Evidence{Source: consent.SourceAPI}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Grant(ctx, k, consent.Evidence{}); !errors.Is(err, consent.ErrInvalid) {
+		t.Fatalf("grant without a source: %v, want ErrInvalid", err)
+	}
 	_ = inner.Close()
 	if err := m.Ping(ctx); err == nil {
 		t.Fatal("ping on a closed store succeeded")
 	}
 
 	want := map[string]uint64{
-		`op="grant",outcome="ok"`:              1,
-		`op="lookup",outcome="ok"`:             3,
-		`op="records_get",outcome="not-found"`: 1,
-		`op="ping",outcome="unavailable"`:      1,
+		`op="grant",outcome="ok"`:                 2,
+		`op="grant",outcome="invalid"`:            1,
+		`op="withdraw",outcome="ok"`:              1,
+		`source="cli",state="granted"`:            1,
+		`source="api",state="granted"`:            1,
+		`source="consent-page",state="withdrawn"`: 1,
+		`op="lookup",outcome="ok"`:                3,
+		`op="records_get",outcome="not-found"`:    1,
+		`op="ping",outcome="unavailable"`:         1,
 	}
 	families, err := reg.Gather()
 	if err != nil {
@@ -82,6 +97,10 @@ func TestLatencyByOperationAndOutcome(t *testing.T) {
 			var labels []string
 			for _, l := range mt.GetLabel() {
 				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			if c := mt.GetCounter(); c != nil {
+				got[strings.Join(labels, ",")] = uint64(c.GetValue())
+				continue
 			}
 			h := mt.GetHistogram()
 			got[strings.Join(labels, ",")] = h.GetSampleCount()
