@@ -174,16 +174,17 @@ func (f *Forwarder) Forward(rawURL string) bool {
 	f.mu.Unlock()
 	go func() {
 		defer func() { <-f.sem; f.wg.Done() }()
-		f.results.WithLabelValues(f.do(u)).Inc()
+		f.results.WithLabelValues(f.do(rawURL)).Inc()
 	}()
 	return true
 }
 
-// do performs one forward and returns its result label.
-func (f *Forwarder) do(u *url.URL) string {
+// do performs one forward of the URL exactly as the ESP wrote it and
+// returns its result label.
+func (f *Forwarder) do(rawURL string) string {
 	ctx, cancel := context.WithTimeout(f.ctx, f.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return forwardBadURL
 	}
