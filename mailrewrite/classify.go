@@ -327,18 +327,10 @@ func dropParam(p string, id *identity, hasID bool, ruleParams []string) (drop, t
 	if len(ruleParams) > 0 && (contains(ruleParams, dk) || contains(ruleParams, k)) {
 		return true, true
 	}
-	var lk [24]byte
-	if len(dk) <= len(lk) {
-		for i := 0; i < len(dk); i++ {
-			c := dk[i]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			lk[i] = c
-		}
-		if keptParams[string(lk[:len(dk)])] {
-			return false, false
-		}
+	var buf [24]byte
+	lk := lowerASCII(buf[:], dk)
+	if lk != nil && keptParams[string(lk)] {
+		return false, false
 	}
 	dv := v
 	if strings.ContainsAny(v, "%+") {
@@ -346,7 +338,7 @@ func dropParam(p string, id *identity, hasID bool, ruleParams []string) (drop, t
 			dv = u
 		}
 	}
-	if isTokenValue(dv) || (len(dk) <= len(lk) && recipientParams[string(lk[:len(dk)])] && len(dv) >= 6 && isIDChars(dv)) {
+	if isTokenValue(dv) || (lk != nil && recipientParams[string(lk)] && len(dv) >= 6 && isIDChars(dv)) {
 		return true, true
 	}
 	return false, false

@@ -156,17 +156,7 @@ func nextDecl(style []byte, buf *[24]byte) (prop, value, rest []byte, ok bool) {
 		if len(p) == 0 {
 			continue
 		}
-		prop = nil
-		if len(p) <= len(buf) {
-			for i, c := range p {
-				if 'A' <= c && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				buf[i] = c
-			}
-			prop = buf[:len(p)]
-		}
-		return prop, bytes.TrimSpace(decl[colon+1:]), style, true
+		return lowerASCII(buf[:], p), bytes.TrimSpace(decl[colon+1:]), style, true
 	}
 	return nil, nil, nil, false
 }

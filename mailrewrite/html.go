@@ -143,22 +143,17 @@ func (d *htmlDoc) tagName(b []byte) string {
 		n++
 	}
 	var buf [32]byte
-	if n > len(buf) {
+	lb := lowerASCII(buf[:], b[:n])
+	if lb == nil {
 		return strings.ToLower(string(b[:n]))
 	}
-	for i, c := range b[:n] {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf[i] = c
-	}
-	if s := commonTag(buf[:n]); s != "" {
+	if s := commonTag(lb); s != "" {
 		return s
 	}
-	if s, ok := d.names[string(buf[:n])]; ok {
+	if s, ok := d.names[string(lb)]; ok {
 		return s
 	}
-	s := string(buf[:n])
+	s := string(lb)
 	d.names[s] = s
 	return s
 }
@@ -184,19 +179,13 @@ func (j *job) startTag(d *htmlDoc, name string, start, end int, spans []attrSpan
 	var seen uint16 // the first occurrence of an attribute wins (WHATWG §13.2.5.33)
 	var kb [16]byte
 	for _, sp := range spans {
-		key := raw[sp.keyStart:sp.keyEnd]
-		if len(key) > len(kb) {
+		key := lowerASCII(kb[:], raw[sp.keyStart:sp.keyEnd])
+		if key == nil {
 			continue
-		}
-		for i, c := range key {
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			kb[i] = c
 		}
 		var dst *[]byte
 		var bit uint16
-		switch string(kb[:len(key)]) {
+		switch string(key) {
 		case "src":
 			dst, bit = &a.src, 1<<0
 		case "srcset":
@@ -284,35 +273,15 @@ func (j *job) startTag(d *htmlDoc, name string, start, end int, spans []attrSpan
 		}
 	case "video":
 		if len(a.poster) > 0 {
-			j.attrURL(&t, "poster", a.poster, carrier{kind: "video-poster", w: -1, h: -1})
+			j.attrURL(&t, "poster", a.poster, carrier{kind: "video-poster", w: -1, h: -1}, false)
 		}
 	case "link":
 		if containsFold(a.rel, "stylesheet") && len(a.href) > 0 {
-			v := j.judge(d, string(a.href), carrier{kind: "link-stylesheet", w: -1, h: -1})
-			switch v.class {
-			case ClassTracker:
-				t.removeTag = true
-				j.note(d, string(a.href), "link-stylesheet", v, ActionRemoved)
-			case ClassPerRecipient:
-				t.set("href", v.clean)
-				j.note(d, string(a.href), "link-stylesheet", v, ActionIdentifierRemoved)
-			default:
-				j.note(d, string(a.href), "link-stylesheet", v, ActionKept)
-			}
+			j.attrURL(&t, "href", a.href, carrier{kind: "link-stylesheet", w: -1, h: -1}, true)
 		}
 	case "v:fill", "v:image", "v:imagedata":
 		if len(a.src) > 0 {
-			v := j.judge(d, string(a.src), carrier{kind: "vml", w: -1, h: -1})
-			switch v.class {
-			case ClassTracker:
-				t.removeTag = true
-				j.note(d, string(a.src), "vml", v, ActionRemoved)
-			case ClassPerRecipient:
-				t.set("src", v.clean)
-				j.note(d, string(a.src), "vml", v, ActionIdentifierRemoved)
-			default:
-				j.note(d, string(a.src), "vml", v, ActionKept)
-			}
+			j.attrURL(&t, "src", a.src, carrier{kind: "vml", w: -1, h: -1}, true)
 		}
 	case "amp-pixel", "amp-analytics":
 		// Both exist only to report the reader's activity.
@@ -331,7 +300,7 @@ func (j *job) startTag(d *htmlDoc, name string, start, end int, spans []attrSpan
 		}
 	}
 	if len(a.background) > 0 {
-		j.attrURL(&t, "background", a.background, carrier{kind: "background-attr", w: -1, h: -1})
+		j.attrURL(&t, "background", a.background, carrier{kind: "background-attr", w: -1, h: -1}, false)
 	}
 	if len(a.style) > 0 && containsFold(a.style, "url(") {
 		j.styleAttr(&t, a.style)
@@ -524,9 +493,10 @@ func (j *job) srcset(t *tagEdit, val []byte, c carrier, gone bool) {
 	}
 }
 
-// attrURL handles an attribute that holds one URL and can simply go when
-// it is a tracker (background, poster).
-func (j *job) attrURL(t *tagEdit, attr string, val []byte, c carrier) {
+// attrURL handles an attribute that holds one URL: a tracker takes the
+// attribute (background, poster) or, with wholeTag, the element (a
+// stylesheet link, a VML fill) with it.
+func (j *job) attrURL(t *tagEdit, attr string, val []byte, c carrier, wholeTag bool) {
 	u := string(val)
 	if !isRemote(u) {
 		return
@@ -535,7 +505,11 @@ func (j *job) attrURL(t *tagEdit, attr string, val []byte, c carrier) {
 	v := j.judge(d, u, c)
 	switch v.class {
 	case ClassTracker, ClassOwn:
-		t.drop(attr)
+		if wholeTag {
+			t.removeTag = true
+		} else {
+			t.drop(attr)
+		}
 		j.note(d, u, c.kind, v, ActionRemoved)
 	case ClassPerRecipient:
 		t.set(attr, v.clean)

@@ -76,15 +76,7 @@ func (l *lexer) next() (kind tokKind, start, end int) {
 	}
 	switch c := l.src[i+1]; {
 	case isAlpha(c):
-		var e int
-		var ok bool
-		l.spans, e, ok = tagSpans(l.spans[:0], l.src, i+1)
-		if !ok {
-			return tokEOF, start, start
-		}
-		l.pos = e
-		l.selfEnd = l.src[e-2] == '/' && (len(l.spans) == 0 || e-2 != l.spans[len(l.spans)-1].valEnd-1)
-		return tokStart, start, e
+		return l.tag(tokStart, start, i+1)
 	case c == '/':
 		if i+2 >= n {
 			l.pos = n
@@ -96,14 +88,7 @@ func (l *lexer) next() (kind tokKind, start, end int) {
 			l.pos = i + 3
 			return tokComment, start, l.pos
 		case isAlpha(c2):
-			var e int
-			var ok bool
-			l.spans, e, ok = tagSpans(l.spans[:0], l.src, i+2)
-			if !ok {
-				return tokEOF, start, start
-			}
-			l.pos = e
-			return tokEnd, start, e
+			return l.tag(tokEnd, start, i+2)
 		}
 		l.pos = untilCloseAngle(l.src, i+2)
 		return tokComment, start, l.pos
@@ -118,6 +103,21 @@ func (l *lexer) next() (kind tokKind, start, end int) {
 		l.pos = untilCloseAngle(l.src, i+1)
 		return tokComment, start, l.pos
 	}
+}
+
+// tag reads a start or end tag whose name starts at nameAt.
+func (l *lexer) tag(kind tokKind, start, nameAt int) (tokKind, int, int) {
+	var e int
+	var ok bool
+	l.spans, e, ok = tagSpans(l.spans[:0], l.src, nameAt)
+	if !ok {
+		return tokEOF, start, start
+	}
+	l.pos = e
+	// "/>" ends a self-closing tag unless the '/' belongs to an unquoted
+	// value (<a href=/>), as x/net/html decides.
+	l.selfEnd = kind == tokStart && l.src[e-2] == '/' && (len(l.spans) == 0 || e-2 != l.spans[len(l.spans)-1].valEnd-1)
+	return kind, start, e
 }
 
 func isAlpha(c byte) bool { return 'A' <= c&^0x20 && c&^0x20 <= 'Z' }

@@ -27,13 +27,27 @@ func newTestRewriter(t testing.TB) *Rewriter {
 	return rw
 }
 
-func fixtures(t *testing.T) []string {
+type fixture struct {
+	name string
+	data []byte
+}
+
+// fixtures reads testdata/messages.
+func fixtures(t *testing.T) []fixture {
 	t.Helper()
 	names, err := filepath.Glob("testdata/messages/*.eml")
 	if err != nil || len(names) == 0 {
 		t.Fatalf("no fixtures: %v", err)
 	}
-	return names
+	out := make([]fixture, 0, len(names))
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fixture{name, b})
+	}
+	return out
 }
 
 func decisionFor(c Consent) Decision {
@@ -45,11 +59,8 @@ func decisionFor(c Consent) Decision {
 // epilogue, boundaries and every other part are byte-identical (DESIGN §5).
 func TestBytePreservation(t *testing.T) {
 	rw := newTestRewriter(t)
-	for _, name := range fixtures(t) {
-		in, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, fx := range fixtures(t) {
+		name, in := fx.name, fx.data
 		for _, c := range []Consent{Refused, Granted} {
 			t.Run(filepath.Base(name)+"/"+c.String(), func(t *testing.T) {
 				out, rep, err := rw.Rewrite(in, decisionFor(c))
@@ -148,11 +159,8 @@ func checkValidMIME(t *testing.T, out []byte) {
 // TestGolden compares each rewrite with its reviewed golden file.
 func TestGolden(t *testing.T) {
 	rw := newTestRewriter(t)
-	for _, name := range fixtures(t) {
-		in, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, fx := range fixtures(t) {
+		name, in := fx.name, fx.data
 		for _, c := range []Consent{Refused, Granted} {
 			base := strings.TrimSuffix(filepath.Base(name), ".eml")
 			golden := filepath.Join("testdata", "golden", base+"."+c.String()+".eml")
@@ -183,8 +191,8 @@ func TestGolden(t *testing.T) {
 // TestIdempotent: rewriting the output again changes nothing.
 func TestIdempotent(t *testing.T) {
 	rw := newTestRewriter(t)
-	for _, name := range fixtures(t) {
-		in, _ := os.ReadFile(name)
+	for _, fx := range fixtures(t) {
+		name, in := fx.name, fx.data
 		for _, d := range []Decision{decisionFor(Refused), decisionFor(Granted),
 			{Recipient: fixtureRcpt, Deliverability: true, AskConsent: true, URLs: testURLs(fixtureRcpt)}} {
 			once, _, err := rw.Rewrite(in, d)
@@ -206,8 +214,8 @@ func TestIdempotent(t *testing.T) {
 // no tracker and no per-recipient URL in any fixture.
 func TestRefusedLeavesNoTracker(t *testing.T) {
 	rw := newTestRewriter(t)
-	for _, name := range fixtures(t) {
-		in, _ := os.ReadFile(name)
+	for _, fx := range fixtures(t) {
+		name, in := fx.name, fx.data
 		before, err := rw.Scan(in, fixtureRcpt)
 		if err != nil {
 			t.Fatal(err)
