@@ -48,6 +48,21 @@ type Deps struct {
 	Registerer prometheus.Registerer
 }
 
+// Complete checks the required parts and fills the optional ones (a
+// discarding logger, the wall clock).
+func (d Deps) Complete() (Deps, error) {
+	if d.Store == nil || d.Keyring == nil || d.Users == nil || d.Audit == nil {
+		return d, errors.New("store, keyring, accounts and audit recorder are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return d, nil
+}
+
 type server struct {
 	cfg     Config
 	st      consent.Store
@@ -67,14 +82,9 @@ type server struct {
 
 // New builds the dashboard handler. It serves paths below Prefix.
 func New(cfg Config, d Deps) (http.Handler, error) {
-	if d.Store == nil || d.Keyring == nil || d.Users == nil || d.Audit == nil {
-		return nil, errors.New("admin: store, keyring, accounts and audit recorder are required")
-	}
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.DiscardHandler)
-	}
-	if d.Now == nil {
-		d.Now = time.Now
+	d, err := d.Complete()
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = "pixelgate"

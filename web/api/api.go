@@ -46,14 +46,9 @@ type server struct {
 // New builds the API handler; it serves paths below Prefix. It works with
 // the same parts as the dashboard.
 func New(d admin.Deps) (http.Handler, error) {
-	if d.Store == nil || d.Keyring == nil || d.Users == nil || d.Audit == nil {
-		return nil, errors.New("api: store, keyring, accounts and audit recorder are required")
-	}
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.DiscardHandler)
-	}
-	if d.Now == nil {
-		d.Now = time.Now
+	d, err := d.Complete()
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
 	}
 	if !json.Valid(openAPI) {
 		return nil, errors.New("api: embedded openapi.json is not valid JSON")
