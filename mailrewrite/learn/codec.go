@@ -13,12 +13,15 @@ import (
 //	"PGL" 0x01 | salt[16] | copies | touched | nslots | slot* | nshapes | shape*
 //	slot  = id[8] | occ | n | nfps | fp[4]*
 //	shape = str host | nseg | str seg* | nparts | (kind[1] | index | str key)*
+//	        (kind's high bit: Payload)
 //	str   = len | bytes
 //
 // Numbers are unsigned varints unless a size is given; fixed-size fields
 // are big-endian. Decode checks every bound, so a corrupt or hostile value
 // is an error, never a large allocation or a panic.
 var magic = [4]byte{'P', 'G', 'L', 1}
+
+const payloadBit = 0x80
 
 // MaxEncodedSize is the largest encoding of a state within l: what the
 // store holds at most per campaign.
@@ -57,7 +60,11 @@ func (st *State) Encode() []byte {
 		}
 		b = binary.AppendUvarint(b, uint64(len(sh.Parts)))
 		for _, p := range sh.Parts {
-			b = append(b, byte(p.Kind))
+			k := byte(p.Kind)
+			if p.Payload {
+				k |= payloadBit
+			}
+			b = append(b, k)
 			b = binary.AppendUvarint(b, uint64(p.Index))
 			b = appendString(b, p.Key)
 		}
@@ -199,7 +206,7 @@ func (d *decoder) shape(lim Limits) Shape {
 	for i := 0; i < nparts && d.err == nil; i++ {
 		var p Part
 		if k := d.bytes(1); k != nil {
-			p.Kind = PartKind(k[0])
+			p.Kind, p.Payload = PartKind(k[0]&^payloadBit), k[0]&payloadBit != 0
 		}
 		p.Index = d.uvarint(maxQuery, "index")
 		p.Key = d.str(maxNameLen, "key")
@@ -210,7 +217,7 @@ func (d *decoder) shape(lim Limits) Shape {
 			d.fail("bad part %v", p)
 		}
 		for _, o := range sh.Parts {
-			if o == p {
+			if o.same(p) {
 				d.fail("part %v repeated", p)
 			}
 		}

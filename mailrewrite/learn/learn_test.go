@@ -321,3 +321,46 @@ func TestNewLearnerChecksLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestPayloadPartsAreMarked(t *testing.T) {
+	l := testLearner(t, DefaultLimits)
+	st := testState(t, 1)
+	mk := func(n int) []Resource {
+		r := newRecipient(n)
+		return []Resource{
+			// A click redirect: one token per link and recipient.
+			{"https://r.esp.example/tr/cl/" + r.hexID + "a1", "a"},
+			{"https://r.esp.example/tr/cl/" + r.hexID + "b2", "a"},
+			// A subscriber id: the same on every link of a copy.
+			{"https://www.shop.example/p?utm_source=nl&sid=" + r.sid, "a"},
+			{"https://www.shop.example/p?utm_source=nl&sid=" + r.sid, "a"},
+			// One link only, but its token is longer than any id.
+			{"https://go.esp.example/c?upn=" + r.token + r.token, "a"},
+		}
+	}
+	l.Observe(st, mk(1))
+	l.Observe(st, mk(2))
+	got := map[string]string{}
+	for _, s := range st.Shapes().List() {
+		got[s.Host] = PartsString(s.Parts)
+	}
+	want := map[string]string{
+		"r.esp.example":    "path[2](payload)",
+		"www.shop.example": "query:sid",
+		"go.esp.example":   "query:upn(payload)",
+	}
+	for h, w := range want {
+		if got[h] != w {
+			t.Errorf("%s: learned %q, want %q", h, got[h], w)
+		}
+	}
+	// The flag survives the store.
+	back, err := l.Decode(st.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, _ := back.Shapes().PerRecipient(mustURL(t, "https://r.esp.example/tr/cl/0011223344zz"))
+	if len(parts) != 1 || !parts[0].Payload {
+		t.Fatalf("decoded parts %v: payload lost", parts)
+	}
+}

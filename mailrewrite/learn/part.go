@@ -46,11 +46,28 @@ type Part struct {
 	Kind  PartKind `json:"kind"`
 	Index int      `json:"index,omitempty"`
 	Key   string   `json:"key,omitempty"`
+	// Payload: the value carries more than who the recipient is: it also
+	// differs between the URLs of one template within a copy, or is longer
+	// than any id. That is how a click redirect's token looks (the
+	// destination is encoded in it), so a link without it is broken; an
+	// image is not.
+	Payload bool `json:"payload,omitempty"`
 }
 
+// same: p and q name the same component.
+func (p Part) same(q Part) bool { return p.Kind == q.Kind && p.Index == q.Index && p.Key == q.Key }
+
 // String is how reports name the part: "path[2]", "query:e", "query[0]",
-// "fragment".
+// "fragment", with "(payload)" after a Payload part.
 func (p Part) String() string {
+	s := p.name()
+	if p.Payload {
+		s += "(payload)"
+	}
+	return s
+}
+
+func (p Part) name() string {
 	switch p.Kind {
 	case Segment:
 		return "path[" + strconv.Itoa(p.Index) + "]"

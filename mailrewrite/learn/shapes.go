@@ -73,7 +73,7 @@ func (s *Shapes) PerRecipient(u *url.URL) (parts []Part, ok bool) {
 			continue
 		}
 		for _, p := range c.Parts {
-			if sh.has(p) && !slices.Contains(parts, p) {
+			if sh.has(p) && !slices.ContainsFunc(parts, p.same) {
 				parts = append(parts, p)
 			}
 		}

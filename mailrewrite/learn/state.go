@@ -197,7 +197,7 @@ func (h *hasher) slotID(key string) uint64 {
 }
 
 func (h *hasher) fingerprint(v value) uint32 {
-	fp := binary.BigEndian.Uint32(h.sum('v', v.part.String(), v.v)) & fpHash
+	fp := binary.BigEndian.Uint32(h.sum('v', v.part.name(), v.v)) & fpHash
 	if identifierLike(v.v) {
 		fp |= fpIDLike
 	}
@@ -237,7 +237,9 @@ func (l *Learner) Observe(st *State, c []Resource) Result {
 	for i, s := range st.slots {
 		index[slotKey{s.id, s.occ}] = i
 	}
-	for _, it := range analyseCopy(c) {
+	items := analyseCopy(c)
+	perLink := varyWithinCopy(items)
+	for _, it := range items {
 		if it.occ > 0xffff || it.n > 0xffff {
 			continue
 		}
@@ -271,13 +273,42 @@ func (l *Learner) Observe(st *State, c []Resource) Result {
 			if fp&fpHash == s.fps[k]&fpHash || fp&fpIDLike == 0 || s.fps[k]&fpIDLike == 0 {
 				continue
 			}
-			if st.learn(it.sh, v.part, l.lim) {
+			p := v.part
+			p.Payload = perLink[it.key][k] || len(v.v) >= payloadLen
+			if st.learn(it.sh, p, l.lim) {
 				s.fps[k] |= fpLearned
 				res.Learned++
 			}
 		}
 	}
 	return res
+}
+
+// payloadLen: a value this long is more than an id (a UUID is 36 bytes,
+// a hex SHA-256 64, but those are the same on every link of a copy): it
+// encodes what the link points to as well.
+const payloadLen = 48
+
+// varyWithinCopy tells, per template and value index, whether the value
+// differs between the URLs of that template within one copy.
+func varyWithinCopy(items []item) map[string][]bool {
+	first := map[string]int{}
+	out := map[string][]bool{}
+	for i, it := range items {
+		j, seen := first[it.key]
+		if !seen {
+			first[it.key] = i
+			out[it.key] = make([]bool, len(it.vals))
+			continue
+		}
+		ref, vary := items[j].vals, out[it.key]
+		for k := range vary {
+			if k < len(it.vals) && it.vals[k].v != ref[k].v {
+				vary[k] = true
+			}
+		}
+	}
+	return out
 }
 
 // learn adds part p to the shape of sh. It reports false when the limits
@@ -288,7 +319,9 @@ func (st *State) learn(sh shape, p Part, lim Limits) bool {
 		if s.Host != sh.host || !slices.Equal(s.Path, sh.path) {
 			continue
 		}
-		if slices.Contains(s.Parts, p) {
+		if i := slices.IndexFunc(s.Parts, p.same); i >= 0 {
+			// Once seen to carry a payload, always treated so.
+			s.Parts[i].Payload = s.Parts[i].Payload || p.Payload
 			return true
 		}
 		if len(s.Parts) >= lim.PartsPerShape {
