@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -121,8 +122,13 @@ func (c *Credentials) List(ctx context.Context) ([]string, error) {
 }
 
 // throttleKey hides the client address in the shared store: the counter
-// only needs to be stable, not readable.
+// only needs to be stable, not readable. IPv6 clients count per /64, the
+// block one host usually holds, so rotating addresses does not escape.
 func throttleKey(clientIP string) string {
+	if ip, err := netip.ParseAddr(clientIP); err == nil && ip.Is6() && !ip.Is4In6() {
+		p, _ := ip.Prefix(64)
+		clientIP = p.String()
+	}
 	s := sha256.Sum256([]byte("smtp-auth\x00" + clientIP))
 	return hex.EncodeToString(s[:12])
 }

@@ -92,7 +92,8 @@ func (r *Relay) process(s *session, msg []byte) error {
 	send := consent.Send{Campaign: campaign, CampaignName: campaignName,
 		Granted: state == consent.Granted && !failClosed, At: r.cfg.Now()}
 	r.afterDelivery(log, s.key, send, rw.AskedConsent)
-	log.Info("delivered", "campaign", campaign, "decision", decisionLabel, "bytes", len(out))
+	// Per-message success is debug detail; metrics carry the volume.
+	log.Debug("delivered", "campaign", campaign, "decision", decisionLabel, "bytes", len(out))
 	return nil
 }
 
