@@ -294,6 +294,14 @@ func TestPixel(t *testing.T) {
 				t.Errorf("bad tokens or HEAD counted opens: %+v", c)
 			}
 
+			// The outcomes differ only in the metrics.
+			wantCounts := map[string]float64{"recorded": 1, "not-granted": 3, "bad-token": 5, "expired-token": 1, "head": 1}
+			for outcome, want := range wantCounts {
+				if got := hitCount(t, e.reg, outcome); got != want {
+					t.Errorf("pixelgate_pixel_hits_total{outcome=%q} = %v, want %v", outcome, got, want)
+				}
+			}
+
 			t.Run("withdrawal silences tokens already sent", func(t *testing.T) {
 				k := e.key(t, "later@example.com")
 				grant(t, e.st, k)
@@ -390,6 +398,28 @@ func TestPixelMethods(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("POST: status %d, want 405", resp.StatusCode)
 	}
+}
+
+// hitCount reads pixelgate_pixel_hits_total{outcome} from the registry.
+func hitCount(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "pixelgate_pixel_hits_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 func equalHeaders(a, b http.Header) bool {
