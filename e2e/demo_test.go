@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pixelgate/pixelgate/web/dashtest"
 )
 
 // TestDemoScript runs scripts/demo.sh, the non-container path that does
@@ -25,7 +27,7 @@ func TestDemoScript(t *testing.T) {
 	demo := t.TempDir()
 	cmd := exec.Command("bash", "../scripts/demo.sh", "--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "DEMO_DIR="+demo, "PIXELGATE_BIN="+binary)
-	stderr := &lockedBuffer{}
+	stderr := &dashtest.SyncBuffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -12,12 +12,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-message"
+
+	"github.com/pixelgate/pixelgate/web/dashtest"
 )
 
 // binary is the pixelgate executable built once by TestMain: the tests run
@@ -49,30 +50,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// lockedBuffer collects a process's stderr while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // replica is one `pixelgate serve` process.
 type replica struct {
 	name               string
 	smtpAddr, httpAddr string
 	cmd                *exec.Cmd
-	stdout, stderr     *lockedBuffer
+	stdout, stderr     *dashtest.SyncBuffer
 	exited             chan error
 }
 
@@ -88,7 +71,7 @@ func startReplica(t *testing.T, name string, args ...string) *replica {
 func startReplicaIn(t *testing.T, dir, name string, args ...string) *replica {
 	t.Helper()
 	all := append([]string{"serve", "--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--shutdown-grace", "5s"}, args...)
-	r := &replica{name: name, cmd: exec.Command(binary, all...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	r := &replica{name: name, cmd: exec.Command(binary, all...), stdout: &dashtest.SyncBuffer{}, stderr: &dashtest.SyncBuffer{}, exited: make(chan error, 1)}
 	r.cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")} // no PIXELGATE_* from the caller
 	r.cmd.Dir = dir
 	r.cmd.Stderr = r.stderr

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -45,11 +44,7 @@ func backupCommand(who whoAmI) func(ctx context.Context, env *environ, args []st
 				return fmt.Errorf("%w: %s already exists; a backup never replaces another", errUsage, *out)
 			}
 		}
-		name, err := who()
-		if err != nil {
-			return err
-		}
-		h, err := openStore(ctx, sf)
+		h, actor, err := openAsOperator(ctx, who, sf)
 		if err != nil {
 			return err
 		}
@@ -72,18 +67,11 @@ func backupCommand(who whoAmI) func(ctx context.Context, env *environ, args []st
 		default:
 			err = fmt.Errorf("the %s cannot be backed up by pixelgate", h.describe)
 		}
-		result := "ok"
-		if err != nil {
-			result = "error: " + err.Error()
-		}
-		_, aerr := h.store.AppendAudit(ctx, consent.AuditEntry{Actor: "cli:" + name, Action: "store.backup", Target: *out, Result: result, Detail: detail})
-		if aerr != nil {
-			aerr = fmt.Errorf("write the audit entry: %w", aerr)
-		}
-		if err == nil && aerr == nil {
+		err = auditOutcome(ctx, h.store, consent.AuditEntry{Actor: actor, Action: "store.backup", Target: *out, Detail: detail}, err)
+		if err == nil {
 			fmt.Fprintf(env.stdout, "keys: back up %s as well, apart from the data (it holds the secrets)\n", sf.keysDir())
 		}
-		return errors.Join(err, aerr)
+		return err
 	}
 }
 

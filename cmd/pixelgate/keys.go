@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -52,11 +51,7 @@ func keysCommand(who whoAmI) func(ctx context.Context, env *environ, args []stri
 		case fs.NArg() > 0:
 			return fmt.Errorf("%w: keys %s takes no arguments", errUsage, verb)
 		}
-		name, err := who()
-		if err != nil {
-			return err
-		}
-		h, err := openStore(ctx, sf)
+		h, actor, err := openAsOperator(ctx, who, sf)
 		if err != nil {
 			return err
 		}
@@ -88,14 +83,6 @@ func keysCommand(who whoAmI) func(ctx context.Context, env *environ, args []stri
 				fmt.Fprintf(env.stdout, "token key %d retired: links sealed with it are refused from now on (after a restart of each replica).\n", retire)
 			}
 		}
-		result := "ok"
-		if err != nil {
-			result = "error: " + err.Error()
-		}
-		_, aerr := h.store.AppendAudit(ctx, consent.AuditEntry{Actor: "cli:" + name, Action: "keys." + verb, Target: target, Result: result})
-		if aerr != nil {
-			aerr = fmt.Errorf("write the audit entry: %w", aerr)
-		}
-		return errors.Join(err, aerr)
+		return auditOutcome(ctx, h.store, consent.AuditEntry{Actor: actor, Action: "keys." + verb, Target: target}, err)
 	}
 }
