@@ -25,6 +25,8 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/boltstore"
+	"github.com/pixelgate/pixelgate/consent/redisstore"
+	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
 )
@@ -49,17 +51,31 @@ type harness struct {
 
 type harnessOption func(*Config, *smtpsink.Options)
 
+// storeMaker opens the store of a harness.
+type storeMaker func(t testing.TB, kr *consent.Keyring) consent.Store
+
+// boltStore is the embedded store in a temporary directory.
+func boltStore(t testing.TB, kr *consent.Keyring) consent.Store {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"), boltstore.Options{StoreOptions: consent.StoreOptions{Audit: kr.AuditChain()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
+	t.Helper()
+	return newHarnessWith(t, boltStore, opts...)
+}
+
+func newHarnessWith(t testing.TB, makeStore storeMaker, opts ...harnessOption) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: filepath.Join(dir, "keys")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := boltstore.Open(filepath.Join(dir, "store.db"), boltstore.Options{StoreOptions: consent.StoreOptions{Audit: kr.AuditChain()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := makeStore(t, kr)
 	t.Cleanup(func() { st.Close() })
 	rw, err := mailrewrite.New(mailrewrite.Options{})
 	if err != nil {
@@ -682,5 +698,49 @@ func TestRelayAsksConsentOnceThenQuiet(t *testing.T) {
 	second := string(h.sink.Messages()[1].Data)
 	if len(second) >= len(first) {
 		t.Errorf("second message (%d bytes) still carries the request block (first %d bytes)", len(second), len(first))
+	}
+}
+
+// redisStore is a redisstore on a real redis-server started for the test;
+// the server is returned so a test can stop it.
+func redisStore(srv **redistest.Server) storeMaker {
+	return func(t testing.TB, kr *consent.Keyring) consent.Store {
+		*srv = redistest.Start(t)
+		st, err := redisstore.Open(context.Background(), (*srv).URL(), redisstore.Options{
+			StoreOptions: consent.StoreOptions{Audit: kr.AuditChain()}, Timeout: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+}
+
+func TestRelayOnRedis(t *testing.T) {
+	var srv *redistest.Server
+	h := newHarnessWith(t, redisStore(&srv))
+	h.grant("granted@example.net")
+	c := h.dial(false)
+	for _, rcpt := range []string{"granted@example.net", "refused@example.net"} {
+		if err := send(c, "news@shop.example", rcpt, marketingMsg("spring")); err != nil {
+			t.Fatalf("%s: %v", rcpt, err)
+		}
+	}
+	got := h.sink.Messages()
+	if !strings.Contains(string(got[0].Data), publicURL+"/o/") || strings.Contains(string(got[1].Data), publicURL+"/o/") {
+		t.Fatal("pixel not decided by the consent held in Redis")
+	}
+	// Redis goes away: the relay still delivers, without pixels, and
+	// counts the fail-closed decision.
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(c, "news@shop.example", "granted@example.net", marketingMsg("spring")); err != nil {
+		t.Fatalf("Redis down must still deliver: %v", err)
+	}
+	if m := string(h.sink.Messages()[2].Data); strings.Contains(m, publicURL+"/o/") || strings.Contains(m, espPixel) {
+		t.Error("fail-closed message carries a pixel")
+	}
+	if v := metricValue(h.metrics.FailClosed); v != 1 {
+		t.Errorf("fail-closed metric %v", v)
 	}
 }
