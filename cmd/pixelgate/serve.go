@@ -181,6 +181,7 @@ func (s *serveSettings) validate() (checked, error) {
 	if *s.logFormat != "text" && *s.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", *s.logFormat))
 	}
+	errs = append(errs, s.pixel.validate())
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("%w: %w", errUsage, err)
 	}

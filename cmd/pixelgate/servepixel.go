@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -35,6 +36,22 @@ func addPixelFlags(fs *flagSet) pixelFlags {
 		trustedProxies: fs.String("trusted-proxies", "",
 			"comma-separated networks of reverse proxies in front of the HTTP side; their X-Forwarded-For gives the client address, used only to recognise image proxies (Apple, Google) and never kept"),
 	}
+}
+
+// validate checks the settings without side effects, for serve and
+// check-config alike.
+func (f pixelFlags) validate() error {
+	var errs []error
+	if _, err := parsePrefixes(*f.trustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))
+	}
+	if _, err := loadConsentTexts(*f.consentTexts); err != nil {
+		errs = append(errs, err)
+	}
+	if *f.forwardTimeout <= 0 || *f.forwardConcurrency < 1 {
+		errs = append(errs, errors.New("--pixel-forward-timeout and --pixel-forward-concurrency must be positive"))
+	}
+	return errors.Join(errs...)
 }
 
 // pixelParts are what the recipient-facing handlers hold open.

@@ -102,3 +102,15 @@ func TestRecipientSideSettings(t *testing.T) {
 		t.Errorf("bad texts file: %v", err)
 	}
 }
+
+func TestCheckConfigRejectsBadRecipientSettings(t *testing.T) {
+	code, _, errs := runCmd(t, nil, "", "check-config", "--trusted-proxies", "10.0.0.0/8,nope", "--consent-texts", "/nonexistent/texts.json", "--pixel-forward-concurrency", "0")
+	if code != 2 {
+		t.Fatalf("check-config exit %d, want 2 (bad settings)", code)
+	}
+	for _, want := range []string{"--trusted-proxies", "--consent-texts", "--pixel-forward-concurrency"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("check-config error lacks %q:\n%s", want, errs)
+		}
+	}
+}
