@@ -13,6 +13,8 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/boltstore"
+	"github.com/pixelgate/pixelgate/consent/redisstore"
+	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 )
 
 // cli runs one command in-process and returns its exit code and output.
@@ -192,4 +194,57 @@ func slicesContainsAction(entries []consent.AuditEntry, action string) bool {
 		}
 	}
 	return false
+}
+
+// TestBackupRedis: on Redis, backup makes the server write a snapshot now,
+// says where it is, copies it to --out when it is on this host, and records
+// the backup in the audit log; a second backup never replaces the first.
+func TestBackupRedis(t *testing.T) {
+	rd := redistest.Start(t)
+	dir := t.TempDir()
+	common := []string{"--redis-url", rd.URL(), "--data-dir", dir}
+	if code, out := cli(append([]string{"consent", "grant"}, append(common, "reader@example.org")...)...); code != 0 {
+		t.Fatalf("grant: exit %d: %s", code, out)
+	}
+	out := filepath.Join(dir, "redis.rdb")
+	code, text := cli(append([]string{"backup", "--out", out}, common...)...)
+	if code != 0 || !strings.Contains(text, filepath.Join(rd.Dir(), "dump.rdb")) || !strings.Contains(text, "copied it to "+out) {
+		t.Fatalf("backup on Redis: exit %d:\n%s", code, text)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil || !bytes.HasPrefix(raw, []byte("REDIS")) {
+		t.Fatalf("copied snapshot: %v, starts %q; want an RDB file", err, raw[:min(len(raw), 9)])
+	}
+	if code, text := cli(append([]string{"backup", "--out", out}, common...)...); code != 2 {
+		t.Errorf("second backup to the same file: exit %d:\n%s", code, text)
+	}
+	// Without --out it only says where the snapshot is.
+	if code, text := cli(append([]string{"backup"}, common...)...); code != 0 || !strings.Contains(text, "copy that file off the Redis host") {
+		t.Errorf("backup without --out: exit %d:\n%s", code, text)
+	}
+	kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: filepath.Join(dir, "keys"), NoCreate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := redisstore.Open(t.Context(), rd.URL(), redisstore.Options{StoreOptions: consent.StoreOptions{Audit: kr.AuditChain()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if !slicesContainsAction(mustReadAudit(t, live), "store.backup") {
+		t.Error("the Redis backup is not in the audit log")
+	}
+	restored := redistest.StartFromRDB(t, out)
+	if code, text := cli("consent", "show", "--redis-url", restored.URL(), "--data-dir", dir, "reader@example.org"); code != 0 || !strings.Contains(text, "open tracking: granted") {
+		t.Errorf("consent in the restored snapshot: exit %d:\n%s", code, text)
+	}
+}
+
+func mustReadAudit(t *testing.T, st consent.Store) []consent.AuditEntry {
+	t.Helper()
+	entries, err := st.ReadAudit(t.Context(), consent.AuditQuery{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
 }
