@@ -121,3 +121,31 @@ func TestLatencyByOperationAndOutcome(t *testing.T) {
 		t.Error("registering twice on one registry succeeded")
 	}
 }
+
+// BenchmarkLookup compares a consent lookup (the relay's per-message store
+// call) on the embedded store with and without the meter; the reference is
+// the raw store in the same run.
+func BenchmarkLookup(b *testing.B) {
+	ctx := context.Background()
+	inner := openBolt(b, storetest.Options(storetest.NewClock(storetest.Start())))
+	keys := []consent.Key{{1}}
+	if _, err := inner.Grant(ctx, keys[0], consent.Evidence{Source: consent.SourceCLI}); err != nil {
+		b.Fatal(err)
+	}
+	m, err := Wrap(inner, prometheus.NewRegistry(), time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		st   consent.Store
+	}{{"raw", inner}, {"metered", m}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := c.st.Lookup(ctx, keys); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
