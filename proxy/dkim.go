@@ -117,7 +117,9 @@ var resignHeaders = []string{"From", "Reply-To", "Subject", "Date", "To", "Cc", 
 // fixDKIM removes every DKIM-Signature that the relay's changes broke (body
 // changed, or a signed header field changed, appeared or disappeared) and
 // re-signs for that domain when it has a key: a signature known to fail is
-// never forwarded. With SignAll, the From domain is signed too.
+// never forwarded. With SignAll, the From domain is signed too. An error
+// means a signature could not be made; the header is still consistent and
+// the message may go.
 func (k *DKIMKeys) fixDKIM(orig rawHeader, origBody []byte, final *rawHeader, finalBody []byte) (dkimResult, error) {
 	var res dkimResult
 	bodyChanged := !bytes.Equal(origBody, finalBody)
@@ -151,14 +153,24 @@ func (k *DKIMKeys) fixDKIM(orig rawHeader, origBody []byte, final *rawHeader, fi
 			res.Signed++
 		}
 	}
+	var errs []error
 	for _, d := range domains {
 		sig, err := k.sign(d, final, finalBody)
 		if err != nil {
-			return res, err
+			// The broken signature is already gone; the message still
+			// goes, unsigned for d, rather than being refused for ever.
+			if broken[d] {
+				res.Resigned--
+				res.Removed++
+			} else {
+				res.Signed--
+			}
+			errs = append(errs, err)
+			continue
 		}
 		final.fields = append([]rawField{{raw: []byte(sig)}}, final.fields...)
 	}
-	return res, nil
+	return res, errors.Join(errs...)
 }
 
 // sign returns a DKIM-Signature field (with CRLF) over the message.

@@ -159,3 +159,20 @@ func TestSignAll(t *testing.T) {
 		t.Fatalf("sign-all signature does not verify")
 	}
 }
+
+func TestFixDKIMWithoutFromStillSends(t *testing.T) {
+	sender := newDKIMFixture(t, "shop.example")
+	keys, err := LoadDKIMKeys(sender.dir, "pg", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := strings.Replace(dkimMsg, "From: News <news@shop.example>\r\n", "", 1)
+	signed := signAs(t, []byte("From: x@shop.example\r\n"+msg), "shop.example", "s1", sender, nil)
+	origH, origBody, _ := splitMessage(signed)
+	finalH, _, _ := splitMessage(signed)
+	finalH.removeIf(func(n string) bool { return strings.EqualFold(n, "From") })
+	res, err := keys.fixDKIM(origH, origBody, &finalH, origBody)
+	if err == nil || res.Removed != 1 || res.Resigned != 0 || finalH.get("DKIM-Signature") != "" {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+}

@@ -175,7 +175,7 @@ func (r *Relay) finish(s *session, id string, origHeader rawHeader, origBody, re
 	if r.cfg.DKIM != nil || hasDKIM(&h) {
 		res, err := r.cfg.DKIM.fixDKIM(origHeader, origBody, &h, body)
 		if err != nil {
-			return nil, err
+			r.cfg.Logger.Warn("DKIM signing failed, message sent without that signature", "err", err)
 		}
 		m := r.cfg.Metrics.DKIM
 		m.WithLabelValues("resigned").Add(float64(res.Resigned))
