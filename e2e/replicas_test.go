@@ -148,24 +148,32 @@ func metric(t *testing.T, r *replica, sample string) float64 {
 // sharedCluster is one redis-server, one ESP and two replicas started
 // with the same key files and public URL.
 type sharedCluster struct {
-	redis *redistest.Server
-	sink  *smtpsink.Sink
-	keys  string
-	a, b  *replica
+	// redisURL is the one Redis every replica and CLI call uses.
+	redisURL string
+	sink     *smtpsink.Sink
+	keys     string
+	a, b     *replica
 	// common are the settings every replica and CLI call shares.
 	common []string
 }
 
 func startCluster(t *testing.T, extra ...string) *sharedCluster {
 	t.Helper()
-	c := &sharedCluster{redis: redistest.Start(t), keys: filepath.Join(t.TempDir(), "keys")}
+	return startClusterOn(t, redistest.Start(t).URL(), extra...)
+}
+
+// startClusterOn is startCluster on a given Redis URL (one server,
+// Sentinel or Cluster form).
+func startClusterOn(t *testing.T, redisURL string, extra ...string) *sharedCluster {
+	t.Helper()
+	c := &sharedCluster{redisURL: redisURL, keys: filepath.Join(t.TempDir(), "keys")}
 	sink, err := smtpsink.Start(smtpsink.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sink.Close() })
 	c.sink = sink
-	c.common = []string{"--redis-url", c.redis.URL(), "--keys-dir", c.keys}
+	c.common = []string{"--redis-url", c.redisURL, "--keys-dir", c.keys}
 	serveArgs := append([]string{"--public-url", publicURL, "--upstream", "smtp://" + sink.Addr + "?tls=none", "--esp", "sendgrid"}, c.common...)
 	serveArgs = append(serveArgs, extra...)
 	// A first: it generates the key files B then reads.
@@ -182,7 +190,7 @@ func (c *sharedCluster) store(t *testing.T) consent.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := redisstore.Open(t.Context(), c.redis.URL(), redisstore.Options{StoreOptions: consent.StoreOptions{Audit: kr.AuditChain()}})
+	st, err := redisstore.Open(t.Context(), c.redisURL, redisstore.Options{StoreOptions: consent.StoreOptions{Audit: kr.AuditChain()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +199,16 @@ func (c *sharedCluster) store(t *testing.T) consent.Store {
 }
 
 func TestReplicasShareOneRedis(t *testing.T) {
-	c := startCluster(t)
+	testReplicas(t, startCluster(t))
+}
+
+// TestReplicasShareRedisCluster: the same through a Redis Cluster client,
+// where every script must stay within one hash slot.
+func TestReplicasShareRedisCluster(t *testing.T) {
+	testReplicas(t, startClusterOn(t, "redis-cluster://"+redistest.StartCluster(t).Addr()))
+}
+
+func testReplicas(t *testing.T, c *sharedCluster) {
 	a, b := c.a, c.b
 	const alice = "alice@example.org"
 
@@ -285,7 +302,7 @@ func TestReplicasShareOneRedis(t *testing.T) {
 // would split recipients and break the audit chain; it must not start.
 func TestReplicaWithOtherSecretsRefused(t *testing.T) {
 	c := startCluster(t)
-	code, out := runCLI(t, "serve", "--redis-url", c.redis.URL(), "--keys-dir", filepath.Join(t.TempDir(), "other-keys"),
+	code, out := runCLI(t, "serve", "--redis-url", c.redisURL, "--keys-dir", filepath.Join(t.TempDir(), "other-keys"),
 		"--data-dir", t.TempDir(), "--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(out, "secrets") {
 		t.Errorf("replica with other secrets: exit %d, want a refusal naming the secrets:\n%s", code, out)
