@@ -130,3 +130,24 @@ func TestUpstreamSMTPUTF8OnlyWhenNeeded(t *testing.T) {
 	err := up.Deliver(context.Background(), Envelope{From: "a@x.example", To: "jos\u00e9@y.example", UTF8: true}, []byte(plainMsg))
 	assertReply(t, err, 553, smtp.EnhancedCode{5, 6, 7})
 }
+
+func TestUpstreamReplacesStalePooledConnection(t *testing.T) {
+	sink := startSink(t, smtpsink.Options{IdleTimeout: 200 * time.Millisecond})
+	up, _ := ParseUpstream(UpstreamConfig{URL: "smtp://" + sink.Addr + "?tls=none", MaxIdle: 1})
+	defer up.Close()
+	env := Envelope{From: "a@x.example", To: "b@y.example"}
+	if err := up.Deliver(context.Background(), env, []byte(plainMsg)); err != nil {
+		t.Fatal(err)
+	}
+	// The upstream closes the idle pooled connection (421 idle timeout).
+	time.Sleep(500 * time.Millisecond)
+	if err := up.Deliver(context.Background(), env, []byte(plainMsg)); err != nil {
+		t.Fatalf("stale pooled connection not replaced: %v", err)
+	}
+	if n := sink.Count(); n != 2 {
+		t.Fatalf("sink accepted %d, want 2 (no loss, no duplicate)", n)
+	}
+	if n := sink.Connections(); n != 2 {
+		t.Errorf("connections %d, want 2", n)
+	}
+}

@@ -54,6 +54,8 @@ type Options struct {
 	Behaviour Behaviour
 	// NoSMTPUTF8 leaves SMTPUTF8 out of EHLO, like many ESPs.
 	NoSMTPUTF8 bool
+	// IdleTimeout closes connections idle this long (default 1 min).
+	IdleTimeout time.Duration
 }
 
 // Sink is a running recording SMTP server.
@@ -87,6 +89,9 @@ func Start(opts Options) (*Sink, error) {
 	srv.TLSConfig = opts.TLS
 	srv.MaxLineLength = 4096
 	srv.ReadTimeout = time.Minute
+	if opts.IdleTimeout > 0 {
+		srv.ReadTimeout = opts.IdleTimeout
+	}
 	srv.WriteTimeout = time.Minute
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	s.srv = srv
