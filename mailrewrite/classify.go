@@ -117,7 +117,7 @@ func (j *job) classify(raw string, c carrier) verdict {
 	if form != "" {
 		v.reasons = append(v.reasons, ReasonIdentity+"-"+form)
 	}
-	clean, tokens := stripRecipientParts(raw, j.id, form != "", j.r.rules.IdentifyingParams(u))
+	clean, tokens := stripRecipientParts(raw, j.id, form != "", j.r.rules.IdentifyingParams(u), true)
 	if tokens {
 		v.reasons = append(v.reasons, ReasonToken)
 	}
@@ -249,7 +249,7 @@ var keptParams = map[string]bool{
 // other byte of the URL as it was. changed reports whether anything was
 // taken out because of a token or a parameter the link rules name
 // (identity matches are reported by the caller through identity.match).
-func stripRecipientParts(raw string, id *identity, hasID bool, ruleParams []string) (clean string, tokens bool) {
+func stripRecipientParts(raw string, id *identity, hasID bool, ruleParams []string, heuristic bool) (clean string, tokens bool) {
 	rest, frag, hasFrag := strings.Cut(raw, "#")
 	base, query, hasQuery := strings.Cut(rest, "?")
 	removed := false
@@ -259,7 +259,7 @@ func stripRecipientParts(raw string, id *identity, hasID bool, ruleParams []stri
 		for i, q := 0, query; q != "" || i == 0; i++ {
 			var p string
 			p, q, _ = strings.Cut(q, "&")
-			drop, tok := dropParam(p, id, hasID, ruleParams)
+			drop, tok := dropParam(p, id, hasID, ruleParams, heuristic)
 			tokens = tokens || tok
 			switch {
 			case drop && !removed:
@@ -312,8 +312,8 @@ func stripRecipientParts(raw string, id *identity, hasID bool, ruleParams []stri
 
 // dropParam decides about one "key=value" query parameter: drop it when
 // it holds the identity (hasID: the URL does), a parameter the link rules
-// name, or a per-recipient token.
-func dropParam(p string, id *identity, hasID bool, ruleParams []string) (drop, token bool) {
+// name, or (heuristic) a value shaped like a per-recipient token.
+func dropParam(p string, id *identity, hasID bool, ruleParams []string, heuristic bool) (drop, token bool) {
 	if hasID && id.match(p) != "" {
 		return true, false
 	}
@@ -326,6 +326,9 @@ func dropParam(p string, id *identity, hasID bool, ruleParams []string) (drop, t
 	}
 	if len(ruleParams) > 0 && (contains(ruleParams, dk) || contains(ruleParams, k)) {
 		return true, true
+	}
+	if !heuristic {
+		return false, false
 	}
 	var buf [24]byte
 	lk := lowerASCII(buf[:], dk)

@@ -161,10 +161,22 @@ func (d *htmlDoc) tagName(b []byte) string {
 // attrValue is an attribute's value as the browser reads it: character
 // references decoded (only then is anything copied).
 func attrValue(v []byte) []byte {
-	if bytes.IndexByte(v, '&') < 0 {
+	amp := bytes.IndexByte(v, '&')
+	if amp < 0 {
 		return v
 	}
-	return []byte(html.UnescapeString(string(v)))
+	// URLs with several parameters are written with "&amp;": undo that in
+	// one copy, and leave any other reference to the full decoder.
+	out := make([]byte, 0, len(v))
+	for amp >= 0 {
+		if !bytes.HasPrefix(v[amp:], []byte("&amp;")) {
+			return []byte(html.UnescapeString(string(v)))
+		}
+		out = append(append(out, v[:amp]...), '&')
+		v = v[amp+len("&amp;"):]
+		amp = bytes.IndexByte(v, '&')
+	}
+	return append(out, v...)
 }
 
 func (d *htmlDoc) parentHidden() bool {
@@ -205,8 +217,8 @@ func (j *job) startTag(d *htmlDoc, name string, start, end int, spans []attrSpan
 		case "rel":
 			dst, bit = &a.rel, 1<<8
 		case "href":
-			if name != "link" {
-				continue // links are not fetched; only a stylesheet's href is
+			if name != "link" && name != "a" && name != "area" {
+				continue
 			}
 			dst, bit = &a.href, 1<<9
 		case "class":
@@ -282,6 +294,12 @@ func (j *job) startTag(d *htmlDoc, name string, start, end int, spans []attrSpan
 	case "v:fill", "v:image", "v:imagedata":
 		if len(a.src) > 0 {
 			j.attrURL(&t, "src", a.src, carrier{kind: "vml", w: -1, h: -1}, true)
+		}
+	case "a", "area":
+		if len(a.href) > 0 {
+			if err := j.link(&t, a.href); err != nil {
+				return err
+			}
 		}
 	case "amp-pixel", "amp-analytics":
 		// Both exist only to report the reader's activity.

@@ -98,32 +98,63 @@ func base64Shifts(enc *base64.Encoding, a string) []string {
 
 // match returns the form of the address found in s ("" when absent). s is
 // a URL or one component of it; it is percent-decoded here so an address
-// split across escapes is still found.
+// split across escapes is still found. Most URLs hold no address: cheap
+// tests (an '@', a long hex run) come first so that no copy is made then.
 func (id *identity) match(s string) string {
 	if id == nil || s == "" {
 		return ""
 	}
-	cands := [2]string{s, ""}
-	if strings.Contains(s, "%") {
-		if u, err := url.PathUnescape(s); err == nil {
-			cands[1] = u
+	if f := id.matchOne(s); f != "" {
+		return f
+	}
+	if strings.IndexByte(s, '%') >= 0 {
+		if u, err := url.PathUnescape(s); err == nil && u != s {
+			return id.matchOne(u)
 		}
 	}
-	for _, c := range cands {
-		if c == "" {
-			continue
+	return ""
+}
+
+func (id *identity) matchOne(s string) string {
+	for _, n := range id.exact {
+		if strings.Contains(s, n.s) {
+			return n.form
 		}
-		low := strings.ToLower(c)
+	}
+	if strings.IndexByte(s, '@') >= 0 || strings.Contains(s, "%40") {
+		low := strings.ToLower(s)
 		for _, n := range id.folded {
 			if strings.Contains(low, n.s) {
 				return n.form
 			}
 		}
-		for _, n := range id.exact {
-			if strings.Contains(c, n.s) {
-				return n.form
+	}
+	// Hashes: look only at runs of 32 or more hex digits.
+	for i := 0; i < len(s); {
+		if !hexDigit[s[i]] {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && hexDigit[s[j]] {
+			j++
+		}
+		if j-i >= 32 {
+			run := strings.ToLower(s[i:j])
+			for _, n := range id.folded {
+				if (n.form == "md5" || n.form == "sha1" || n.form == "sha256") && strings.Contains(run, n.s) {
+					return n.form
+				}
 			}
 		}
+		i = j
 	}
 	return ""
 }
+
+var hexDigit = func() (t [256]bool) {
+	for _, c := range "0123456789abcdefABCDEF" {
+		t[c] = true
+	}
+	return t
+}()

@@ -15,8 +15,8 @@ const (
 type Finding struct {
 	Part    string `json:"part"`    // MIME part path ("1.2")
 	URL     string `json:"url"`     // as written in the message (entities decoded)
-	Carrier string `json:"carrier"` // img, img-srcset, picture-source, input-image, background-attr, video-poster, style-attr, style-block, css-import, link-stylesheet, vml, amp-img, amp-pixel, amp-analytics
-	Class   string `json:"class"`   // tracker, per-recipient, content, pixelgate
+	Carrier string `json:"carrier"` // img, img-srcset, picture-source, input-image, background-attr, video-poster, style-attr, style-block, css-import, link-stylesheet, vml, amp-img, amp-pixel, amp-analytics; "link" for a tracked <a href> (R12)
+	Class   string `json:"class"`   // tracker, per-recipient, content, pixelgate, link-tracker
 	Reason  string `json:"reason"`  // reason codes joined by ","
 	Vendor  string `json:"vendor,omitempty"`
 	Action  string `json:"action"`
@@ -48,6 +48,11 @@ type Report struct {
 	PerRecipient int `json:"per_recipient"` // class per-recipient
 	Removed      int `json:"removed"`       // action removed
 	Neutralised  int `json:"neutralised"`   // removed + swapped + identifier-removed
+
+	// Tracked links (R12); not remote resources, counted apart.
+	TrackedLinks     int `json:"tracked_links"`
+	LinksNeutralised int `json:"links_neutralised"` // unwrapped or identifier removed
+	LinksOpaque      int `json:"links_opaque"`      // click trackers left: resolving them would register a click
 }
 
 // ReasonCounts counts findings by reason code (the part before ':').
@@ -64,6 +69,16 @@ func (r *Report) ReasonCounts() map[string]int {
 
 func (r *Report) add(f Finding) {
 	r.Findings = append(r.Findings, f)
+	if f.Class == ClassLinkTracker {
+		r.TrackedLinks++
+		switch {
+		case strings.Contains(f.Reason, ReasonLinkOpaque):
+			r.LinksOpaque++
+		case f.Rewritten != "":
+			r.LinksNeutralised++
+		}
+		return
+	}
 	r.Remote++
 	switch f.Class {
 	case ClassTracker:

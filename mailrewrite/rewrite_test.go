@@ -1,6 +1,7 @@
 package mailrewrite
 
 import (
+	"bytes"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -312,5 +313,58 @@ func TestESPFamilies(t *testing.T) {
 	}
 	if n < 15 {
 		t.Errorf("only %d ESP families in the fixture", n)
+	}
+}
+
+// Tracked links (R12): redirects whose destination is in the URL are
+// unwrapped, identifying parameters go, opaque click trackers are reported
+// and left; a consenting recipient with click analytics gets pixelgate's
+// redirect. A second rewrite changes nothing.
+func TestLinks(t *testing.T) {
+	const (
+		safelink = "https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fwww.shop.example%2Fsale%3Fmc_eid%3D8f0c0a0b2a%26utm_source%3Dnl&data=04"
+		param    = "https://www.shop.example/p/1?utm_source=nl&_hsenc=p2ANqtz-8abc&x=1"
+		opaque   = "https://u1.ct.sendgrid.net/ls/click?upn=Zx81Kq3Lm5Np7Rs9Tv1Wx3Yz5Ab7Cd9Ef"
+		plain    = "https://www.shop.example/about"
+	)
+	body := `<a href="` + safelink + `">a</a><a href="` + param + `">b</a><a href="` + opaque + `">c</a><a href="` + plain + `">d</a><a href="mailto:x@shop.example">e</a>`
+	rw := newTestRewriter(t)
+	d := decisionFor(Refused)
+	out, rep, err := rw.Rewrite(htmlMsg(body), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	for _, want := range []string{
+		`<a href="https://www.shop.example/sale?utm_source=nl">a</a>`,
+		`<a href="https://www.shop.example/p/1?utm_source=nl&amp;x=1">b</a>`,
+		`<a href="` + opaque + `">c</a>`,
+		`<a href="` + plain + `">d</a>`,
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("missing %s in\n%s", want, s)
+		}
+	}
+	if rep.TrackedLinks != 3 || rep.LinksNeutralised != 2 || rep.LinksOpaque != 1 || rep.Remote != 0 {
+		t.Errorf("link counts: %+v", rep)
+	}
+	again, _, err := rw.Rewrite(out, d)
+	if err != nil || !bytes.Equal(again, out) {
+		t.Errorf("second rewrite changed links (%v):\n%s", err, firstDiff(out, again))
+	}
+
+	g := decisionFor(Granted)
+	g.TrackClicks = true
+	out, _, err = rw.Rewrite(htmlMsg(body), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped, _ := g.URLs.LinkURL("https://www.shop.example/sale?utm_source=nl")
+	if !strings.Contains(string(out), `<a href="`+wrapped+`">a</a>`) || !strings.Contains(string(out), `<a href="`+opaque+`">c</a>`) {
+		t.Errorf("granted with click analytics:\n%s", out)
+	}
+	again, _, err = rw.Rewrite(out, g)
+	if err != nil || !bytes.Equal(again, out) {
+		t.Errorf("second granted rewrite changed links (%v):\n%s", err, firstDiff(out, again))
 	}
 }

@@ -58,6 +58,9 @@ type job struct {
 	consentURL    string
 	ownPrefix     string // pixelgate's pixel URLs start with it
 	consentPrefix string // pixelgate's consent page URLs start with it
+	linkPrefix    string // pixelgate's click redirects start with it
+	trackClicks   bool   // consenting recipient, click analytics on
+	links         map[string]linkResult
 }
 
 // judge classifies one URL found in d.
@@ -137,7 +140,8 @@ func (r *Rewriter) Rewrite(msg []byte, d Decision) (out []byte, rep *Report, err
 	if j.consentURL, err = d.URLs.ConsentURL(); err != nil {
 		return nil, nil, fmt.Errorf("build consent URL: %w", err)
 	}
-	j.consentPrefix, j.ownPrefix = ownPrefixes(j.consentURL)
+	j.consentPrefix, j.ownPrefix, j.linkPrefix = ownPrefixes(j.consentURL)
+	j.trackClicks = d.TrackClicks && d.Consent == Granted
 
 	root, err := parseMessage(msg)
 	if err != nil {
@@ -210,20 +214,21 @@ func (r *Rewriter) ScanHTML(doc []byte, recipient string) (rep *Report, err erro
 	return j.rep, nil
 }
 
-// ownPrefixes derives where pixelgate's consent pages and pixels live from
-// the consent URL (DESIGN §7: /c/{token} and /o/{token}.gif on one origin).
-func ownPrefixes(consentURL string) (consent, pixel string) {
+// ownPrefixes derives where pixelgate's consent pages, pixels and click
+// redirects live from the consent URL (DESIGN §7: /c/{token},
+// /o/{token}.gif and /l/{token} on one origin).
+func ownPrefixes(consentURL string) (consent, pixel, link string) {
 	u, err := url.Parse(consentURL)
 	if err != nil || u.Host == "" {
-		return "", ""
+		return "", "", ""
 	}
 	origin := u.Scheme + "://" + u.Host
 	dir := u.EscapedPath()
 	if i := strings.LastIndexByte(dir, '/'); i >= 0 {
 		dir = dir[:i+1]
 	}
-	base := strings.TrimSuffix(strings.TrimSuffix(dir, "/"), "/c")
-	return origin + dir, origin + base + "/o/"
+	base := origin + strings.TrimSuffix(strings.TrimSuffix(dir, "/"), "/c")
+	return origin + dir, base + "/o/", base + "/l/"
 }
 
 // collect decodes the leaves the rewrite works on: inline text/html,

@@ -1,0 +1,136 @@
+package mailrewrite
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Link reason codes and actions.
+const (
+	ReasonLinkUnwrapped = "link-unwrapped" // "link-unwrapped:<rule>": a redirect whose destination is in the URL
+	ReasonLinkOpaque    = "link-opaque"    // "link-opaque:<rule>": a click tracker whose destination is not
+	ReasonLinkParam     = "link-param"     // per-recipient query parameters named by the link rules
+	ActionUnwrapped     = "unwrapped"      // the link now goes straight to its destination
+	ActionWrapped       = "wrapped"        // pixelgate's click redirect (consent and click analytics on)
+	ClassLinkTracker    = "link-tracker"
+)
+
+// link neutralises a tracked link (R12) where the destination can be
+// recovered without contacting the tracker: a redirect is replaced by its
+// destination and the parameters that identify the recipient go. An opaque
+// click tracker stays, since resolving it would itself register a click,
+// and is reported. A consenting recipient with click analytics gets
+// pixelgate's redirect around the clean destination, which a withdrawal
+// silences (R3).
+func (j *job) link(t *tagEdit, val []byte) error {
+	raw := strings.TrimSpace(string(val))
+	// Newsletters repeat links (image, title and button of one product):
+	// each distinct URL is judged once per message.
+	if r, ok := j.links[raw]; ok {
+		if r.href != raw {
+			t.set("href", r.href)
+		}
+		if r.finding != nil {
+			f := *r.finding
+			f.Part = t.d.path
+			j.rep.add(f)
+		}
+		return nil
+	}
+	href, f, err := j.judgeLink(raw)
+	if err != nil {
+		return err
+	}
+	if j.links == nil {
+		j.links = map[string]linkResult{}
+	}
+	j.links[raw] = linkResult{href: href, finding: f}
+	if href != raw {
+		t.set("href", href)
+	}
+	if f != nil {
+		f.Part = t.d.path
+		j.rep.add(*f)
+	}
+	return nil
+}
+
+// linkResult is the decision about one link URL.
+type linkResult struct {
+	href    string
+	finding *Finding // nil for an ordinary link
+}
+
+// judgeLink returns the href a link gets and its finding (nil when the
+// link is not tracked and stays as it is).
+func (j *job) judgeLink(raw string) (string, *Finding, error) {
+	if !isRemote(raw) || (j.linkPrefix != "" && strings.HasPrefix(raw, j.linkPrefix)) ||
+		(j.consentPrefix != "" && strings.HasPrefix(raw, j.consentPrefix)) {
+		return raw, nil, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw, nil, nil
+	}
+	dest := raw
+	var reasons []string
+	vendor := ""
+	unwrapped := false
+	if du, rule, ok := j.r.rules.Unwrap(u); ok {
+		u, dest, unwrapped = du, du.String(), true
+		reasons = append(reasons, ReasonLinkUnwrapped+":"+rule)
+	}
+	form := j.id.match(dest)
+	params := j.r.rules.IdentifyingParams(u)
+	if form != "" || len(params) > 0 {
+		if clean, _ := stripRecipientParts(dest, j.id, form != "", params, false); clean != dest {
+			dest = clean
+			if form != "" {
+				reasons = append(reasons, ReasonIdentity+"-"+form)
+			}
+			if len(params) > 0 {
+				reasons = append(reasons, ReasonLinkParam)
+			}
+		}
+	}
+	opaque := false
+	if dest != raw && !unwrapped {
+		if u, err = url.Parse(dest); err != nil {
+			u = nil
+		}
+	}
+	if u != nil {
+		if m, ok := j.r.rules.IsClickTracker(u); ok {
+			opaque = true
+			vendor = m.Vendor
+			reasons = append(reasons, ReasonLinkOpaque+":"+m.RuleID)
+		}
+	}
+	if len(reasons) == 0 && !j.trackClicks {
+		return raw, nil, nil
+	}
+	action := ActionKept
+	switch {
+	case unwrapped:
+		action = ActionUnwrapped
+	case dest != raw:
+		action = ActionIdentifierRemoved
+	}
+	if j.trackClicks && !opaque {
+		w, err := j.urls.LinkURL(dest)
+		if err != nil {
+			return "", nil, fmt.Errorf("build link URL: %w", err)
+		}
+		dest, action = w, ActionWrapped
+	}
+	if len(reasons) == 0 {
+		return dest, nil, nil
+	}
+	f := &Finding{URL: raw, Carrier: "link", Class: ClassLinkTracker,
+		Reason: strings.Join(reasons, ","), Vendor: vendor, Action: action}
+	if dest != raw {
+		f.Rewritten = dest
+	}
+	return dest, f, nil
+}
