@@ -67,9 +67,10 @@ type Config struct {
 	// Credentials are the AUTH accounts; nil means no AUTH offered.
 	Credentials *Credentials
 
-	// MaxMessageBytes is the largest message accepted (default 25 MiB).
-	// Rewriting grows a message a little; the limit is advertised in SIZE
-	// as given, and the upstream must accept a few KiB more.
+	// MaxMessageBytes is the largest message the upstream accepts (default
+	// 25 MiB). Rewriting grows a message (pixel, footer, tokens), so the
+	// relay accepts and advertises in SIZE a little less: see
+	// AcceptedMessageBytes.
 	MaxMessageBytes int64
 	// ReadTimeout and WriteTimeout bound each command (default 5 min,
 	// RFC 5321 §4.5.3.2).
@@ -163,6 +164,13 @@ func (c *Config) defaults() error {
 	return CheckESP(c.ESP, c.ESPOptions)
 }
 
+// AcceptedMessageBytes is what the relay accepts from clients when the
+// upstream takes max: a headroom of a tenth, at most 64 KiB, is kept for
+// what the rewrite adds (RFC 1870 SIZE is advertised with this value).
+func AcceptedMessageBytes(max int64) int64 {
+	return max - min(max/10, 64<<10)
+}
+
 // Relay is the SMTP relay.
 type Relay struct {
 	cfg Config
@@ -189,7 +197,7 @@ func NewRelay(cfg Config) (*Relay, error) {
 	r := &Relay{cfg: cfg, bookkeeping: make(chan struct{}, 256)}
 	s := smtp.NewServer(smtp.BackendFunc(r.newSession))
 	s.Domain = cfg.Hostname
-	s.MaxMessageBytes = cfg.MaxMessageBytes
+	s.MaxMessageBytes = AcceptedMessageBytes(cfg.MaxMessageBytes)
 	// Command and data lines: RFC 5321 §4.5.3.1.6 allows 1000 octets;
 	// the content check gives the precise reply, this only bounds memory.
 	s.MaxLineLength = 4096

@@ -81,7 +81,7 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		esp:          fs.String("esp", "generic", "ESP profile adding its tracking-off headers: "+strings.Join(proxy.ESPs(), ", ")),
 		sesConfigSet: fs.String("ses-configuration-set", "", "with --esp ses: a configuration set without open/click tracking"),
 
-		maxMessageBytes: fs.Int64("max-message-bytes", 25<<20, "largest message accepted (advertised in SIZE)"),
+		maxMessageBytes: fs.Int64("max-message-bytes", 25<<20, "largest message the upstream accepts; clients may send up to 64 KiB less (SIZE), room for what the rewrite adds"),
 		maxConnections:  fs.Int("max-connections", 100, "simultaneous SMTP connections; more get 421"),
 		smtpTimeout:     fs.Duration("smtp-timeout", 5*time.Minute, "SMTP command read/write timeout"),
 		storeTimeout:    fs.Duration("store-timeout", 2*time.Second, "consent lookup timeout; past it the relay fails closed"),
