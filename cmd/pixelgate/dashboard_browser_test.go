@@ -75,6 +75,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	link := firstRunLink(t, s)
 
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+	// The setup form has #name too: waiting for the login form's action
+	// makes sure the submission has landed before the next step.
+	const loginForm = `form[action="/admin/login"]`
 	fill := func(what string, fields map[string]string, submit string) {
 		t.Helper()
 		var steps []chromedp.Action[chromedp.Void]
@@ -92,20 +95,20 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	logout := func() {
 		t.Helper()
-		p.Do("log out", chromedp.Click(css("header.top .who button")), chromedp.WaitVisible(css("#name")))
+		p.Do("log out", chromedp.Click(css("header.top .who button")), chromedp.WaitReady(css(loginForm)))
 	}
 	setPassword := func(link, pw string) {
 		t.Helper()
 		p.Do("open one-time link", chromedp.Navigate(link), chromedp.WaitVisible(css("#password")))
 		fill("set password", map[string]string{"#password": pw, "#password2": pw}, "form.login button")
-		p.Do("back at login", chromedp.WaitVisible(css("#name")))
+		p.Do("back at login", chromedp.WaitReady(css(loginForm)))
 	}
 
 	// First run: the link printed by serve creates the first admin.
 	p.Do("open first-run link", chromedp.Navigate(link), chromedp.WaitVisible(css("#name")))
 	p.Screenshot("admin-setup.png")
 	fill("create admin", map[string]string{"#name": "claire", "#password": browserAdminPassword, "#password2": browserAdminPassword}, "form.login button")
-	p.Do("login page after setup", chromedp.WaitVisible(css("#name")))
+	p.Do("login page after setup", chromedp.WaitReady(css(loginForm)))
 	p.Screenshot("admin-login.png")
 	login("claire", browserAdminPassword)
 
@@ -124,6 +127,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	analystLink := addUser("marie", "analyst")
 	dpoLink := addUser("paul", "dpo")
 	p.Screenshot("admin-accounts.png")
+	p.Do("settings", chromedp.Navigate(base+"/admin/settings"), chromedp.WaitVisible(css("table")))
+	if got := p.Text("table"); !strings.Contains(got, "--audit-log") || !strings.Contains(got, siem) {
+		t.Errorf("settings page does not show the SIEM output:\n%s", got)
+	}
+	p.Screenshot("admin-settings.png")
 	logout()
 	setPassword(analystLink, browserAnalystPassword)
 	setPassword(dpoLink, browserDPOPassword)

@@ -231,13 +231,19 @@ func (s *server) tokenRevoke(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Prefix+"/account?done=revoked", http.StatusSeeOther)
 }
 
-// humanDuration says 30m as "30 minutes" and 12h as "12 hours".
+// humanDuration says 30m as "30 minutes", 1h as "1 hour", 12h as "12 hours".
 func humanDuration(d time.Duration) string {
+	unit := func(n int64, name string) string {
+		if n == 1 {
+			return "1 " + name
+		}
+		return strconv.FormatInt(n, 10) + " " + name + "s"
+	}
 	switch {
-	case d%time.Hour == 0 && d >= 2*time.Hour:
-		return strconv.Itoa(int(d/time.Hour)) + " hours"
-	case d%time.Minute == 0 && d >= 2*time.Minute:
-		return strconv.Itoa(int(d/time.Minute)) + " minutes"
+	case d >= time.Hour && d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour")
+	case d >= time.Minute && d%time.Minute == 0:
+		return unit(int64(d/time.Minute), "minute")
 	}
 	return d.String()
 }

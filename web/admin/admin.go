@@ -34,6 +34,9 @@ type Config struct {
 	PublicURL string
 	// Issuer names the deployment in authenticator apps [pixelgate].
 	Issuer string
+	// AuditLogOutput says where audit entries are copied for a SIEM
+	// (--audit-log), shown on the settings page; "" when nowhere.
+	AuditLogOutput string
 }
 
 // Deps are the parts the dashboard works with, shared with the JSON API.
@@ -155,6 +158,7 @@ func (s *server) routes() http.Handler {
 		})
 		r.With(s.require(auth.ManageAccounts)).Group(func(r chi.Router) {
 			r.Get(Prefix+"/accounts", s.accounts)
+			r.Get(Prefix+"/settings", s.settings)
 			r.Post(Prefix+"/accounts", s.accountAdd)
 			r.Post(Prefix+"/accounts/{name}/reset", s.accountReset)
 			r.Post(Prefix+"/accounts/{name}/disable", s.accountDisable)

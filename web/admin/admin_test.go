@@ -37,7 +37,7 @@ func TestRoles(t *testing.T) {
 			}
 			return c.Post(k.path, url.Values{"address": {"someone@example.com"}, "confirm": {"yes"}})
 		}
-		for _, k := range append(dsarAndAudit, call{"GET", "/admin/accounts"}, call{"POST", "/admin/accounts"}) {
+		for _, k := range append(dsarAndAudit, call{"GET", "/admin/accounts"}, call{"POST", "/admin/accounts"}, call{"GET", "/admin/settings"}) {
 			if r := do(analyst, k); r.Status != http.StatusForbidden {
 				t.Errorf("analyst %s %s: status %d, want 403", k.method, k.path, r.Status)
 			}
@@ -76,11 +76,15 @@ func TestRoles(t *testing.T) {
 				denied++
 			}
 		}
-		if denied != len(dsarAndAudit)+2 {
-			t.Errorf("analyst's refused requests audited %d times, want %d", denied, len(dsarAndAudit)+2)
+		if denied != len(dsarAndAudit)+3 {
+			t.Errorf("analyst's refused requests audited %d times, want %d", denied, len(dsarAndAudit)+3)
 		}
-		if m := e.Counter(t, "pixelgate_dashboard_denied_total", "role"); m != float64(len(dsarAndAudit)+2+2) {
-			t.Errorf("denied metric %v, want %d (analyst's plus dpo's and admin's)", m, len(dsarAndAudit)+4)
+		if m := e.Counter(t, "pixelgate_dashboard_denied_total", "role"); m != float64(len(dsarAndAudit)+3+2) {
+			t.Errorf("denied metric %v, want %d (analyst's plus dpo's and admin's)", m, len(dsarAndAudit)+5)
+		}
+		if r := adm.Get("/admin/settings"); r.Status != http.StatusOK || !strings.Contains(r.Body, "argon2id, 1 MiB") ||
+			!strings.Contains(r.Body, "30 minutes") {
+			t.Errorf("settings page: %d", r.Status)
 		}
 	})
 }

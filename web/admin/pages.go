@@ -140,6 +140,7 @@ func (s *server) nav(a *auth.Account, path string) []navItem {
 	}
 	if a.Role.Can(auth.ManageAccounts) {
 		add(Prefix+"/accounts", "Accounts")
+		add(Prefix+"/settings", "Settings")
 	}
 	add(Prefix+"/account", "My account")
 	return items
