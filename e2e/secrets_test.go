@@ -5,13 +5,20 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 )
 
-// TestSecretsNeverPrinted: the upstream password given in --upstream shows
+// TestSecretsNeverPrinted: the passwords in --upstream and --redis-url show
 // nowhere an operator or a log collector reads: startup lines, logs,
 // /readyz (which names the failing upstream), check-config.
 func TestSecretsNeverPrinted(t *testing.T) {
-	const secret = "S3cret-Upstream-PW"
+	const secret, redisSecret = "S3cret-Upstream-PW", "S3cret-Redis-PW"
+	rd := redistest.Start(t)
+	if err := rd.Do("CONFIG", "SET", "requirepass", redisSecret); err != nil {
+		t.Fatal(err)
+	}
+	redisURL := "redis://:" + redisSecret + "@" + rd.Addr() + "/0"
 	// A port nothing listens on: the upstream is down, so /readyz reports it.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -21,12 +28,15 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	l.Close()
 	upstream := "smtp://relay-user:" + secret + "@" + addr + "?tls=none"
 	dir := t.TempDir()
-	r := startReplica(t, "secrets", "--data-dir", dir, "--upstream", upstream, "--log-format", "json")
+	r := startReplica(t, "secrets", "--data-dir", dir, "--upstream", upstream, "--redis-url", redisURL, "--log-format", "json")
+	if !strings.Contains(r.stdout.String(), "store Redis redis://") {
+		t.Fatalf("the replica is not on the password-protected Redis:\n%s", r.stdout.String())
+	}
 	status, body := r.get(t, "/readyz")
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, addr) {
 		t.Errorf("/readyz with the upstream down: %d %q; want 503 naming the upstream", status, body)
 	}
-	code, checkOut := runCLI(t, "check-config", "--data-dir", dir, "--upstream", upstream)
+	code, checkOut := runCLI(t, "check-config", "--data-dir", dir, "--upstream", upstream, "--redis-url", redisURL)
 	if code != 0 {
 		t.Errorf("check-config: exit %d:\n%s", code, checkOut)
 	}
@@ -34,8 +44,10 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	for what, text := range map[string]string{
 		"startup lines": r.stdout.String(), "logs": r.stderr.String(), "/readyz": body, "check-config": checkOut,
 	} {
-		if strings.Contains(text, secret) {
-			t.Errorf("the upstream password appears in %s:\n%s", what, text)
+		for _, s := range []string{secret, redisSecret} {
+			if strings.Contains(text, s) {
+				t.Errorf("a password appears in %s:\n%s", what, text)
+			}
 		}
 	}
 }
