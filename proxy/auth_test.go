@@ -1,6 +1,10 @@
 package proxy
 
-import "testing"
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
 
 func TestThrottleKey(t *testing.T) {
 	if throttleKey("2001:db8:1:2::1") != throttleKey("2001:db8:1:2:ffff::9") {
@@ -23,4 +27,38 @@ func TestVerifyArgon2id(t *testing.T) {
 	if verifyArgon2id(dummyArgon, "") {
 		t.Error("dummy hash accepted")
 	}
+}
+
+// FuzzSASL feeds arbitrary client responses to the PLAIN and LOGIN servers:
+// they must never panic, and only the right pair may authenticate.
+func FuzzSASL(f *testing.F) {
+	f.Add("PLAIN", []byte("\x00user\x00pass"), []byte(nil), []byte(nil))
+	f.Add("LOGIN", []byte("user"), []byte("pass"), []byte(nil))
+	f.Add("LOGIN", []byte(nil), []byte("user"), []byte("pass"))
+	f.Fuzz(func(t *testing.T, mech string, r1, r2, r3 []byte) {
+		check := func(u, p string) error {
+			if u == "user" && p == "pass" {
+				return nil
+			}
+			return errors.New("no")
+		}
+		srv, err := saslServer(mech, check)
+		if err != nil {
+			return
+		}
+		for _, r := range [][]byte{r1, r2, r3} {
+			_, done, err := srv.Next(r)
+			if err != nil {
+				return
+			}
+			if done {
+				ok := (bytes.Contains(r1, []byte("user")) || bytes.Contains(r2, []byte("user"))) &&
+					(bytes.Contains(r1, []byte("pass")) || bytes.Contains(r2, []byte("pass")) || bytes.Contains(r3, []byte("pass")))
+				if !ok {
+					t.Fatalf("authenticated with %q %q %q", r1, r2, r3)
+				}
+				return
+			}
+		}
+	})
 }
