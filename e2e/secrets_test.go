@@ -3,6 +3,7 @@ package e2e
 import (
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -29,9 +30,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	upstream := "smtp://relay-user:" + secret + "@" + addr + "?tls=none"
 	dir := t.TempDir()
 	r := startReplica(t, "secrets", "--data-dir", dir, "--upstream", upstream, "--redis-url", redisURL, "--log-format", "json")
-	if !strings.Contains(r.stdout.String(), "store Redis redis://") {
-		t.Fatalf("the replica is not on the password-protected Redis:\n%s", r.stdout.String())
-	}
+	// serve is on the password-protected Redis (the startup line says so).
+	r.waitStdout(t, regexp.MustCompile(`store Redis redis://\S+`))
 	status, body := r.get(t, "/readyz")
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, addr) {
 		t.Errorf("/readyz with the upstream down: %d %q; want 503 naming the upstream", status, body)
