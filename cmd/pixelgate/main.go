@@ -34,7 +34,7 @@ func commands() []command {
 		{"help", "list the commands, or show one command's flags", runHelp},
 		{"serve", "run the SMTP relay and the HTTP side (pixel, consent pages, dashboard)", runServe},
 		{"check-config", "validate the settings of serve and print them, secrets hidden", runCheckConfig},
-		{"smtp-user", "add, remove or list the SMTP relay's AUTH accounts", runSMTPUser},
+		{"smtp-user", "add, remove or list the SMTP relay's AUTH accounts (audited)", smtpUserCommand(osUser)},
 		{"user", "add, reset, disable, enable or list dashboard accounts (add/reset print a one-time link)", userCommand(osUser)},
 		{"consent", "show, grant or withdraw one recipient's open-tracking consent (audited)", consentCommand(osUser)},
 		{"dsar", "export or erase everything held about one address (audited)", dsarCommand(osUser)},

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pixelgate/pixelgate/consent"
 )
 
 // server is `pixelgate serve` running in-process.
@@ -225,6 +227,33 @@ func TestServeAuthWithSMTPUserWhileRunning(t *testing.T) {
 	}
 	if code, _, _ := runCmd(t, nil, "", "smtp-user", "remove", "--data-dir", dir, "crm"); code != 2 {
 		t.Errorf("removing an unknown user: exit %d", code)
+	}
+	// Every change is in the audit log under the OS user (R10).
+	s.shutdown(t)
+	fs := newFlagSet(&environ{stderr: io.Discard, getenv: func(string) string { return "" }}, "t", "t")
+	sf := addStoreFlags(fs)
+	if err := fs.parse([]string{"--data-dir", dir}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := openStore(context.Background(), sf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	entries, err := h.store.ReadAudit(context.Background(), consent.AuditQuery{Action: "smtp-user."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Action+" "+e.Target+" "+e.Result)
+		if !strings.HasPrefix(e.Actor, "cli:") {
+			t.Errorf("actor %q", e.Actor)
+		}
+	}
+	want := "smtp-user.set crm ok|smtp-user.remove crm ok|smtp-user.remove crm error: no such relay user: \"crm\""
+	if strings.Join(got, "|") != want {
+		t.Errorf("audit entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.ReplaceAll(want, "|", "\n"))
 	}
 }
 

@@ -8,12 +8,20 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/proxy"
 )
 
-// runSMTPUser manages the relay's AUTH accounts, stored hashed (argon2id) in
-// the store so every replica accepts them.
-func runSMTPUser(ctx context.Context, env *environ, args []string) error {
+// smtpUserCommand manages the relay's AUTH accounts, stored hashed
+// (argon2id) in the store so every replica accepts them. Changes are audited
+// as "cli:<OS user>" (R10).
+func smtpUserCommand(who whoAmI) func(ctx context.Context, env *environ, args []string) error {
+	return func(ctx context.Context, env *environ, args []string) error {
+		return runSMTPUser(ctx, env, who, args)
+	}
+}
+
+func runSMTPUser(ctx context.Context, env *environ, who whoAmI, args []string) error {
 	fs := newFlagSet(env, "smtp-user add|remove|list [flags] [NAME]",
 		"Manage the SMTP relay's AUTH accounts.\n"+
 			"  add NAME      create or replace NAME; prints a generated password, or reads one line from stdin with --password-stdin\n"+
@@ -38,26 +46,36 @@ func runSMTPUser(ctx context.Context, env *environ, args []string) error {
 	if len(rest) != n {
 		return fmt.Errorf("%w: smtp-user %s takes %d name(s) after the flags", errUsage, verb, n)
 	}
-	st, err := openCLIStore(ctx, env, sf)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	creds := proxy.NewCredentials(st.Records(), rand.Reader)
-	switch verb {
-	case "list":
-		users, err := creds.List(ctx)
+	if verb == "list" {
+		// Listing changes nothing: no actor needed.
+		st, err := openCLIStore(ctx, env, sf)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		users, err := proxy.NewCredentials(st.Records(), rand.Reader).List(ctx)
 		if err != nil {
 			return err
 		}
 		for _, u := range users {
 			fmt.Fprintln(env.stdout, u)
 		}
+		return nil
+	}
+	h, actor, err := openAsOperator(ctx, who, sf)
+	if err != nil {
+		return err
+	}
+	defer h.close()
+	creds := proxy.NewCredentials(h.store.Records(), rand.Reader)
+	switch verb {
 	case "remove":
-		if err := creds.Remove(ctx, rest[0]); err != nil {
-			if errors.Is(err, proxy.ErrNoSuchUser) {
-				return fmt.Errorf("%w: %v", errUsage, err)
-			}
+		err := auditOutcome(ctx, h.store, consent.AuditEntry{Actor: actor, Action: "smtp-user.remove", Target: rest[0]},
+			creds.Remove(ctx, rest[0]))
+		if errors.Is(err, proxy.ErrNoSuchUser) {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "removed relay user %s\n", rest[0])
@@ -66,7 +84,8 @@ func runSMTPUser(ctx context.Context, env *environ, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := creds.Set(ctx, rest[0], pass); err != nil {
+		if err := auditOutcome(ctx, h.store, consent.AuditEntry{Actor: actor, Action: "smtp-user.set", Target: rest[0]},
+			creds.Set(ctx, rest[0], pass)); err != nil {
 			return err
 		}
 		if generated {
