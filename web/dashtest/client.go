@@ -156,3 +156,8 @@ func (e *Env) Actions(t testing.TB) []string {
 	}
 	return out
 }
+
+// On returns a client with the same cookies that talks to another replica.
+func (c *Client) On(e *Env) *Client {
+	return &Client{t: c.t, env: e, http: c.http}
+}

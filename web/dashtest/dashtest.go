@@ -137,16 +137,45 @@ func New(t testing.TB, b Backend, h web.Handlers) *Env {
 		e.openBolt(t)
 	case Redis:
 		e.Redis = redistest.Start(t)
-		st, err := redisstore.Open(context.Background(), e.Redis.URL(), redisstore.Options{StoreOptions: e.storeOpts})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = st.Close() })
-		e.swap.Store = st
+		e.openRedis(t)
 	default:
 		t.Fatalf("unknown backend %q", b)
 	}
+	e.start(t, h)
+	return e
+}
+
+// Replica starts a second dashboard, as another pixelgate replica would
+// run it: its own store client, account service, recorder and listener,
+// sharing only the Redis server, the secrets and the clock.
+func (e *Env) Replica(t testing.TB) *Env {
+	t.Helper()
+	if e.Redis == nil {
+		t.Fatal("replicas share a Redis store; start the first one with Backend Redis")
+	}
+	r := &Env{Clock: e.Clock, Keyring: e.Keyring, Redis: e.Redis, SIEM: &SyncBuffer{}, swap: &swapStore{},
+		Metrics: prometheus.NewRegistry(), storeOpts: e.storeOpts}
+	r.openRedis(t)
+	r.start(t, web.Handlers{})
+	return r
+}
+
+func (e *Env) openRedis(t testing.TB) {
+	t.Helper()
+	st, err := redisstore.Open(context.Background(), e.Redis.URL(), redisstore.Options{StoreOptions: e.storeOpts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	e.swap.Store = st
+}
+
+// start builds the account service, recorder and handlers over e's store
+// and serves them on 127.0.0.1.
+func (e *Env) start(t testing.TB, h web.Handlers) {
+	t.Helper()
 	e.Store = e.swap
+	var err error
 	e.Users, err = auth.New(e.Store.Records(), auth.Config{Hash: FastHash}, e.Clock.Now, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +184,7 @@ func New(t testing.TB, b Backend, h web.Handlers) *Env {
 
 	srv := httptest.NewUnstartedServer(nil)
 	e.URL = "http://" + srv.Listener.Addr().String()
-	deps := admin.Deps{Store: e.Store, Keyring: kr, Users: e.Users, Audit: e.Audit, Now: e.Clock.Now, Registerer: e.Metrics}
+	deps := admin.Deps{Store: e.Store, Keyring: e.Keyring, Users: e.Users, Audit: e.Audit, Now: e.Clock.Now, Registerer: e.Metrics}
 	adm, err := admin.New(admin.Config{PublicURL: e.URL}, deps)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +198,6 @@ func New(t testing.TB, b Backend, h web.Handlers) *Env {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	e.Server = srv
-	return e
 }
 
 func (e *Env) openBolt(t testing.TB) {
