@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -36,7 +37,7 @@ func userCommand(who whoAmI) func(ctx context.Context, env *environ, args []stri
 			return errHelpShown
 		}
 		verb := args[0]
-		if err := fs.parse(args[1:]); err != nil {
+		if err := fs.parse(flagsFirst(args[1:])); err != nil {
 			return err
 		}
 		wantArgs := 1
@@ -138,4 +139,27 @@ func listUsers(ctx context.Context, env *environ, users *auth.Service) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Role, status, totp, last)
 	}
 	return tw.Flush()
+}
+
+// flagsFirst moves the account name after the flags, so that both
+// `user add --role dpo paul` and `user add paul --role dpo` work. Every flag
+// of this command takes a value, given as "-f v" or "-f=v".
+func flagsFirst(args []string) []string {
+	var flags, names []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(append(flags, "--"), append(names, args[i+1:]...)...)
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		default:
+			names = append(names, a)
+		}
+	}
+	return append(flags, names...)
 }

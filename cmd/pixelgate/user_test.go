@@ -27,7 +27,7 @@ var linkRE = regexp.MustCompile(`https://dash\.example/admin/setup/([A-Z2-7]+)`)
 
 func TestUserCommand(t *testing.T) {
 	dir := t.TempDir()
-	out, err := runUser(t, dir, "add", "--role", "dpo", "paul")
+	out, err := runUser(t, dir, "add", "paul", "--role", "dpo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +43,9 @@ func TestUserCommand(t *testing.T) {
 	}
 	if _, err := runUser(t, dir, "add", "eve@example.com"); !errors.Is(err, errUsage) {
 		t.Errorf("email address as account name: %v", err)
+	}
+	if out, err := runUser(t, dir, "add", "--role", "analyst", "marie"); err != nil || !linkRE.MatchString(out) {
+		t.Errorf("flags before the name: %v %q", err, out)
 	}
 	out, err = runUser(t, dir, "list")
 	if err != nil || !regexp.MustCompile(`paul\s+dpo\s+awaiting password`).MatchString(out) {
