@@ -33,7 +33,7 @@ func scanCSS(css []byte, fn func(ref cssRef)) {
 				_, _, us, ue, j, ok = cssURLToken(css, j)
 			}
 			if !ok {
-				i = j + 1
+				i = max(j, i+len("@import"))
 				continue
 			}
 			end := j
@@ -75,7 +75,7 @@ func cssURLToken(css []byte, i int) (start, end, us, ue, next int, ok bool) {
 	if j < len(css) && (css[j] == '"' || css[j] == '\'') {
 		us, ue, j, ok = cssString(css, j)
 		if !ok {
-			return
+			return 0, 0, 0, 0, j, false
 		}
 		j = skipCSSSpace(css, j)
 		if j >= len(css) || css[j] != ')' {

@@ -30,6 +30,7 @@ func FuzzRewrite(f *testing.F) {
 		"Content-Type: text/html\r\n\r\n<!--[if mso]><v:fill src=\"https://t.example/wf/open?upn=Zx81Kq3Lm5Np7Rs9Tv1\"/><![endif]-->",
 		"Content-Type: text/x-amp-html\r\n\r\n<amp-pixel src=\"https://t.example/p\"></amp-pixel><amp-analytics><script>{}</script></amp-analytics>",
 		"Content-Type: text/plain\r\n\r\n{{pixelgate_consent_url}} {{pixelgate_consent_request}}",
+		"Content-Type: text/html\r\n\r\n<a href=\"https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fx.example%2F%3Fmc_eid%3Dab12cd34&amp;data=1\">a</a><a href=\"https://x.example/?_hsenc=p2A&amp;u=1\">b</a>",
 		"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n",
 		"Content-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\nPGltZyBzcmM9Imh0dHBzOi8vdC5leGFtcGxlL28vQWJjRGVmMTIzNDU2Nzg5MC5naWYiPg==",
 	} {

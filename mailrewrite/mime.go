@@ -31,6 +31,9 @@ type entity struct {
 	// headerOnly: no blank line ends the header, so there is no body to
 	// add anything to.
 	headerOnly bool
+	// enclosing are the boundaries of the multiparts around the entity: a
+	// rewritten body must not come to hold a line that starts one.
+	enclosing []string
 }
 
 func (e *entity) charset() string { return strings.ToLower(e.params["charset"]) }
@@ -41,17 +44,17 @@ func (e *entity) isAttachment() bool { return e.disposition == "attachment" }
 
 // parseMessage walks msg and returns its root entity.
 func parseMessage(msg []byte) (*entity, error) {
-	return parseEntity(msg, 0, len(msg), "", "text/plain", 0)
+	return parseEntity(msg, 0, len(msg), "", "text/plain", 0, nil)
 }
 
 // parseEntity parses the entity in msg[start:end]. path is its part number
 // ("" for the root); defType is the media type when Content-Type is absent
 // (message/rfc822 inside multipart/digest, RFC 2046 §5.1.5).
-func parseEntity(msg []byte, start, end int, path, defType string, depth int) (*entity, error) {
+func parseEntity(msg []byte, start, end int, path, defType string, depth int, enclosing []string) (*entity, error) {
 	if depth > maxDepth {
 		return nil, parseErr(path, start, "MIME nesting deeper than %d levels", maxDepth)
 	}
-	e := &entity{path: path, start: start, end: end, mediaType: defType}
+	e := &entity{path: path, start: start, end: end, mediaType: defType, enclosing: enclosing}
 	hdr, bodyStart, ok := splitHeader(msg, start, end)
 	e.bodyStart, e.headerOnly = bodyStart, !ok
 	if err := e.readHeader(msg, hdr, start); err != nil {
@@ -78,7 +81,7 @@ func parseEntity(msg []byte, start, end int, path, defType string, depth int) (*
 		if path != "" {
 			cp = path + "." + cp
 		}
-		c, err := parseEntity(msg, s[0], s[1], cp, childDef, depth+1)
+		c, err := parseEntity(msg, s[0], s[1], cp, childDef, depth+1, append(enclosing[:len(enclosing):len(enclosing)], boundary))
 		if err != nil {
 			return nil, err
 		}
@@ -306,4 +309,25 @@ func lineEnding(msg []byte) string {
 		return "\r\n"
 	}
 	return "\n"
+}
+
+// startsDelimiter reports whether body holds a line that begins with the
+// delimiter of one of the enclosing multiparts (RFC 2046 §5.1.1): such a
+// body would split its part in two.
+func startsDelimiter(body []byte, enclosing []string) bool {
+	for _, b := range enclosing {
+		d := []byte("--" + b)
+		for off := 0; ; {
+			i := bytes.Index(body[off:], d)
+			if i < 0 {
+				break
+			}
+			at := off + i
+			if at == 0 || body[at-1] == '\n' {
+				return true
+			}
+			off = at + 1
+		}
+	}
+	return false
 }

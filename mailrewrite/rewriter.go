@@ -166,6 +166,12 @@ func (r *Rewriter) Rewrite(msg []byte, d Decision) (out []byte, rep *Report, err
 			continue
 		}
 		body := p.codec.encode(es.apply(p.content))
+		if startsDelimiter(body, p.e.enclosing) {
+			// Only hostile input gets here (text that joins into a
+			// boundary once a tracker between its halves is gone):
+			// refuse it rather than deliver a different structure.
+			return nil, nil, parseErr(p.e.leafPath(), p.e.bodyStart, "rewritten body would contain a MIME boundary line")
+		}
 		top.add(p.e.bodyStart, p.e.end, body)
 		j.rep.PartsRewritten = append(j.rep.PartsRewritten, p.e.leafPath())
 	}
@@ -351,16 +357,7 @@ func (j *job) addFooters(parts []*bodyPart, ask bool, eol string) {
 			break
 		}
 	}
-	has := func(s string) bool {
-		for _, p := range parts {
-			if bytes.Contains(p.content, []byte(s)) {
-				return true
-			}
-		}
-		return false
-	}
-	footerDone := has(PlaceholderConsentURL) || has(footerMarker) ||
-		(j.consentPrefix != "" && has(j.consentPrefix))
+	filled := 0
 	for _, p := range parts {
 		es := p.editList()
 		isHTML := p.html != nil
@@ -369,7 +366,7 @@ func (j *job) addFooters(parts []*bodyPart, ask bool, eol string) {
 		if isHTML {
 			url = escapeAttr(url)
 		}
-		j.fill(p.content, PlaceholderConsentURL, es, func() []byte {
+		filled += j.fill(p.content, PlaceholderConsentURL, es, func() []byte {
 			if isHTML {
 				return []byte(url)
 			}
@@ -385,10 +382,14 @@ func (j *job) addFooters(parts []*bodyPart, ask bool, eol string) {
 			}
 			return encodeText(textRequest(lang, j.consentURL), cs, cte)
 		})
-		if footerDone {
-			continue
-		}
-		if isHTML {
+	}
+	if filled > 0 || j.keepsLink(parts, footerMarker) || j.keepsLink(parts, j.consentPrefix) {
+		return
+	}
+	for _, p := range parts {
+		es := p.editList()
+		cs, cte := p.e.charset(), p.e.cte
+		if p.html != nil {
 			es.insert(insertionPoint(p.html), htmlFooter(lang, j.consentURL))
 		} else {
 			pos := len(p.content)
@@ -402,18 +403,40 @@ func (j *job) addFooters(parts []*bodyPart, ask bool, eol string) {
 	}
 }
 
-// fill replaces every occurrence of placeholder in content.
-func (j *job) fill(content []byte, placeholder string, es *edits, repl func() []byte) {
+// keepsLink reports whether s (an earlier footer's marker or a consent
+// page URL) is still in some part once this rewrite's edits are applied:
+// then the message already gives the recipient the link (R3), and a second
+// rewrite adds nothing.
+func (j *job) keepsLink(parts []*bodyPart, s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, p := range parts {
+		if !bytes.Contains(p.content, []byte(s)) {
+			continue
+		}
+		if bytes.Contains(p.editList().apply(p.content), []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// fill replaces every occurrence of placeholder in content and returns
+// how many it replaced (one inside markup already removed is not).
+func (j *job) fill(content []byte, placeholder string, es *edits, repl func() []byte) int {
+	n := 0
 	off := 0
 	for {
 		i := bytes.Index(content[off:], []byte(placeholder))
 		if i < 0 {
-			return
+			return n
 		}
 		start := off + i
 		end := start + len(placeholder)
 		if es.put(start, end, repl()) {
 			j.rep.PlaceholdersFilled++
+			n++
 		}
 		off = end
 	}
