@@ -54,6 +54,10 @@ func openAuditLog(spec string, env *environ) (io.Writer, func() error, error) {
 }
 
 func newDashboard(d *serveDeps, env *environ, f dashboardFlags) (*dashboard, error) {
+	if *f.sessionIdle <= 0 || *f.sessionMax <= 0 || *f.sessionIdle > *f.sessionMax {
+		return nil, fmt.Errorf("%w: --session-idle (%s) and --session-max (%s) must be positive, idle at most max",
+			errUsage, *f.sessionIdle, *f.sessionMax)
+	}
 	siem, closeSIEM, err := openAuditLog(*f.auditLog, env)
 	if err != nil {
 		return nil, err
