@@ -49,7 +49,7 @@ func (r *Relay) process(s *session, msg []byte) error {
 		Deliverability: r.cfg.Deliverability,
 		AskConsent:     ask,
 		TrackClicks:    r.cfg.TrackClicks,
-		URLs:           r.cfg.URLs(s.key, campaign),
+		URLs:           r.cfg.URLs(s.key, s.env.To, campaign),
 	}
 	rw, err := r.cfg.Rewrite(msg, d)
 	if err != nil {

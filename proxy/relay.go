@@ -51,8 +51,9 @@ type Rewritten struct {
 // gets 554 5.6.0 with the reason.
 var ErrUnparseable = errors.New("message cannot be parsed")
 
-// URLFactory builds pixelgate's URLs for one recipient and campaign.
-type URLFactory func(k consent.Key, campaign string) mailrewrite.URLs
+// URLFactory builds pixelgate's URLs for one recipient (key and address,
+// the latter only for the masked form on the consent page) and campaign.
+type URLFactory func(k consent.Key, addr, campaign string) mailrewrite.URLs
 
 // Config is everything the relay needs. Zero durations and limits take the
 // defaults documented on each field.

@@ -14,26 +14,33 @@ type urls struct {
 	kr       *consent.Keyring
 	base     string
 	key      consent.Key
+	addr     string // only ever sealed, masked, into the consent-page token
 	campaign string
 }
 
-// NewURLs returns pixelgate's URLs for one recipient key and campaign under
-// publicURL (the --public-url setting, e.g. https://track.example.com).
-func NewURLs(kr *consent.Keyring, publicURL string, k consent.Key, campaign string) mailrewrite.URLs {
-	return &urls{kr: kr, base: strings.TrimRight(publicURL, "/"), key: k, campaign: campaign}
+// NewURLs returns pixelgate's URLs for one recipient (key and address) and
+// campaign under publicURL (the --public-url setting, e.g.
+// https://track.example.com). The address appears in no URL; only its
+// masked form rides, encrypted, in the consent-page token.
+func NewURLs(kr *consent.Keyring, publicURL string, k consent.Key, addr, campaign string) mailrewrite.URLs {
+	return &urls{kr: kr, base: strings.TrimRight(publicURL, "/"), key: k, addr: addr, campaign: campaign}
 }
 
 // URLFactoryFor is the relay's URLFactory over NewURLs.
 func URLFactoryFor(kr *consent.Keyring, publicURL string) URLFactory {
-	return func(k consent.Key, campaign string) mailrewrite.URLs {
-		return NewURLs(kr, publicURL, k, campaign)
+	return func(k consent.Key, addr, campaign string) mailrewrite.URLs {
+		return NewURLs(kr, publicURL, k, addr, campaign)
 	}
 }
 
 func (u *urls) seal(p consent.Purpose, url string) (string, error) {
-	tok, err := u.kr.Seal(consent.Token{Purpose: p, Key: u.key, Campaign: u.campaign, URL: url})
+	return u.sealToken(consent.Token{Purpose: p, Key: u.key, Campaign: u.campaign, URL: url})
+}
+
+func (u *urls) sealToken(t consent.Token) (string, error) {
+	tok, err := u.kr.Seal(t)
 	if err != nil {
-		return "", fmt.Errorf("make %s token: %w", p, err)
+		return "", fmt.Errorf("make %s token: %w", t.Purpose, err)
 	}
 	return tok, nil
 }
@@ -60,7 +67,7 @@ func (u *urls) PixelURL(p mailrewrite.Purpose, original string) (string, error) 
 
 // ConsentURL: /c/<token>, the recipient's "manage open tracking" page (R3).
 func (u *urls) ConsentURL() (string, error) {
-	tok, err := u.seal(consent.PurposeConsentPage, "")
+	tok, err := u.sealToken(consent.PageToken(u.key, u.addr, u.campaign))
 	if err != nil {
 		return "", err
 	}

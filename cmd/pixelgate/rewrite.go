@@ -66,7 +66,7 @@ func runRewrite(_ context.Context, env *environ, args []string) error {
 		Campaign:       *campaign,
 		Deliverability: *deliverability,
 		AskConsent:     *ask,
-		URLs:           proxy.NewURLs(kr, *publicURL, key, *campaign),
+		URLs:           proxy.NewURLs(kr, *publicURL, key, *rcpt, *campaign),
 	})
 	if err != nil {
 		var pe *mailrewrite.ParseError

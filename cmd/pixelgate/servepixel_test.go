@@ -48,6 +48,11 @@ func TestServeRecipientSide(t *testing.T) {
 	if code != 200 || !strings.Contains(page, `data-state="none"`) {
 		t.Fatalf("consent page: %d\n%s", code, page)
 	}
+	// The relay seals the masked address into the footer link, so the
+	// recipient sees which address the choice applies to; never the address.
+	if !strings.Contains(page, "a***@e***.net") || strings.Contains(page, "a@example.net") {
+		t.Errorf("consent page should show the masked address a***@e***.net only:\n%s", page)
+	}
 	if code, css := httpGet(t, base+"/static/base.css"); code != 200 || !strings.Contains(css, ".buttons") {
 		t.Fatalf("stylesheet: %d", code)
 	}

@@ -165,7 +165,7 @@ func (h *handler) view(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.views.WithLabelValues("view", "ok").Inc()
-	h.render(w, r, http.StatusOK, h.choicePage(lang, action(r), maskedFromToken(tok), sts[0]))
+	h.render(w, r, http.StatusOK, h.choicePage(lang, action(r), tok.MaskedAddress(), sts[0]))
 }
 
 func (h *handler) decide(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +179,7 @@ func (h *handler) decide(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	masked := maskedFromToken(tok)
+	masked := tok.MaskedAddress()
 	version, hash := r.PostForm.Get("version"), r.PostForm.Get("hash")
 	want, known := h.texts.Hash(version, lang)
 	decision := r.PostForm.Get("decision")

@@ -18,7 +18,7 @@ func TestMaskAddress(t *testing.T) {
 		"@example.com":             "***",
 		"a@":                       "***",
 	} {
-		if got := MaskAddress(in); got != want {
+		if got := consent.MaskAddress(in); got != want {
 			t.Errorf("MaskAddress(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -41,15 +41,15 @@ func TestSealPageTokenCarriesOnlyTheMask(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, _ := kr.RecipientKey("jean.dupont@example.fr")
-	if opened.Key != k || maskedFromToken(opened) != "j***@e***.fr" {
-		t.Fatalf("opened token: key %v mask %q", opened.Key == k, maskedFromToken(opened))
+	if opened.Key != k || opened.MaskedAddress() != "j***@e***.fr" {
+		t.Fatalf("opened token: key %v mask %q", opened.Key == k, opened.MaskedAddress())
 	}
 	if _, err := SealPageToken(kr, "not an address", "c1", time.Now()); err == nil {
 		t.Error("sealed a token for a non-address")
 	}
 	// A token without the mask (sealed by the relay directly) still opens
 	// the page, which then names no address.
-	if got := maskedFromToken(consent.Token{URL: "https://x.example/"}); got != "" {
+	if got := (consent.Token{URL: "https://x.example/"}).MaskedAddress(); got != "" {
 		t.Errorf("mask from a non-mailto URL: %q", got)
 	}
 }
