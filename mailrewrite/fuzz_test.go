@@ -69,10 +69,22 @@ func FuzzRewrite(f *testing.F) {
 		if !bytes.Equal(again, out) {
 			t.Fatalf("not idempotent:\n%s", firstDiff(out, again))
 		}
-		// Granted must hold the same guarantees about third-party trackers
-		// and never panic.
-		if _, _, err := rw.Rewrite(msg, decisionFor(Granted)); err != nil {
-			t.Fatalf("granted failed where refused worked: %v", err)
+		// Granted: at most one pixelgate pixel, and idempotent too.
+		g := decisionFor(Granted)
+		gout, _, err := rw.Rewrite(msg, g)
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("granted: %v", err)
+			}
+			return
+		}
+		if n := bytes.Count(gout, []byte("https://pg.example.net/o/")); n > 1 {
+			t.Fatalf("granted: %d pixelgate pixels", n)
+		}
+		gagain, _, err := rw.Rewrite(gout, g)
+		if err != nil || !bytes.Equal(gagain, gout) {
+			t.Fatalf("granted not idempotent (%v):\n%s", err, firstDiff(gout, gagain))
 		}
 	})
 }

@@ -57,7 +57,7 @@ func (j *job) scanHTML(d *htmlDoc) error {
 // (<!--[if mso]>...<![endif]-->) hold markup Outlook renders, VML
 // backgrounds among it, so their content is scanned as HTML too.
 func (j *job) scanFragment(d *htmlDoc, from, to, depth int) error {
-	l := lexer{src: d.src[:to], pos: from, spans: d.spans[:0]}
+	l := lexer{src: d.src[:to], pos: from, spans: d.spans[:0], open: -1}
 	defer func() { d.spans = l.spans[:0] }()
 	for {
 		kind, start, end := l.next()
@@ -65,6 +65,9 @@ func (j *job) scanFragment(d *htmlDoc, from, to, depth int) error {
 		case tokEOF:
 			if depth == 0 {
 				d.tail = start
+				if l.open >= 0 {
+					d.tail = l.open
+				}
 			}
 			return nil
 		case tokStart:
@@ -73,7 +76,7 @@ func (j *job) scanFragment(d *htmlDoc, from, to, depth int) error {
 				return err
 			}
 			if isRawText(name) {
-				l.rawTag = name
+				l.rawTag, l.rawFrom = name, start
 			}
 		case tokEnd:
 			d.inStyle = false

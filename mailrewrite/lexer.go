@@ -16,6 +16,11 @@ type lexer struct {
 	rawTag  string     // set after a raw-text start tag: its text comes next
 	spans   []attrSpan // attributes of the last start tag, offsets in src
 	selfEnd bool       // the last start tag ended with "/>"
+	// rawFrom is where the raw-text element's start tag began; open, when
+	// not -1, where a construct the input ends inside began (a comment or a
+	// raw-text element without its end): markup appended at the end would
+	// land inside it.
+	rawFrom, open int
 }
 
 type tokKind uint8
@@ -42,19 +47,22 @@ func isRawText(name string) bool {
 func (l *lexer) next() (kind tokKind, start, end int) {
 	start = l.pos
 	n := len(l.src)
-	if start >= n {
-		return tokEOF, start, start
-	}
 	if tag := l.rawTag; tag != "" {
 		l.rawTag = ""
 		e := n
 		if tag != "plaintext" {
 			e = start + rawTextEnd(l.src[start:], tag)
 		}
+		if e == n {
+			l.open = l.rawFrom
+		}
 		if e > start {
 			l.pos = e
 			return tokText, start, e
 		}
+	}
+	if start >= n {
+		return tokEOF, start, start
 	}
 	i := start
 	for {
@@ -79,7 +87,9 @@ func (l *lexer) next() (kind tokKind, start, end int) {
 		return l.tag(tokStart, start, i+1)
 	case c == '/':
 		if i+2 >= n {
-			l.pos = n
+			// "</" at the very end: whatever is appended would start a
+			// bogus comment.
+			l.pos, l.open = n, i
 			return tokText, start, n
 		}
 		c2 := l.src[i+2]
@@ -91,18 +101,27 @@ func (l *lexer) next() (kind tokKind, start, end int) {
 			return l.tag(tokEnd, start, i+2)
 		}
 		l.pos = untilCloseAngle(l.src, i+2)
-		return tokComment, start, l.pos
+		return l.comment(start)
 	case c == '!':
 		if i+3 < n && l.src[i+2] == '-' && l.src[i+3] == '-' {
 			l.pos = commentEnd(l.src, i+4)
 		} else {
 			l.pos = untilCloseAngle(l.src, i+2)
 		}
-		return tokComment, start, l.pos
+		return l.comment(start)
 	default: // '?': a bogus comment
 		l.pos = untilCloseAngle(l.src, i+1)
-		return tokComment, start, l.pos
+		return l.comment(start)
 	}
+}
+
+// comment returns the comment token ending at l.pos, noting when it only
+// ends because the input does.
+func (l *lexer) comment(start int) (tokKind, int, int) {
+	if l.pos == len(l.src) && !bytes.HasSuffix(l.src[start:], []byte(">")) {
+		l.open = start
+	}
+	return tokComment, start, l.pos
 }
 
 // tag reads a start or end tag whose name starts at nameAt.
