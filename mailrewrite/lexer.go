@@ -100,25 +100,28 @@ func (l *lexer) next() (kind tokKind, start, end int) {
 		case isAlpha(c2):
 			return l.tag(tokEnd, start, i+2)
 		}
-		l.pos = untilCloseAngle(l.src, i+2)
-		return l.comment(start)
+		var closed bool
+		l.pos, closed = untilCloseAngle(l.src, i+2)
+		return l.comment(start, closed)
 	case c == '!':
+		var closed bool
 		if i+3 < n && l.src[i+2] == '-' && l.src[i+3] == '-' {
-			l.pos = commentEnd(l.src, i+4)
+			l.pos, closed = commentEnd(l.src, i+4)
 		} else {
-			l.pos = untilCloseAngle(l.src, i+2)
+			l.pos, closed = untilCloseAngle(l.src, i+2)
 		}
-		return l.comment(start)
+		return l.comment(start, closed)
 	default: // '?': a bogus comment
-		l.pos = untilCloseAngle(l.src, i+1)
-		return l.comment(start)
+		var closed bool
+		l.pos, closed = untilCloseAngle(l.src, i+1)
+		return l.comment(start, closed)
 	}
 }
 
 // comment returns the comment token ending at l.pos, noting when it only
 // ends because the input does.
-func (l *lexer) comment(start int) (tokKind, int, int) {
-	if l.pos == len(l.src) && !bytes.HasSuffix(l.src[start:], []byte(">")) {
+func (l *lexer) comment(start int, closed bool) (tokKind, int, int) {
+	if !closed {
 		l.open = start
 	}
 	return tokComment, start, l.pos
@@ -141,21 +144,21 @@ func (l *lexer) tag(kind tokKind, start, nameAt int) (tokKind, int, int) {
 
 func isAlpha(c byte) bool { return 'A' <= c&^0x20 && c&^0x20 <= 'Z' }
 
-func untilCloseAngle(src []byte, i int) int {
+func untilCloseAngle(src []byte, i int) (end int, closed bool) {
 	if k := bytes.IndexByte(src[i:], '>'); k >= 0 {
-		return i + k + 1
+		return i + k + 1, true
 	}
-	return len(src)
+	return len(src), false
 }
 
 // commentEnd returns the end of a comment whose data starts at i (after
 // "<!--"): at "-->", "--!>", or the abrupt "<!-->" and "<!--->"; EOF ends
 // it too.
-func commentEnd(src []byte, i int) int {
+func commentEnd(src []byte, i int) (end int, closed bool) {
 	for q := i; ; {
 		k := bytes.IndexByte(src[q:], '>')
 		if k < 0 {
-			return len(src)
+			return len(src), false
 		}
 		p := q + k
 		onlyDashes := true
@@ -167,11 +170,11 @@ func commentEnd(src []byte, i int) int {
 		}
 		switch {
 		case onlyDashes:
-			return p + 1
+			return p + 1, true
 		case p-2 >= i && src[p-1] == '-' && src[p-2] == '-':
-			return p + 1
+			return p + 1, true
 		case p-3 >= i && src[p-1] == '!' && src[p-2] == '-' && src[p-3] == '-':
-			return p + 1
+			return p + 1, true
 		}
 		q = p + 1
 	}
