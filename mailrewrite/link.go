@@ -43,7 +43,7 @@ func (j *job) link(t *tagEdit, val []byte) error {
 		return err
 	}
 	if j.links == nil {
-		j.links = map[string]linkResult{}
+		j.links = make(map[string]linkResult, 64)
 	}
 	j.links[raw] = linkResult{href: href, finding: f}
 	if href != raw {
