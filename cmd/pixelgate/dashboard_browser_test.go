@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/pixelgate/pixelgate/web/auth"
 	"github.com/pixelgate/pixelgate/web/dashtest"
 )
 
@@ -242,11 +243,25 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("after erase: %q", msg)
 	}
 
+	// The DPO turns on two-step login by scanning the QR code.
+	p.Do("begin two-step", chromedp.Navigate(base+"/admin/account"),
+		chromedp.Click(css(`form[action="/admin/account/totp/begin"] button`)), chromedp.WaitVisible(css("svg.qr")))
+	p.Screenshot("admin-totp.png")
+	code, err := auth.TOTPCode(p.Text("code.secret"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Do("confirm two-step", chromedp.SetValue(css("#code"), code),
+		chromedp.Click(css(`form[action="/admin/account/totp/confirm"] button`)), chromedp.WaitVisible(css("p.flash")))
+	if msg := p.Text("p.flash"); !strings.Contains(msg, "Two-step login is on") {
+		t.Errorf("after confirming: %q", msg)
+	}
+
 	// The audit viewer shows all of it, and the chain verifies.
 	p.Do("audit", chromedp.Navigate(base+"/admin/audit"), chromedp.WaitVisible(css("table")))
 	log := p.Text("table")
 	for _, want := range []string{"account.create.first-admin", "account.add", "login", "consent.grant", "campaigns.view",
-		"campaign.export", "dsar.lookup", "dsar.export", "dsar.erase", "logout"} {
+		"campaign.export", "dsar.lookup", "dsar.export", "dsar.erase", "logout", "account.totp.enable"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("audit viewer lacks %s", want)
 		}

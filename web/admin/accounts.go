@@ -2,6 +2,7 @@ package admin
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -120,6 +121,7 @@ type accountData struct {
 	NewToken   string
 	TOTPSecret string
 	TOTPURI    string
+	TOTPQR     template.HTML
 	Policy     string
 	// Idle and Max are the session timeouts in force.
 	Idle, Max string
@@ -184,7 +186,11 @@ func (s *server) totpBegin(w http.ResponseWriter, r *http.Request) {
 		s.storeDown(w, r, "begin TOTP", err)
 		return
 	}
-	s.renderAccount(w, r, 0, accountData{TOTPSecret: secret, TOTPURI: uri}, "", "")
+	code, err := qrSVG(uri)
+	if err != nil {
+		s.log.Error("TOTP QR code", "err", err) // the key and URI below still work
+	}
+	s.renderAccount(w, r, 0, accountData{TOTPSecret: secret, TOTPURI: uri, TOTPQR: code}, "", "")
 }
 
 func (s *server) totpConfirm(w http.ResponseWriter, r *http.Request) {
