@@ -65,7 +65,9 @@ func niceMax(v float64, integer bool) (top, step float64) {
 
 func (c barChart) axisLabel(v float64) string {
 	if c.Percent {
-		return strconv.FormatFloat(v*100, 'f', -1, 64) + "%"
+		// Rounded to 0.1 point: axis steps like 0.6 are not exact in
+		// binary and would print as 60.00000000000001%.
+		return strconv.FormatFloat(math.Round(v*1000)/10, 'f', -1, 64) + "%"
 	}
 	if v == math.Trunc(v) {
 		return thousands(int64(v))
