@@ -89,9 +89,13 @@ func FuzzChartLabels(f *testing.F) {
 // Percent axes print as a person writes them, not as binary floats do.
 func TestPercentAxisLabels(t *testing.T) {
 	c := barChart{Percent: true}
-	for v, want := range map[float64]string{0.6: "60%", 0.2 * 3: "60%", 0.125: "12.5%", 1: "100%", 0: "0%"} {
-		if got := c.axisLabel(v); got != want {
-			t.Errorf("axisLabel(%v) = %q, want %q", v, got, want)
+	three := 3.0 // a variable, so 0.2*three is computed in float64 (0.6000000000000001)
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{{0.6, "60%"}, {0.2 * three, "60%"}, {0.125, "12.5%"}, {1, "100%"}, {0, "0%"}} {
+		if got := c.axisLabel(tc.v); got != tc.want {
+			t.Errorf("axisLabel(%v) = %q, want %q", tc.v, got, tc.want)
 		}
 	}
 }
