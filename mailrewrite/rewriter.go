@@ -366,13 +366,18 @@ func (j *job) addFooters(parts []*bodyPart, ask bool, eol string) {
 		if isHTML {
 			url = escapeAttr(url)
 		}
-		filled += j.fill(p.content, PlaceholderConsentURL, es, func() []byte {
-			if isHTML {
-				return []byte(url)
+		filled += j.fill(p.content, PlaceholderConsentURL, es, func(at int) []byte {
+			if !isHTML {
+				return encodeText(url, cs, cte)
 			}
-			return encodeText(url, cs, cte)
+			if at > 0 && p.content[at-1] == '<' && url != "" {
+				// "<" + "https:..." would open a tag that swallows
+				// what follows; a zero-width space keeps it text.
+				return []byte("&#8203;" + url)
+			}
+			return []byte(url)
 		})
-		j.fill(p.content, PlaceholderConsentRequest, es, func() []byte {
+		j.fill(p.content, PlaceholderConsentRequest, es, func(int) []byte {
 			if !ask {
 				return nil
 			}
@@ -424,7 +429,7 @@ func (j *job) keepsLink(parts []*bodyPart, s string) bool {
 
 // fill replaces every occurrence of placeholder in content and returns
 // how many it replaced (one inside markup already removed is not).
-func (j *job) fill(content []byte, placeholder string, es *edits, repl func() []byte) int {
+func (j *job) fill(content []byte, placeholder string, es *edits, repl func(at int) []byte) int {
 	n := 0
 	off := 0
 	for {
@@ -434,7 +439,7 @@ func (j *job) fill(content []byte, placeholder string, es *edits, repl func() []
 		}
 		start := off + i
 		end := start + len(placeholder)
-		if es.put(start, end, repl()) {
+		if es.put(start, end, repl(start)) {
 			j.rep.PlaceholdersFilled++
 			n++
 		}
