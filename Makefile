@@ -1,7 +1,7 @@
 # pixelgate developer targets. `make test` is the README's test command and
 # what CI runs (through .ci/run).
 GO ?= go
-STATICCHECK_VERSION ?= 2026.2.2
+STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: all build test test-race bench bench-relay bench-pixel screenshots lint fuzz run clean
 
