@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"sync"
@@ -36,6 +37,9 @@ type StoreOptions struct {
 	// LockTTL bounds how long a crashed replica blocks a campaign's
 	// learning (default 5 s).
 	LockTTL time.Duration
+	// LeaseWait is how long, in all, a copy waits for another replica's
+	// lease before it is skipped (default 100 ms).
+	LeaseWait time.Duration
 	// CacheTTL: how long a replica reuses a campaign's state read from the
 	// store (default 15 s). Copies of one campaign arrive in bursts; one
 	// read serves many of them.
@@ -54,11 +58,14 @@ type StoreOptions struct {
 //
 // Concurrency: Records has no compare-and-swap, so an update is a
 // read-merge-write under a per-campaign lease taken with PutIfAbsent
-// (expiring after LockTTL). A replica that finds the lease taken does not
-// wait: it skips learning from that copy. Learning needs only two copies
-// that differ, and a campaign sends many, so a skipped copy delays nothing
-// that matters, while waiting would slow the relay. A lease that expires
-// mid-update (a stalled replica) can at worst lose one observation.
+// (expiring after LockTTL). Within one replica, copies of a campaign take
+// turns (a striped mutex), so the lease is only ever contended between
+// replicas; a replica that finds it taken tries again briefly (LeaseWait),
+// then skips learning from that copy. Learning needs only two copies that
+// differ and a campaign sends many, so a skipped copy delays nothing that
+// matters, while waiting longer would hold up the relay's bookkeeping. A
+// lease that expires mid-update (a stalled replica) can at worst lose one
+// observation.
 type Store struct {
 	rec     consent.Records
 	learner *Learner
@@ -67,6 +74,9 @@ type Store struct {
 
 	mu    sync.Mutex
 	cache map[string]cached
+	// turns serialise one replica's updates of a campaign: copies hash to
+	// one of a fixed number of mutexes.
+	turns [32]sync.Mutex
 }
 
 type cached struct {
@@ -88,6 +98,9 @@ func NewStore(rec consent.Records, o StoreOptions) (*Store, error) {
 	}
 	if o.LockTTL <= 0 {
 		o.LockTTL = 5 * time.Second
+	}
+	if o.LeaseWait <= 0 {
+		o.LeaseWait = 100 * time.Millisecond
 	}
 	if o.CacheTTL <= 0 {
 		o.CacheTTL = 15 * time.Second
@@ -150,16 +163,23 @@ func (s *Store) Observe(ctx context.Context, campaign string, c []Resource) erro
 	if campaign == "" {
 		return nil
 	}
-	if e, ok := s.fresh(campaign); ok && e.st != nil && e.st.Frozen(s.o.Limits) && !s.touchDue(e.st) {
+	if s.frozen(campaign) {
 		s.m.observed.WithLabelValues("frozen").Inc()
 		return nil
 	}
 	key := recordKey(campaign)
+	turn := &s.turns[crc32.ChecksumIEEE([]byte(key))%uint32(len(s.turns))]
+	turn.Lock()
+	defer turn.Unlock()
+	if s.frozen(campaign) { // learnt enough while this copy waited its turn
+		s.m.observed.WithLabelValues("frozen").Inc()
+		return nil
+	}
 	lease := make([]byte, 16)
 	if _, err := io.ReadFull(s.o.Rand, lease); err != nil {
 		return s.failed(fmt.Errorf("learn: read lease id: %w", err))
 	}
-	got, err := s.rec.PutIfAbsent(ctx, lockNamespace, key, lease, s.o.LockTTL)
+	got, err := s.takeLease(ctx, key, lease)
 	if err != nil {
 		return s.failed(fmt.Errorf("learn: take campaign lease: %w", err))
 	}
@@ -203,6 +223,31 @@ func (s *Store) Observe(ctx context.Context, campaign string, c []Resource) erro
 	}
 	s.remember(campaign, st)
 	return nil
+}
+
+// frozen: the cached state has seen enough copies and needs no refresh.
+func (s *Store) frozen(campaign string) bool {
+	e, ok := s.fresh(campaign)
+	return ok && e.st != nil && e.st.Frozen(s.o.Limits) && !s.touchDue(e.st)
+}
+
+// takeLease takes the campaign's lease, trying a few times within
+// LeaseWait when another replica holds it.
+func (s *Store) takeLease(ctx context.Context, key string, lease []byte) (bool, error) {
+	const tries = 4
+	for i := 0; ; i++ {
+		got, err := s.rec.PutIfAbsent(ctx, lockNamespace, key, lease, s.o.LockTTL)
+		if err != nil || got || i == tries-1 {
+			return got, err
+		}
+		t := time.NewTimer(s.o.LeaseWait / (tries - 1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Store) failed(err error) error {

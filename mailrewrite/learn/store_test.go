@@ -339,3 +339,42 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, result string) f
 	t.Fatalf("no %s{result=%q}", name, result)
 	return 0
 }
+
+// Copies that reach one replica at the same time take turns: none is
+// skipped, so the first two copies of a burst are enough to learn.
+func TestStoreSameReplicaTakesTurns(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+			cs := kind.open(t, clk)
+			reg := prometheus.NewRegistry()
+			s := newTestStore(t, cs.Records(), clk, reg)
+			var wg sync.WaitGroup
+			for i := range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := s.Observe(ctx, "jan", newsletter("jan", newRecipient(i))); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			if busy := counterValue(t, reg, "pixelgate_learn_copies_total", "busy"); busy != 0 {
+				t.Fatalf("%v copies skipped on one replica", busy)
+			}
+			b, err := cs.Records().Get(ctx, Namespace, recordKey("jan"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := s.learner.Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Copies() != 8 || st.Shapes().Len() != 5 {
+				t.Fatalf("stored state saw %d copies and learnt %d shapes, want 8 and 5", st.Copies(), st.Shapes().Len())
+			}
+		})
+	}
+}
