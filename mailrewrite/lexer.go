@@ -21,6 +21,7 @@ type lexer struct {
 	// raw-text element without its end): markup appended at the end would
 	// land inside it.
 	rawFrom, open int
+	closingRaw    bool // the next tag is the end tag of a raw-text element
 }
 
 type tokKind uint8
@@ -56,6 +57,8 @@ func (l *lexer) next() (kind tokKind, start, end int) {
 		if e == n {
 			l.open = l.rawFrom
 		}
+		// The element closes only if its end tag is complete.
+		l.closingRaw = true
 		if e > start {
 			l.pos = e
 			return tokText, start, e
@@ -131,8 +134,13 @@ func (l *lexer) comment(start int, closed bool) (tokKind, int, int) {
 func (l *lexer) tag(kind tokKind, start, nameAt int) (tokKind, int, int) {
 	var e int
 	var ok bool
+	closing := l.closingRaw
+	l.closingRaw = false
 	l.spans, e, ok = tagSpans(l.spans[:0], l.src, nameAt)
 	if !ok {
+		if closing {
+			l.open = l.rawFrom
+		}
 		return tokEOF, start, start
 	}
 	l.pos = e
