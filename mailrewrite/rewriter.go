@@ -439,9 +439,24 @@ func (j *job) fill(content []byte, placeholder string, es *edits, repl func(at i
 		}
 		start := off + i
 		end := start + len(placeholder)
-		if es.put(start, end, repl(start)) {
+		r := repl(start)
+		switch {
+		case es.put(start, end, r):
 			j.rep.PlaceholdersFilled++
 			n++
+		default:
+			// Inside a tag the rewrite already changed: the new tag
+			// copied the placeholder; fill it there.
+			for k := range *es {
+				e := &(*es)[k]
+				if e.start <= start && start < e.end && bytes.Contains(e.repl, []byte(placeholder)) {
+					c := bytes.Count(e.repl, []byte(placeholder))
+					e.repl = bytes.ReplaceAll(e.repl, []byte(placeholder), r)
+					j.rep.PlaceholdersFilled += c
+					n += c
+					break
+				}
+			}
 		}
 		off = end
 	}
