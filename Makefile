@@ -3,7 +3,7 @@
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build test test-race bench bench-relay bench-pixel screenshots lint fuzz run clean
+.PHONY: demo all build test test-race bench bench-relay bench-pixel screenshots lint fuzz run clean
 
 all: build
 
@@ -60,6 +60,11 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# Redis with AOF and pixelgate from local binaries, no container engine
+# needed (messages go to the outbox instead of Mailpit).
+demo:
+	bash scripts/demo.sh
 
 run:
 	$(GO) run ./cmd/pixelgate serve
