@@ -172,6 +172,26 @@ func (s *Set) IdentifyingParams(u *url.URL) []string {
 		return nil
 	}
 	h, path, q := urlParts(u)
+	k := urlKey{host: h, path: path, query: q}
+	if out, ok := s.paramsMemo.get(k); ok {
+		return out
+	}
+	out := s.identifyingParams(h, path, q)
+	kept := out
+	if len(out) > 0 {
+		kept = make([]string, len(out))
+		for i, n := range out {
+			kept[i] = strings.Clone(n) // names point into the caller's URL
+		}
+	}
+	s.paramsMemo.put(k, kept)
+	return out
+}
+
+// identifyingParams is IdentifyingParams without the memo. The slice it
+// returns is full to capacity, so a caller's append never writes into a
+// remembered answer.
+func (s *Set) identifyingParams(h, path, q string) []string {
 	var out []string
 	eachQueryPair(q, func(name, _ string) bool {
 		if strings.ContainsAny(name, "%+") {
@@ -191,7 +211,7 @@ func (s *Set) IdentifyingParams(u *url.URL) []string {
 		}
 		return true
 	})
-	return out
+	return out[:len(out):len(out)]
 }
 
 // Unwrap returns the destination of a click redirect when the URL itself
@@ -199,6 +219,54 @@ func (s *Set) IdentifyingParams(u *url.URL) []string {
 // redirects are left to IsClickTracker. dest is always an absolute http(s)
 // URL; ruleID is the rule of the outermost redirect unwrapped.
 func (s *Set) Unwrap(u *url.URL) (dest *url.URL, ruleID string, ok bool) {
+	if !webURL(u) {
+		return nil, "", false
+	}
+	h, path, q := urlParts(u)
+	k := urlKey{host: h, path: path, query: q, fragment: u.EscapedFragment()}
+	a, hit := s.unwrapMemo.get(k)
+	if !hit {
+		a.dest, a.ruleID, _ = s.unwrap(u)
+		s.unwrapMemo.put(k, unwrapAnswer{dest: cloneURL(a.dest), ruleID: a.ruleID})
+	}
+	if a.dest == nil {
+		return nil, "", false
+	}
+	// A copy: the caller may change its URL, never the remembered one.
+	d := *a.dest
+	return &d, a.ruleID, true
+}
+
+// unwrapAnswer is a remembered Unwrap result; dest nil: not a redirect
+// whose destination is in the URL.
+type unwrapAnswer struct {
+	dest   *url.URL
+	ruleID string
+}
+
+// cloneURL copies u with strings of its own: the parts of a parsed URL
+// point into the string it was parsed from, which a memo must not keep.
+func cloneURL(u *url.URL) *url.URL {
+	if u == nil {
+		return nil
+	}
+	c := *u
+	for _, p := range []*string{&c.Scheme, &c.Opaque, &c.Host, &c.Path, &c.RawPath, &c.RawQuery, &c.Fragment, &c.RawFragment} {
+		*p = strings.Clone(*p)
+	}
+	if u.User != nil {
+		name := strings.Clone(u.User.Username())
+		if pw, ok := u.User.Password(); ok {
+			c.User = url.UserPassword(name, strings.Clone(pw))
+		} else {
+			c.User = url.User(name)
+		}
+	}
+	return &c
+}
+
+// unwrap is Unwrap without the memo.
+func (s *Set) unwrap(u *url.URL) (dest *url.URL, ruleID string, ok bool) {
 	cur := u
 	for depth := 0; depth < maxUnwrapDepth; depth++ {
 		next, id, found := s.unwrapOnce(cur)

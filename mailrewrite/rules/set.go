@@ -5,7 +5,10 @@
 // JSON files in pixelgate's own format (see README.md here); this package
 // parses them into indexes that answer per URL with a few map lookups.
 //
-// A Set is immutable after Parse and safe for concurrent use.
+// A Set's rules are immutable after Parse; a Set is safe for concurrent use.
+// It remembers its answers for the URLs it saw lately (a bounded memo):
+// the relay rewrites one campaign for thousands of recipients, and the
+// same URLs come back in every copy.
 package rules
 
 import (
@@ -36,6 +39,10 @@ type Set struct {
 	redirects   []redirectRule
 	redirectIdx *index
 	stats       Stats
+
+	trackerMemo memo[int32] // trackerIdx.find answers; -1: no rule
+	paramsMemo  memo[[]string]
+	unwrapMemo  memo[unwrapAnswer]
 }
 
 // Stats counts the rules of a Set, for reports and `scan` summaries.
@@ -169,7 +176,13 @@ func (s *Set) MatchTracker(u *url.URL) (Match, bool) {
 		return Match{}, false
 	}
 	h, path, q := urlParts(u)
-	if pos := s.trackerIdx.find(h, path, q); pos >= 0 {
+	k := urlKey{host: h, path: path, query: q}
+	pos, ok := s.trackerMemo.get(k)
+	if !ok {
+		pos = s.trackerIdx.find(h, path, q)
+		s.trackerMemo.put(k, pos)
+	}
+	if pos >= 0 {
 		return s.trackers[pos], true
 	}
 	return Match{}, false

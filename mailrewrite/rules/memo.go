@@ -1,0 +1,87 @@
+package rules
+
+import (
+	"strings"
+	"sync"
+)
+
+// memoLimit bounds each memo: a generation holds at most this many URLs and
+// a memo keeps two generations. A campaign sends the same HTML to every
+// recipient, so its few hundred distinct URLs all fit and, after the first
+// copy, every rule lookup of the rewrite is a map hit.
+const memoLimit = 4096
+
+// memoMaxKey: longer URLs are looked up every time rather than kept, so
+// the memory a memo holds is bounded by memoLimit × memoMaxKey per
+// generation, whatever the mail says.
+const memoMaxKey = 2048
+
+// urlKey is what a rule lookup depends on (see urlParts): the normalised
+// host, the escaped path, the raw query and, for redirects, the escaped
+// fragment. Lookups of http and https URLs with equal parts have equal
+// answers.
+type urlKey struct {
+	host, path, query, fragment string
+}
+
+func (k urlKey) size() int {
+	return len(k.host) + len(k.path) + len(k.query) + len(k.fragment)
+}
+
+// clone copies the key's strings, which may point into a larger string of
+// the caller's (a message body), so that a kept key holds only itself.
+func (k urlKey) clone() urlKey {
+	return urlKey{strings.Clone(k.host), strings.Clone(k.path), strings.Clone(k.query), strings.Clone(k.fragment)}
+}
+
+// memo remembers the answers of one pure lookup of the Set for the URLs
+// seen lately. The rule data never change after Parse, so a remembered
+// answer is the answer. Old entries go a generation at a time: when the
+// current generation is full it becomes the previous one and the one
+// before is dropped; an entry found in the previous generation moves to
+// the current one, so URLs in use stay.
+type memo[V any] struct {
+	mu   sync.Mutex
+	cur  map[urlKey]V
+	prev map[urlKey]V
+}
+
+func (m *memo[V]) get(k urlKey) (V, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.cur[k]; ok {
+		return v, true
+	}
+	v, ok := m.prev[k]
+	if ok {
+		m.putLocked(k, v)
+	}
+	return v, ok
+}
+
+func (m *memo[V]) put(k urlKey, v V) {
+	if k.size() > memoMaxKey {
+		return
+	}
+	k = k.clone()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.putLocked(k, v)
+}
+
+func (m *memo[V]) putLocked(k urlKey, v V) {
+	if len(m.cur) >= memoLimit {
+		m.prev, m.cur = m.cur, nil
+	}
+	if m.cur == nil {
+		m.cur = make(map[urlKey]V, 256)
+	}
+	m.cur[k] = v
+}
+
+// len is the number of URLs the memo holds (for tests of the bound).
+func (m *memo[V]) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.cur) + len(m.prev)
+}

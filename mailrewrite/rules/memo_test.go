@@ -1,0 +1,62 @@
+package rules
+
+import (
+	"fmt"
+	"net/url"
+	"testing"
+)
+
+// The memo must stay bounded however many distinct URLs a stream of mail
+// carries, and its answers must be those of the rules themselves, for
+// URLs seen first, again, and after they were pushed out.
+func TestMemoBoundAndAnswers(t *testing.T) {
+	s, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracker := mustURL(t, "https://u123.ct.sendgrid.net/wf/open?upn=abcdefghijklmnop1234567890")
+	link := mustURL(t, "https://www.google.com/url?q=https%3A%2F%2Fshop.example%2Fsale&sa=D")
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 3*memoLimit; i++ {
+			u := mustURL(t, fmt.Sprintf("https://cdn%d.example.com/img/%d.png?uid=%d", i%7, i, i))
+			s.MatchTracker(u)
+			s.IdentifyingParams(u)
+			s.Unwrap(u)
+		}
+		for _, n := range []int{s.trackerMemo.len(), s.paramsMemo.len(), s.unwrapMemo.len()} {
+			if n > 2*memoLimit {
+				t.Fatalf("round %d: memo holds %d URLs, bound is %d", round, n, 2*memoLimit)
+			}
+		}
+		for _, u := range []*url.URL{tracker, link} {
+			for range 2 {
+				gm, gok := s.MatchTracker(u)
+				wm, wok := fresh.trackerIdx.find(urlParts(u)), true
+				if wm < 0 {
+					wok = false
+				}
+				if gok != wok || (gok && gm != fresh.trackers[wm]) {
+					t.Errorf("MatchTracker(%s) = %v %v, rules say %d", u, gm, gok, wm)
+				}
+				gd, gid, gok2 := s.Unwrap(u)
+				wd, wid, wok2 := fresh.unwrap(u)
+				if gok2 != wok2 || gid != wid || (gok2 && gd.String() != wd.String()) {
+					t.Errorf("Unwrap(%s) = %v %q %v, want %v %q %v", u, gd, gid, gok2, wd, wid, wok2)
+				}
+				if gok2 {
+					gd.Host = "changed.example" // the caller's copy, not the memo's
+				}
+			}
+		}
+	}
+	if _, ok := s.MatchTracker(tracker); !ok {
+		t.Error("SendGrid open pixel no longer matched")
+	}
+	if d, _, ok := s.Unwrap(link); !ok || d.Host != "shop.example" {
+		t.Errorf("Google redirect unwraps to %v %v", d, ok)
+	}
+}
