@@ -3,8 +3,6 @@ package proxy
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,9 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pixelgate/pixelgate/consent/passhash"
+
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-	"golang.org/x/crypto/argon2"
 
 	"github.com/pixelgate/pixelgate/consent"
 )
@@ -26,16 +25,6 @@ import (
 const (
 	nsCredentials = "smtp-credentials"
 	nsAuthFailure = "smtp-auth-failures"
-)
-
-// argon2id parameters (RFC 9106 §4 second recommended option scaled down to
-// what a 2-core relay can afford per AUTH).
-const (
-	argonTime    = 2
-	argonMemory  = 19 * 1024 // KiB
-	argonThreads = 1
-	argonKeyLen  = 32
-	argonSaltLen = 16
 )
 
 var (
@@ -85,13 +74,10 @@ func (c *Credentials) Set(ctx context.Context, user, password string) error {
 	if len(password) < 12 {
 		return fmt.Errorf("relay password must have at least 12 characters")
 	}
-	salt := make([]byte, argonSaltLen)
-	if _, err := io.ReadFull(c.rand, salt); err != nil {
-		return fmt.Errorf("make salt: %w", err)
+	enc, err := passhash.Hash(c.rand, passhash.Default, password)
+	if err != nil {
+		return fmt.Errorf("hash relay password: %w", err)
 	}
-	hash := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	enc := fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(hash))
 	if err := c.rec.Put(ctx, nsCredentials, user, []byte(enc), 0); err != nil {
 		return fmt.Errorf("store relay credentials: %w", err)
 	}
@@ -166,28 +152,15 @@ func (c *Credentials) Check(ctx context.Context, clientIP, user, password string
 // dummyArgon is used to burn the same time for unknown users.
 const dummyArgon = "$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
-// verifyArgon2id checks password against a PHC-format argon2id string.
+// verifyArgon2id checks password against a stored hash; "" verifies
+// against a dummy hash of the same cost and always fails.
 func verifyArgon2id(enc, password string) bool {
 	real := enc != ""
 	if !real {
 		enc = dummyArgon
 	}
-	parts := strings.Split(enc, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
-	}
-	var m, t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m == 0 || m > 1<<20 || t == 0 || t > 16 || p == 0 {
-		return false
-	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) == 0 {
-		return false
-	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1 && real
+	ok, err := passhash.Verify(enc, password)
+	return ok && err == nil && real
 }
 
 // saslServer returns the SASL server for mech, authenticating with check.

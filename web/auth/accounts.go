@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/pixelgate/pixelgate/consent/passhash"
 )
 
 // Account is one person's dashboard account. There are no shared accounts
@@ -193,7 +195,7 @@ func (s *Service) ChangePassword(ctx context.Context, name, current, next string
 	if err != nil {
 		return err
 	}
-	ok, err := verifyPassword(a.PasswordHash, current)
+	ok, err := passhash.Verify(a.PasswordHash, current)
 	if err != nil || !ok {
 		return ErrWrongPassword
 	}
@@ -207,7 +209,7 @@ func (s *Service) setPassword(ctx context.Context, a *Account, password string) 
 	if err := s.policy.Check(a.Name, password); err != nil {
 		return err
 	}
-	h, err := hashPassword(s.rand, s.cfg.Hash, password)
+	h, err := passhash.Hash(s.rand, s.cfg.Hash, password)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pixelgate/pixelgate/consent/passhash"
+
 	"github.com/pixelgate/pixelgate/consent/boltstore"
 	"github.com/pixelgate/pixelgate/consent/storetest"
 )
@@ -56,7 +58,7 @@ func BenchmarkSession(b *testing.B) {
 // default parameters (the price an attacker pays per guess too).
 func BenchmarkPasswordHash(b *testing.B) {
 	for b.Loop() {
-		if _, err := hashPassword(rand.Reader, DefaultHashParams, "Correct-Pony-Battery-42"); err != nil {
+		if _, err := passhash.Hash(rand.Reader, DefaultHashParams, "Correct-Pony-Battery-42"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/pixelgate/pixelgate/consent/passhash"
 )
 
 // ErrBadLogin is the one answer to a wrong name, password, code, a disabled
@@ -63,7 +65,7 @@ func (s *Service) checkCredentials(ctx context.Context, req LoginRequest) (Accou
 	}
 	a, err := s.Account(ctx, req.Name)
 	if errors.Is(err, ErrNoAccount) {
-		_, _ = verifyPassword(s.dummyHash, req.Password)
+		_, _ = passhash.Verify(s.dummyHash, req.Password)
 		return Account{}, ErrBadLogin
 	}
 	if err != nil {
@@ -73,7 +75,7 @@ func (s *Service) checkCredentials(ctx context.Context, req LoginRequest) (Accou
 	if hash == "" {
 		hash = s.dummyHash
 	}
-	ok, err := verifyPassword(hash, req.Password)
+	ok, err := passhash.Verify(hash, req.Password)
 	if err != nil || !ok || a.PasswordHash == "" || a.Disabled {
 		return Account{}, ErrBadLogin
 	}

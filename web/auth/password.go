@@ -1,79 +1,9 @@
 package auth
 
-import (
-	"crypto/subtle"
-	"encoding/base64"
-	"errors"
-	"fmt"
-	"io"
-	"strings"
+import "github.com/pixelgate/pixelgate/consent/passhash"
 
-	"golang.org/x/crypto/argon2"
-)
-
-// HashParams are the argon2id cost parameters. The defaults follow the
-// OWASP password storage minimum for argon2id (19 MiB, 2 passes, 1 lane):
-// slow enough to make a stolen store expensive to crack, fast enough for a
-// login on a 2-core machine.
-type HashParams struct {
-	MemoryKiB uint32
-	Time      uint32
-	Threads   uint8
-}
+// HashParams are the argon2id cost parameters of account passwords.
+type HashParams = passhash.Params
 
 // DefaultHashParams is used when Config leaves HashParams zero.
-var DefaultHashParams = HashParams{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}
-
-const (
-	saltLen = 16
-	keyLen  = 32
-)
-
-var errBadHash = errors.New("malformed password hash")
-
-// hashPassword returns the PHC string form
-// $argon2id$v=19$m=...,t=...,p=...$salt$hash so that parameters can be raised
-// later without invalidating existing hashes.
-func hashPassword(rand io.Reader, p HashParams, password string) (string, error) {
-	salt := make([]byte, saltLen)
-	if _, err := io.ReadFull(rand, salt); err != nil {
-		return "", fmt.Errorf("password salt: %w", err)
-	}
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
-	enc := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, p.MemoryKiB, p.Time, p.Threads, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
-}
-
-// verifyPassword checks password against a hash made by hashPassword, in
-// constant time with respect to the stored key.
-func verifyPassword(hash, password string) (bool, error) {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false, errBadHash
-	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false, errBadHash
-	}
-	var p HashParams
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil {
-		return false, errBadHash
-	}
-	// Refuse absurd parameters from a tampered record rather than
-	// allocating gigabytes.
-	if p.MemoryKiB == 0 || p.MemoryKiB > 1<<20 || p.Time == 0 || p.Time > 16 || p.Threads == 0 {
-		return false, errBadHash
-	}
-	enc := base64.RawStdEncoding
-	salt, err := enc.DecodeString(parts[4])
-	if err != nil {
-		return false, errBadHash
-	}
-	want, err := enc.DecodeString(parts[5])
-	if err != nil || len(want) == 0 || len(want) > 128 {
-		return false, errBadHash
-	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
-}
+var DefaultHashParams = passhash.Default

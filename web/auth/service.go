@@ -11,6 +11,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/pixelgate/pixelgate/consent/passhash"
+
 	"github.com/pixelgate/pixelgate/consent"
 )
 
@@ -74,7 +76,7 @@ type Service struct {
 func New(rec consent.Records, cfg Config, now func() time.Time, rand io.Reader) (*Service, error) {
 	cfg.defaults()
 	s := &Service{rec: rec, cfg: cfg, now: now, rand: rand, policy: NewPolicy()}
-	h, err := hashPassword(rand, cfg.Hash, "no account has this password")
+	h, err := passhash.Hash(rand, cfg.Hash, "no account has this password")
 	if err != nil {
 		return nil, err
 	}

@@ -115,3 +115,6 @@ func TestThrottleWindowExpires(t *testing.T) {
 		t.Fatalf("right password after three fresh failures: %v", err)
 	}
 }
+
+// testHash keeps account tests fast; the production cost is passhash.Default.
+var testHash = HashParams{MemoryKiB: 1024, Time: 1, Threads: 1}

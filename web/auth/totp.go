@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pixelgate/pixelgate/consent/passhash"
 )
 
 // TOTP per RFC 6238 with the parameters every authenticator app supports:
@@ -132,7 +134,7 @@ func (s *Service) DisableTOTP(ctx context.Context, name, password string) error 
 	if err != nil {
 		return err
 	}
-	if ok, err := verifyPassword(a.PasswordHash, password); err != nil || !ok {
+	if ok, err := passhash.Verify(a.PasswordHash, password); err != nil || !ok {
 		return ErrWrongPassword
 	}
 	a.TOTPSecret, a.TOTPPending = "", ""
