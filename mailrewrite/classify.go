@@ -3,6 +3,8 @@ package mailrewrite
 import (
 	"net/url"
 	"strings"
+
+	"github.com/pixelgate/pixelgate/mailrewrite/learn"
 )
 
 // Reason codes. Every finding carries at least one; they are what
@@ -117,19 +119,25 @@ func (j *job) classify(raw string, c carrier) verdict {
 	if form != "" {
 		v.reasons = append(v.reasons, ReasonIdentity+"-"+form)
 	}
-	clean, tokens := stripRecipientParts(raw, j.id, form != "", j.r.rules.IdentifyingParams(u), true)
+	base := raw
+	if lp, ok := j.learnedParts(u); ok {
+		v.reasons = append(v.reasons, ReasonLearned+":"+learn.PartsString(lp))
+		base = learn.RemoveParts(raw, lp)
+	}
+	learnt := base != raw
+	clean, tokens := stripRecipientParts(base, j.id, form != "", j.r.rules.IdentifyingParams(u), true)
 	if tokens {
 		v.reasons = append(v.reasons, ReasonToken)
 	}
 	switch {
 	case strong:
 		v.class = ClassTracker
-	case weak && form == "" && !tokens && isStaticSpacer(u):
+	case weak && form == "" && !tokens && !learnt && isStaticSpacer(u):
 		v.class = ClassContent
 		v.reasons = append(v.reasons, ReasonSpacer)
 	case weak:
 		v.class = ClassTracker
-	case form != "" || tokens:
+	case form != "" || tokens || learnt:
 		if clean == raw || j.id.match(clean) != "" {
 			// The identifier is where it cannot be taken out (the host):
 			// the resource goes.

@@ -45,10 +45,10 @@ func corpusMessage(t *testing.T, name string) ([]byte, string) {
 	return raw, to.Address
 }
 
-// TestCorpus measures detection on the shared corpus against its labels:
-// trackers neutralised, content images removed, per-recipient URLs
-// (objective: they differ between two recipients' copies) neutralised.
-func TestCorpus(t *testing.T) {
+// corpusLabels reads the corpus labels; the test is skipped without the
+// corpus.
+func corpusLabels(t *testing.T) map[string]corpusLabel {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join(corpusDir, "labels.json"))
 	if err != nil {
 		t.Skipf("shared corpus not available (%v): run with ../../shared/corpus present", err)
@@ -57,6 +57,14 @@ func TestCorpus(t *testing.T) {
 	if err := json.Unmarshal(data, &labels); err != nil {
 		t.Fatal(err)
 	}
+	return labels
+}
+
+// TestCorpus measures detection on the shared corpus against its labels:
+// trackers neutralised, content images removed, per-recipient URLs
+// (objective: they differ between two recipients' copies) neutralised.
+func TestCorpus(t *testing.T) {
+	labels := corpusLabels(t)
 	rw, err := New(Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -71,4 +71,9 @@ type Decision struct {
 	// redirect (opt-in click analytics).
 	TrackClicks bool
 	URLs        URLs
+	// Learned holds what earlier copies of this campaign showed to vary
+	// per recipient (learn.Shapes); nil when nothing is learnt yet. Those
+	// URL parts are identifiers like any other: trackers carrying them go,
+	// content images and links lose them (R1, R12).
+	Learned PerRecipientMatcher
 }

@@ -25,6 +25,9 @@ const (
 // silences (R3).
 func (j *job) link(t *tagEdit, val []byte) error {
 	raw := strings.TrimSpace(string(val))
+	if isRemote(raw) {
+		j.collectResource(raw, "link")
+	}
 	// Newsletters repeat links (image, title and button of one product):
 	// each distinct URL is judged once per message.
 	if r, ok := j.links[raw]; ok {
@@ -42,6 +45,7 @@ func (j *job) link(t *tagEdit, val []byte) error {
 	if err != nil {
 		return err
 	}
+	href, f = j.keepUnsubscribe(t, raw, href, f)
 	if j.links == nil {
 		j.links = make(map[string]linkResult, 64)
 	}
@@ -81,6 +85,10 @@ func (j *job) judgeLink(raw string) (string, *Finding, error) {
 		u, dest, unwrapped = du, du.String(), true
 		reasons = append(reasons, ReasonLinkUnwrapped+":"+rule)
 	}
+	learntOpaque := false
+	if !unwrapped {
+		dest, reasons, learntOpaque = j.learnedLink(u, dest, reasons)
+	}
 	form := j.id.match(dest)
 	params := j.r.rules.IdentifyingParams(u)
 	if form != "" || len(params) > 0 {
@@ -106,6 +114,10 @@ func (j *job) judgeLink(raw string) (string, *Finding, error) {
 			vendor = m.Vendor
 			reasons = append(reasons, ReasonLinkOpaque+":"+m.RuleID)
 		}
+	}
+	if learntOpaque && !opaque {
+		opaque = true
+		reasons = append(reasons, ReasonLinkOpaque+":"+ReasonLearned)
 	}
 	if len(reasons) == 0 && !j.trackClicks {
 		return raw, nil, nil

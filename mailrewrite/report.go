@@ -1,6 +1,10 @@
 package mailrewrite
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/pixelgate/pixelgate/mailrewrite/learn"
+)
 
 // Actions taken on a finding.
 const (
@@ -53,6 +57,12 @@ type Report struct {
 	TrackedLinks     int `json:"tracked_links"`
 	LinksNeutralised int `json:"links_neutralised"` // unwrapped or identifier removed
 	LinksOpaque      int `json:"links_opaque"`      // click trackers left: resolving them would register a click
+
+	// Resources are the remote resources and links of the message as it
+	// came in, in document order: what the per-campaign learner compares
+	// between recipients' copies (issue 8). They hold per-recipient values,
+	// so they never appear in the JSON report.
+	Resources []learn.Resource `json:"-"`
 }
 
 // ReasonCounts counts findings by reason code (the part before ':').

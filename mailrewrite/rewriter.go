@@ -61,10 +61,14 @@ type job struct {
 	linkPrefix    string // pixelgate's click redirects start with it
 	trackClicks   bool   // consenting recipient, click analytics on
 	links         map[string]linkResult
+
+	learned         PerRecipientMatcher // Decision.Learned
+	listUnsubscribe []string            // List-Unsubscribe targets: never touched
 }
 
 // judge classifies one URL found in d.
 func (j *job) judge(d *htmlDoc, u string, c carrier) verdict {
+	j.collectResource(u, c.kind)
 	return j.classify(u, c)
 }
 
@@ -147,6 +151,7 @@ func (r *Rewriter) Rewrite(msg []byte, d Decision) (out []byte, rep *Report, err
 	if err != nil {
 		return nil, nil, err
 	}
+	j.learned, j.listUnsubscribe = d.Learned, listUnsubscribeURLs(msg, root)
 	parts, err := j.collect(msg, root)
 	if err != nil {
 		return nil, nil, err
@@ -195,6 +200,7 @@ func (r *Rewriter) Scan(msg []byte, recipient string) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
+	j.listUnsubscribe = listUnsubscribeURLs(msg, root)
 	parts, err := j.collect(msg, root)
 	if err != nil {
 		return nil, err

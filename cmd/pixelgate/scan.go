@@ -32,14 +32,19 @@ type scanSummary struct {
 }
 
 func runScan(_ context.Context, env *environ, args []string) error {
-	fset := newFlagSet(env, "scan [--json] [--rcpt ADDR] FILE|DIR...",
+	fset := newFlagSet(env, "scan [--json] [--rcpt ADDR] FILE|DIR...  |  scan [--json] --pair A.eml B.eml",
 		"Report the trackers in .eml and .html files without changing them (for auditing templates).\n"+
 			"Directories are searched recursively. The action column is what `rewrite` would do for a\n"+
-			"recipient without consent.")
+			"recipient without consent. --pair compares two recipients' copies of one email and lists the\n"+
+			"URLs that differ between them: per-recipient identifiers.")
 	asJSON := fset.Bool("json", false, "print one JSON document instead of text")
 	rcpt := fset.String("rcpt", "", "recipient address to look for inside URLs (plain, encoded or hashed)")
+	pair := fset.Bool("pair", false, "compare two recipients' copies of one email (A.eml B.eml)")
 	if err := fset.parse(args); err != nil {
 		return err
+	}
+	if *pair {
+		return runScanPair(env, fset.Args(), *asJSON)
 	}
 	if fset.NArg() == 0 {
 		return fmt.Errorf("%w: name at least one FILE or DIR", errUsage)

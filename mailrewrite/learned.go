@@ -1,0 +1,174 @@
+package mailrewrite
+
+import (
+	"net/url"
+	"strings"
+
+	"golang.org/x/net/html"
+
+	"github.com/pixelgate/pixelgate/mailrewrite/learn"
+)
+
+// Reason codes of learnt parts and untouched links (issue 8).
+const (
+	// ReasonLearned: "learned:<parts>": these parts of the URL differ
+	// between recipients' copies of this campaign (learn.Shapes).
+	ReasonLearned = "learned"
+	// ReasonUnsubscribe: an unsubscribe or preferences link, left as it is
+	// whatever it carries: it must keep working for this very recipient.
+	ReasonUnsubscribe = "unsubscribe"
+)
+
+// PerRecipientMatcher returns the parts of a URL that vary per recipient
+// within a campaign (learn.Shapes implements it).
+type PerRecipientMatcher interface {
+	PerRecipient(u *url.URL) (parts []learn.Part, ok bool)
+}
+
+// collectResource remembers a URL of the incoming message, in document
+// order, for the per-campaign learner (Report.Resources).
+func (j *job) collectResource(u, carrier string) {
+	j.rep.Resources = append(j.rep.Resources, learn.Resource{URL: strings.TrimSpace(u), Carrier: carrier})
+}
+
+// learnedParts: the parts of u that the campaign's copies showed to vary.
+func (j *job) learnedParts(u *url.URL) ([]learn.Part, bool) {
+	if j.learned == nil || u == nil {
+		return nil, false
+	}
+	return j.learned.PerRecipient(u)
+}
+
+// learnedLink takes the learnt parts out of a link. A part in the path, or
+// one that carries a payload (it differs from link to link: a click
+// redirect's token), is the redirect itself: without it the sender's server
+// cannot answer, so the link keeps it and is reported as opaque.
+func (j *job) learnedLink(u *url.URL, dest string, reasons []string) (string, []string, bool) {
+	lp, ok := j.learnedParts(u)
+	if !ok {
+		return dest, reasons, false
+	}
+	opaque := false
+	var removable []learn.Part
+	for _, p := range lp {
+		if p.Kind == learn.Segment || p.Payload {
+			opaque = true
+			continue
+		}
+		removable = append(removable, p)
+	}
+	return learn.RemoveParts(dest, removable), append(reasons, ReasonLearned+":"+learn.PartsString(lp)), opaque
+}
+
+// keepUnsubscribe undoes any change to an unsubscribe or preferences link
+// (issue 8: never touched) and says so in its finding.
+func (j *job) keepUnsubscribe(t *tagEdit, raw, href string, f *Finding) (string, *Finding) {
+	if (href == raw && f == nil) || !j.unsubscribe(raw, t.d.src, t.end) {
+		return href, f
+	}
+	if f != nil {
+		f.Reason += "," + ReasonUnsubscribe
+		f.Action, f.Rewritten = ActionKept, ""
+	}
+	return raw, f
+}
+
+// unsubscribeURLWords and unsubscribeTextWords mark the links a recipient
+// uses to leave a list or choose what they receive, in the languages of
+// pixelgate's users.
+var (
+	unsubscribeURLWords = []string{
+		"unsubscribe", "unsub", "optout", "opt-out", "opt_out", "abmelden", "abbestellen", "austragen",
+		"desinscri", "désinscri", "desabonn", "désabonn", "disiscri", "afmelden", "uitschrijven",
+		"preference", "manage-subscription", "subscription-center", "list-manage.com/profile",
+	}
+	unsubscribeTextWords = []string{
+		"unsubscribe", "opt out", "opt-out", "manage preferences", "email preferences", "update your preferences",
+		"abmelden", "abbestellen", "austragen", "désinscri", "desinscri", "désabonner", "desabonner",
+		"darse de baja", "disiscriviti", "cancella iscrizione", "afmelden", "uitschrijven", "préférences",
+		"einstellungen", "preferencias",
+	}
+)
+
+// maxLinkText bounds how far a link's text is read.
+const maxLinkText = 2048
+
+// unsubscribe: the link is a List-Unsubscribe target (RFC 2369 §3.2), or
+// its URL or text says it unsubscribes or manages preferences. tagEnd is
+// where the link's start tag ends in src.
+func (j *job) unsubscribe(raw string, src []byte, tagEnd int) bool {
+	for _, h := range j.listUnsubscribe {
+		if raw == h {
+			return true
+		}
+	}
+	low := strings.ToLower(raw)
+	if dec, err := url.PathUnescape(low); err == nil {
+		low = dec
+	}
+	for _, w := range unsubscribeURLWords {
+		if strings.Contains(low, w) {
+			return true
+		}
+	}
+	text := linkText(src, tagEnd)
+	for _, w := range unsubscribeTextWords {
+		if strings.Contains(text, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// linkText returns the lower-cased text of the link whose start tag ends
+// at from: up to its </a>, tags left out, character references decoded.
+func linkText(src []byte, from int) string {
+	if from < 0 || from > len(src) {
+		return ""
+	}
+	seg := src[from:min(len(src), from+maxLinkText)]
+	for i := 0; i+3 <= len(seg); i++ {
+		if seg[i] == '<' && seg[i+1] == '/' && seg[i+2]|0x20 == 'a' && (i+3 == len(seg) || !isNameByte(seg[i+3])) {
+			seg = seg[:i]
+			break
+		}
+	}
+	var b strings.Builder
+	in := false
+	for _, c := range seg {
+		switch {
+		case c == '<':
+			in = true
+		case c == '>':
+			in = false
+			b.WriteByte(' ')
+		case !in:
+			b.WriteByte(c)
+		}
+	}
+	return strings.ToLower(strings.Join(strings.Fields(html.UnescapeString(b.String())), " "))
+}
+
+func isNameByte(c byte) bool {
+	c |= 0x20
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-'
+}
+
+// listUnsubscribeURLs reads the http(s) targets of the top-level
+// List-Unsubscribe field (RFC 2369 §3.2: "<URL>, <URL>").
+func listUnsubscribeURLs(msg []byte, root *entity) []string {
+	hdr, _, _ := splitHeader(msg, root.start, root.end)
+	var out []string
+	forEachField(hdr, func(name, value []byte) {
+		if !asciiEqualFold(name, "list-unsubscribe") {
+			return
+		}
+		for _, f := range strings.Split(string(value), ",") {
+			f = strings.TrimSpace(f)
+			if len(f) > 2 && f[0] == '<' && f[len(f)-1] == '>' && isRemote(f[1:len(f)-1]) {
+				out = append(out, strings.TrimSpace(f[1:len(f)-1]))
+			}
+		}
+	})
+	return out
+}
