@@ -12,6 +12,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/mailrewrite"
+	"github.com/pixelgate/pixelgate/mailrewrite/learn"
 )
 
 // internalHeaderPrefix: instructions to pixelgate that must not leave it.
@@ -50,6 +51,7 @@ func (r *Relay) process(s *session, msg []byte) error {
 		AskConsent:     ask,
 		TrackClicks:    r.cfg.TrackClicks,
 		URLs:           r.cfg.URLs(s.key, s.env.To, campaign),
+		Learned:        r.learnedFor(log, campaign),
 	}
 	rw, err := r.cfg.Rewrite(msg, d)
 	if err != nil {
@@ -91,17 +93,19 @@ func (r *Relay) process(s *session, msg []byte) error {
 	// and the embedded store's write batching must not delay the reply.
 	send := consent.Send{Campaign: campaign, CampaignName: campaignName,
 		Granted: state == consent.Granted && !failClosed, At: r.cfg.Now()}
-	r.afterDelivery(log, s.key, send, rw.AskedConsent)
+	r.afterDelivery(log, s.key, send, rw.AskedConsent, rw.Resources)
 	// Per-message success is debug detail; metrics carry the volume.
 	log.Debug("delivered", "campaign", campaign, "decision", decisionLabel, "bytes", len(out))
 	return nil
 }
 
-// afterDelivery records the send (and the consent request, R5) in the
-// background; Shutdown waits for it. When too much is pending the work runs
+// afterDelivery records the send (and the consent request, R5) and feeds
+// the original copy to the campaign's learner in the background; Shutdown
+// waits for it. When too much is pending the work runs
 // inline, which slows the client instead of piling up goroutines.
-func (r *Relay) afterDelivery(log *slog.Logger, k consent.Key, send consent.Send, asked bool) {
+func (r *Relay) afterDelivery(log *slog.Logger, k consent.Key, send consent.Send, asked bool, urls []learn.Resource) {
 	work := func() {
+		defer r.learnFrom(log, send.Campaign, urls)
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
 		defer cancel()
 		if err := r.cfg.Store.RecordSend(ctx, send); err != nil {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/mailrewrite"
+	"github.com/pixelgate/pixelgate/mailrewrite/learn"
 )
 
 // RewriteFunc rewrites one message for one recipient (mailrewrite). A
@@ -45,6 +46,8 @@ type Rewritten struct {
 	AskedConsent bool
 	// Reasons counts the rewrite's findings by reason code, for metrics.
 	Reasons map[string]int
+	// Resources are the incoming copy's URLs, for the campaign's learner.
+	Resources []learn.Resource
 }
 
 // ErrUnparseable marks a message the rewrite engine cannot parse; the client
@@ -99,6 +102,10 @@ type Config struct {
 	// pixelgate. Both off by default.
 	Deliverability bool
 	TrackClicks    bool
+
+	// Learn keeps, per campaign, which URL parts differ between
+	// recipients' copies (issue 8); nil disables learning.
+	Learn *learn.Store
 
 	ESP        ESP
 	ESPOptions ESPOptions

@@ -24,6 +24,7 @@ func MailRewrite(rw *mailrewrite.Rewriter) RewriteFunc {
 		if rep != nil {
 			res.AskedConsent = rep.ConsentRequested
 			res.Reasons = rep.ReasonCounts()
+			res.Resources = rep.Resources
 		}
 		return res, nil
 	}

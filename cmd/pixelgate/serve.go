@@ -56,6 +56,8 @@ type serveSettings struct {
 	campaignHeader *string
 	deliverability *bool
 	trackClicks    *bool
+	learn          *bool
+	learnTTL       *time.Duration
 
 	logFormat *string
 
@@ -95,6 +97,8 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		campaignHeader: fs.String("campaign-header", proxy.DefaultCampaignHeader, "header holding the campaign id"),
 		deliverability: fs.Bool("deliverability", false, "R4 exemption: date-only deliverability pixel for non-consenting recipients"),
 		trackClicks:    fs.Bool("track-clicks", false, "route consenting recipients' links through pixelgate's redirect"),
+		learn:          fs.Bool("learn", true, "learn, per campaign, which URL parts differ between recipients' copies and treat them as identifiers"),
+		learnTTL:       fs.Duration("learn-ttl", 30*24*time.Hour, "how long a campaign's learned URL shapes are kept after its last copy"),
 
 		logFormat: fs.String("log-format", "text", "log format on stderr: text or json"),
 
@@ -325,6 +329,10 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	learner, err := set.learner(store, st.keyring, reg, logger)
+	if err != nil {
+		return err
+	}
 	relay, err := proxy.NewRelay(proxy.Config{
 		Hostname:        c.hostname,
 		Cert:            cert,
@@ -343,6 +351,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		CampaignHeader:  *set.campaignHeader,
 		Deliverability:  *set.deliverability,
 		TrackClicks:     *set.trackClicks,
+		Learn:           learner,
 		ESP:             proxy.ESP(*set.esp),
 		ESPOptions:      set.espOptions(),
 		DKIM:            dkimKeys,
