@@ -132,8 +132,8 @@ func printExplain(w io.Writer, rep *mailrewrite.Report) {
 	if !rep.FooterAdded {
 		footer = "no footer added (placeholder or existing link)"
 	}
-	fmt.Fprintf(w, "%d remote, %d trackers, %d per-recipient, %d neutralised; %s; %s; %d placeholders filled; rules %s\n",
-		rep.Remote, rep.Trackers, rep.PerRecipient, rep.Neutralised, pixel, footer, rep.PlaceholdersFilled, rep.RulesVersion)
+	fmt.Fprintf(w, "%d remote, %d trackers, %d per-recipient, %d neutralised; %d tracked links, %d neutralised, %d opaque redirects left; %s; %s; %d placeholders filled; rules %s\n",
+		rep.Remote, rep.Trackers, rep.PerRecipient, rep.Neutralised, rep.TrackedLinks, rep.LinksNeutralised, rep.LinksOpaque, pixel, footer, rep.PlaceholdersFilled, rep.RulesVersion)
 }
 
 // shorten keeps a table readable; the full URL is in scan --json.

@@ -29,6 +29,8 @@ type scanSummary struct {
 	Trackers     int            `json:"trackers"`
 	PerRecipient int            `json:"per_recipient"`
 	ByReason     map[string]int `json:"trackers_by_reason"`
+	TrackedLinks int            `json:"tracked_links"`
+	LinksOpaque  int            `json:"links_opaque"`
 }
 
 func runScan(_ context.Context, env *environ, args []string) error {
@@ -71,6 +73,8 @@ func runScan(_ context.Context, env *environ, args []string) error {
 			sum.Remote += rep.Remote
 			sum.Trackers += rep.Trackers
 			sum.PerRecipient += rep.PerRecipient
+			sum.TrackedLinks += rep.TrackedLinks
+			sum.LinksOpaque += rep.LinksOpaque
 			for _, fd := range rep.Findings {
 				if fd.Class == mailrewrite.ClassContent {
 					continue
@@ -166,7 +170,8 @@ func printScanFile(w io.Writer, res scanFile) {
 		return
 	}
 	rep := res.Report
-	fmt.Fprintf(w, "%s: %d remote, %d trackers, %d per-recipient\n", res.File, rep.Remote, rep.Trackers, rep.PerRecipient)
+	fmt.Fprintf(w, "%s: %d remote, %d trackers, %d per-recipient, %d tracked links (%d neutralised, %d opaque)\n",
+		res.File, rep.Remote, rep.Trackers, rep.PerRecipient, rep.TrackedLinks, rep.LinksNeutralised, rep.LinksOpaque)
 	for _, f := range rep.Findings {
 		if f.Class == mailrewrite.ClassContent {
 			continue
@@ -193,8 +198,8 @@ func summaryLine(s scanSummary) string {
 	if len(parts) > 0 {
 		by = " (by reason: " + strings.Join(parts, ", ") + ")"
 	}
-	line := fmt.Sprintf("scanned %d files: %d remote resources, %d trackers%s, %d per-recipient identifiers",
-		s.Files, s.Remote, s.Trackers, by, s.PerRecipient)
+	line := fmt.Sprintf("scanned %d files: %d remote resources, %d trackers%s, %d per-recipient identifiers, %d tracked links (%d opaque redirects)",
+		s.Files, s.Remote, s.Trackers, by, s.PerRecipient, s.TrackedLinks, s.LinksOpaque)
 	if s.Errors > 0 {
 		line += fmt.Sprintf(", %d files with errors", s.Errors)
 	}

@@ -77,3 +77,24 @@ func TestScanPair(t *testing.T) {
 		t.Error("a missing file is not an error")
 	}
 }
+
+// scan counts tracked links apart from remote resources, per file and in
+// the summary.
+func TestScanCountsTrackedLinks(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "a.html")
+	html := `<a href="https://www.shop.example/?mc_eid=8f0c0a0b2a&amp;utm_source=nl">a</a>` +
+		`<a href="https://u1.ct.sendgrid.net/ls/click?upn=Zx81Kq3Lm5Np7Rs9Tv1Wx3Yz5Ab7Cd9Ef">b</a>`
+	if err := os.WriteFile(f, []byte(html), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "", "scan", f)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"0 remote, 0 trackers, 0 per-recipient, 2 tracked links (1 neutralised, 1 opaque)", "2 tracked links (1 opaque redirects)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scan output lacks %q:\n%s", want, out)
+		}
+	}
+}
