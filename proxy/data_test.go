@@ -43,3 +43,41 @@ func FuzzCheckLines(f *testing.F) {
 		}
 	})
 }
+
+// checkLinesByByte is the plain byte-by-byte statement of the line rules
+// that checkLines implements with IndexByte: both must agree on every input.
+func checkLinesByByte(msg []byte) error {
+	start := 0
+	for i := 0; i < len(msg); i++ {
+		switch msg[i] {
+		case '\r':
+			if i+1 >= len(msg) || msg[i+1] != '\n' {
+				return errBareNewline
+			}
+			if i-start > maxContentLine {
+				return errLineTooLong
+			}
+			i++
+			start = i + 1
+		case '\n':
+			return errBareNewline
+		}
+	}
+	if len(msg)-start > maxContentLine {
+		return errLineTooLong
+	}
+	return nil
+}
+
+func FuzzCheckLinesSameAsByByte(f *testing.F) {
+	long := strings.Repeat("y", maxContentLine)
+	for _, s := range []string{"a\r\nb\r\n", "a\nb", "\r.\r", "\n", "\r", "\r\r\n", long + "x\r\nz\n",
+		"ok\r\n" + long + "x", "ok\r\n" + long + "\r\n\n", long + "xx\r"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		if got, want := checkLines(msg), checkLinesByByte(msg); got != want {
+			t.Fatalf("checkLines(%q) = %v, byte by byte: %v", msg, got, want)
+		}
+	})
+}

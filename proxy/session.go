@@ -44,6 +44,8 @@ type session struct {
 	env  Envelope
 	key  consent.Key
 	rcpt bool
+	// sizeHint is the message size the client declared, bounded (0: none).
+	sizeHint int64
 }
 
 func (r *Relay) newSession(c *smtp.Conn) (smtp.Session, error) {
@@ -90,8 +92,12 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	s.inTx = true
 	s.env = Envelope{From: from}
+	s.sizeHint = 0
 	if opts != nil {
 		s.env.UTF8 = opts.UTF8
+		// The declared SIZE (RFC 1870) sizes the DATA buffer. A claim is
+		// not a message: past maxSizeHint the buffer grows as data comes.
+		s.sizeHint = min(max(opts.Size, 0), maxSizeHint, AcceptedMessageBytes(s.r.cfg.MaxMessageBytes))
 	}
 	return nil
 }
@@ -115,7 +121,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
-	msg, err := readData(r)
+	msg, err := readData(r, s.sizeHint)
 	if err != nil {
 		s.r.cfg.Metrics.Messages.WithLabelValues("refused-content").Inc()
 		var se *smtp.SMTPError
