@@ -2,6 +2,7 @@ package rules
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -75,7 +76,39 @@ func FuzzURL(f *testing.F) {
 				t.Fatalf("Unwrap(%q) = %v, %q", raw, d, id)
 			}
 		}
+		sameAsWithoutMemo(t, s, u)
 	})
+}
+
+// sameAsWithoutMemo checks that the memo (now warm for u) answers what the
+// rules answer when asked directly.
+func sameAsWithoutMemo(t *testing.T, s *Set, u *url.URL) {
+	t.Helper()
+	m, ok := s.MatchTracker(u)
+	pos := int32(-1)
+	if webURL(u) {
+		pos = s.trackerIdx.find(urlParts(u))
+	}
+	if ok != (pos >= 0) || (ok && m != s.trackers[pos]) {
+		t.Fatalf("MatchTracker(%q) = %+v %v, rules say %d", u, m, ok, pos)
+	}
+	var params []string
+	if webURL(u) && u.RawQuery != "" {
+		params = s.identifyingParams(urlParts(u))
+	}
+	if got := s.IdentifyingParams(u); !slices.Equal(got, params) {
+		t.Fatalf("IdentifyingParams(%q) = %q, rules say %q", u, got, params)
+	}
+	d, id, ok := s.Unwrap(u)
+	var wd *url.URL
+	var wid string
+	wok := false
+	if webURL(u) {
+		wd, wid, wok = s.unwrap(u)
+	}
+	if ok != wok || id != wid || (ok && d.String() != wd.String()) {
+		t.Fatalf("Unwrap(%q) = %v %q %v, rules say %v %q %v", u, d, id, ok, wd, wid, wok)
+	}
 }
 
 func absoluteWeb(u *url.URL) bool {
