@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 const (
 	Namespace     = "learn"
 	lockNamespace = "learn-lock"
+	newNamespace  = "learn-new" // new campaign states per day
 )
 
 // StoreOptions configure a Store. Zero values take the defaults.
@@ -30,6 +32,16 @@ type StoreOptions struct {
 	// copy (default 30 days): learnt shapes live as long as the campaign
 	// sends, and no longer.
 	TTL time.Duration
+	// FirstTTL: a state that has seen one copy only expires sooner
+	// (default 24 h). A "campaign" of one message (a personalised subject
+	// makes each message its own campaign when no campaign header is
+	// set) then costs the store a day, not a month.
+	FirstTTL time.Duration
+	// NewPerDay bounds the campaign states started per day across all
+	// replicas (default 2000), and with it what learning may hold in the
+	// store: at most about TTL/day × NewPerDay × MaxEncodedSize(Limits),
+	// in practice a few KiB per campaign.
+	NewPerDay int
 	// Secret keys the value fingerprints (a key derived from pixelgate's
 	// secrets, the same on every replica).
 	Secret []byte
@@ -92,6 +104,12 @@ func NewStore(rec consent.Records, o StoreOptions) (*Store, error) {
 	}
 	if o.TTL <= 0 {
 		o.TTL = 30 * 24 * time.Hour
+	}
+	if o.FirstTTL <= 0 {
+		o.FirstTTL = 24 * time.Hour
+	}
+	if o.NewPerDay <= 0 {
+		o.NewPerDay = 2000
 	}
 	if o.Limits == (Limits{}) {
 		o.Limits = DefaultLimits
@@ -201,6 +219,14 @@ func (s *Store) Observe(ctx context.Context, campaign string, c []Resource) erro
 		return s.failed(err)
 	}
 	if st == nil {
+		ok, err := s.mayStart(ctx)
+		if err != nil {
+			return s.failed(err)
+		}
+		if !ok {
+			s.m.observed.WithLabelValues("capped").Inc()
+			return nil
+		}
 		if st, err = NewState(s.o.Rand); err != nil {
 			return s.failed(err)
 		}
@@ -218,11 +244,26 @@ func (s *Store) Observe(ctx context.Context, campaign string, c []Resource) erro
 		s.m.observed.WithLabelValues("unchanged").Inc()
 	}
 	st.touched = s.today()
-	if err := s.rec.Put(ctx, Namespace, key, st.Encode(), s.o.TTL); err != nil {
+	ttl := s.o.TTL
+	if st.Copies() < 2 {
+		ttl = min(ttl, s.o.FirstTTL)
+	}
+	if err := s.rec.Put(ctx, Namespace, key, st.Encode(), ttl); err != nil {
 		return s.failed(fmt.Errorf("learn: save campaign state: %w", err))
 	}
 	s.remember(campaign, st)
 	return nil
+}
+
+// mayStart counts a new campaign state against today's allowance
+// (NewPerDay, shared by the replicas through Records.Incr).
+func (s *Store) mayStart(ctx context.Context) (bool, error) {
+	day := strconv.FormatInt(s.o.Now().Unix()/86400, 10)
+	n, err := s.rec.Incr(ctx, newNamespace, day, 1, 48*time.Hour)
+	if err != nil {
+		return false, fmt.Errorf("learn: count new campaigns: %w", err)
+	}
+	return n <= int64(s.o.NewPerDay), nil
 }
 
 // frozen: the cached state has seen enough copies and needs no refresh.
@@ -329,7 +370,7 @@ func newStoreMetrics(reg prometheus.Registerer) (*storeMetrics, error) {
 	m := &storeMetrics{
 		observed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pixelgate_learn_copies_total",
-			Help: "Copies offered to the per-campaign learner, by result: learned (a new per-recipient part), unchanged, frozen (enough copies seen), busy (another replica was updating the campaign), corrupt (stored state dropped), error.",
+			Help: "Copies offered to the per-campaign learner, by result: learned (a new per-recipient part), unchanged, frozen (enough copies seen), busy (another replica was updating the campaign), capped (too many new campaigns today), corrupt (stored state dropped), error.",
 		}, []string{"result"}),
 		learned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pixelgate_learn_parts_learned_total",
@@ -343,7 +384,7 @@ func newStoreMetrics(reg prometheus.Registerer) (*storeMetrics, error) {
 			}
 		}
 	}
-	for _, r := range []string{"learned", "unchanged", "frozen", "busy", "corrupt", "error"} {
+	for _, r := range []string{"learned", "unchanged", "frozen", "busy", "capped", "corrupt", "error"} {
 		m.observed.WithLabelValues(r)
 	}
 	return m, nil

@@ -378,3 +378,75 @@ func TestStoreSameReplicaTakesTurns(t *testing.T) {
 		})
 	}
 }
+
+// A campaign of one copy lives a day, not a month; a second copy gives it
+// the full TTL.
+func TestStoreSingleCopyExpiresSooner(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	cs := storeKinds[0].open(t, clk)
+	s, err := NewStore(cs.Records(), StoreOptions{Now: clk.Now, CacheTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"once", "twice", "twice"} {
+		if err := s.Observe(ctx, c, newsletter(c, newRecipient(len(c)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(25 * time.Hour)
+	if _, err := cs.Records().Get(ctx, Namespace, recordKey("once")); !errors.Is(err, consent.ErrNotFound) {
+		t.Errorf("a one-copy campaign's state outlived a day: %v", err)
+	}
+	if _, err := cs.Records().Get(ctx, Namespace, recordKey("twice")); err != nil {
+		t.Errorf("a two-copy campaign's state is gone after a day: %v", err)
+	}
+}
+
+// New campaign states per day are bounded across replicas, so campaigns
+// of one message each cannot fill the store.
+func TestStoreCapsNewCampaignsPerDay(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	cs := storeKinds[0].open(t, clk)
+	reg := prometheus.NewRegistry()
+	opts := StoreOptions{Now: clk.Now, NewPerDay: 2, Registerer: reg}
+	r1, err := NewStore(cs.Records(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Registerer = nil
+	r2, err := NewStore(cs.Records(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []string{"a", "b", "c"} {
+		if err := []*Store{r1, r2, r1}[i].Observe(ctx, c, newsletter(c, newRecipient(1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := cs.Records().List(ctx, Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 {
+		t.Fatalf("%d campaign states stored, cap 2", len(keys))
+	}
+	if got := counterValue(t, reg, "pixelgate_learn_copies_total", "capped"); got != 1 {
+		t.Fatalf("capped count %v, want 1", got)
+	}
+	// Copies of campaigns already started are still learnt from.
+	if err := r2.Observe(ctx, "a", newsletter("a", newRecipient(2))); err != nil {
+		t.Fatal(err)
+	}
+	if sh, _ := r2.Shapes(ctx, "a"); sh.Len() == 0 {
+		t.Fatal("a started campaign stopped learning at the cap")
+	}
+	clk.Add(24 * time.Hour)
+	if err := r1.Observe(ctx, "c", newsletter("c", newRecipient(1))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Records().Get(ctx, Namespace, recordKey("c")); err != nil {
+		t.Fatalf("the next day's allowance did not apply: %v", err)
+	}
+}
