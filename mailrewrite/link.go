@@ -73,10 +73,11 @@ func (j *job) judgeLink(raw string) (string, *Finding, error) {
 		(j.consentPrefix != "" && strings.HasPrefix(raw, j.consentPrefix)) {
 		return raw, nil, nil
 	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
+	u, ok := j.r.rules.ParseURL(raw)
+	if !ok {
 		return raw, nil, nil
 	}
+	var err error
 	dest := raw
 	var reasons []string
 	vendor := ""

@@ -58,6 +58,12 @@ func FuzzURL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		u, err := url.Parse(raw)
+		for range 2 {
+			mu, ok := s.ParseURL(raw)
+			if want := err == nil && u.Host != ""; ok != want || (ok && !sameURL(mu, u)) {
+				t.Fatalf("ParseURL(%q) = %v %v, url.Parse: %v %v", raw, mu, ok, u, err)
+			}
+		}
 		if err != nil {
 			return
 		}
@@ -113,4 +119,11 @@ func sameAsWithoutMemo(t *testing.T, s *Set, u *url.URL) {
 
 func absoluteWeb(u *url.URL) bool {
 	return u != nil && (u.Scheme == "http" || u.Scheme == "https") && u.Hostname() != "" && u.User == nil
+}
+
+// sameURL: equal parts, the user info compared by value.
+func sameURL(a, b *url.URL) bool {
+	ca, cb := *a, *b
+	ca.User, cb.User = nil, nil
+	return ca == cb && a.User.String() == b.User.String() && (a.User == nil) == (b.User == nil)
 }

@@ -34,19 +34,33 @@ func (k urlKey) clone() urlKey {
 	return urlKey{strings.Clone(k.host), strings.Clone(k.path), strings.Clone(k.query), strings.Clone(k.fragment)}
 }
 
+// memoKey is what a memo is keyed by: comparable, with a size to bound
+// what is kept and a copy of its own to keep.
+type memoKey[K any] interface {
+	comparable
+	size() int
+	clone() K
+}
+
+// rawURL keys the memo of parsed URLs: the URL as written in the mail.
+type rawURL string
+
+func (r rawURL) size() int     { return len(r) }
+func (r rawURL) clone() rawURL { return rawURL(strings.Clone(string(r))) }
+
 // memo remembers the answers of one pure lookup of the Set for the URLs
 // seen lately. The rule data never change after Parse, so a remembered
 // answer is the answer. Old entries go a generation at a time: when the
 // current generation is full it becomes the previous one and the one
 // before is dropped; an entry found in the previous generation moves to
 // the current one, so URLs in use stay.
-type memo[V any] struct {
+type memo[K memoKey[K], V any] struct {
 	mu   sync.Mutex
-	cur  map[urlKey]V
-	prev map[urlKey]V
+	cur  map[K]V
+	prev map[K]V
 }
 
-func (m *memo[V]) get(k urlKey) (V, bool) {
+func (m *memo[K, V]) get(k K) (V, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if v, ok := m.cur[k]; ok {
@@ -59,7 +73,7 @@ func (m *memo[V]) get(k urlKey) (V, bool) {
 	return v, ok
 }
 
-func (m *memo[V]) put(k urlKey, v V) {
+func (m *memo[K, V]) put(k K, v V) {
 	if k.size() > memoMaxKey {
 		return
 	}
@@ -69,18 +83,18 @@ func (m *memo[V]) put(k urlKey, v V) {
 	m.putLocked(k, v)
 }
 
-func (m *memo[V]) putLocked(k urlKey, v V) {
+func (m *memo[K, V]) putLocked(k K, v V) {
 	if len(m.cur) >= memoLimit {
 		m.prev, m.cur = m.cur, nil
 	}
 	if m.cur == nil {
-		m.cur = make(map[urlKey]V, 256)
+		m.cur = make(map[K]V, 256)
 	}
 	m.cur[k] = v
 }
 
 // len is the number of URLs the memo holds (for tests of the bound).
-func (m *memo[V]) len() int {
+func (m *memo[K, V]) len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.cur) + len(m.prev)

@@ -22,12 +22,16 @@ func TestMemoBoundAndAnswers(t *testing.T) {
 	link := mustURL(t, "https://www.google.com/url?q=https%3A%2F%2Fshop.example%2Fsale&sa=D")
 	for round := 0; round < 3; round++ {
 		for i := 0; i < 3*memoLimit; i++ {
-			u := mustURL(t, fmt.Sprintf("https://cdn%d.example.com/img/%d.png?uid=%d", i%7, i, i))
+			raw := fmt.Sprintf("https://cdn%d.example.com/img/%d.png?uid=%d", i%7, i, i)
+			u, ok := s.ParseURL(raw)
+			if !ok || u.String() != raw {
+				t.Fatalf("ParseURL(%q) = %v %v", raw, u, ok)
+			}
 			s.MatchTracker(u)
 			s.IdentifyingParams(u)
 			s.Unwrap(u)
 		}
-		for _, n := range []int{s.trackerMemo.len(), s.paramsMemo.len(), s.unwrapMemo.len()} {
+		for _, n := range []int{s.trackerMemo.len(), s.paramsMemo.len(), s.unwrapMemo.len(), s.parseMemo.len()} {
 			if n > 2*memoLimit {
 				t.Fatalf("round %d: memo holds %d URLs, bound is %d", round, n, 2*memoLimit)
 			}
@@ -50,6 +54,20 @@ func TestMemoBoundAndAnswers(t *testing.T) {
 				if gok2 {
 					gd.Host = "changed.example" // the caller's copy, not the memo's
 				}
+			}
+		}
+	}
+	for range 2 {
+		u, ok := s.ParseURL("https://shop.example/a?b=c#d")
+		if !ok || u.Host != "shop.example" || u.RawQuery != "b=c" || u.Fragment != "d" {
+			t.Fatalf("ParseURL = %v %v", u, ok)
+		}
+		u.Host = "changed.example" // the caller's copy, not the memo's
+	}
+	for _, bad := range []string{"https://[::1", "mailto:a@example.com", "/relative/path"} {
+		for range 2 {
+			if u, ok := s.ParseURL(bad); ok {
+				t.Errorf("ParseURL(%q) = %v, want no URL with a host", bad, u)
 			}
 		}
 	}

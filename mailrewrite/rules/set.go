@@ -40,9 +40,10 @@ type Set struct {
 	redirectIdx *index
 	stats       Stats
 
-	trackerMemo memo[int32] // trackerIdx.find answers; -1: no rule
-	paramsMemo  memo[[]string]
-	unwrapMemo  memo[unwrapAnswer]
+	trackerMemo memo[urlKey, int32] // trackerIdx.find answers; -1: no rule
+	paramsMemo  memo[urlKey, []string]
+	unwrapMemo  memo[urlKey, unwrapAnswer]
+	parseMemo   memo[rawURL, *url.URL] // nil: not a URL with a host
 }
 
 // Stats counts the rules of a Set, for reports and `scan` summaries.
@@ -206,4 +207,24 @@ func webURL(u *url.URL) bool {
 		return true
 	}
 	return false
+}
+
+// ParseURL is url.Parse for the URLs of mail, remembered: a campaign's
+// links come back in every recipient's copy. ok is false when raw does not
+// parse or has no host (nothing a rule could match). The URL is the
+// caller's own copy.
+func (s *Set) ParseURL(raw string) (u *url.URL, ok bool) {
+	k := rawURL(raw)
+	kept, hit := s.parseMemo.get(k)
+	if !hit {
+		if p, err := url.Parse(raw); err == nil && p.Host != "" {
+			kept = cloneURL(p)
+		}
+		s.parseMemo.put(k, kept)
+	}
+	if kept == nil {
+		return nil, false
+	}
+	c := *kept
+	return &c, true
 }
