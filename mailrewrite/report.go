@@ -68,10 +68,28 @@ type Report struct {
 // ReasonCounts counts findings by reason code (the part before ':').
 func (r *Report) ReasonCounts() map[string]int {
 	out := map[string]int{}
+	for k, n := range r.CountFindings() {
+		out[k.Reason] += n
+	}
+	return out
+}
+
+// FindingCount is one row of CountFindings: a reason code, the vendor ("" when
+// unknown) and the action taken. All three come from bounded sets (the
+// reason codes, the vendors of the rule file, the actions), so they can be
+// metric labels; no URL or recipient data is in them.
+type FindingCount struct {
+	Reason, Vendor, Action string
+}
+
+// CountFindings counts findings by reason code, vendor and action, for
+// metrics (issue 7: trackers stripped or swapped by reason and vendor).
+func (r *Report) CountFindings() map[FindingCount]int {
+	out := map[FindingCount]int{}
 	for _, f := range r.Findings {
 		for _, code := range strings.Split(f.Reason, ",") {
 			code, _, _ = strings.Cut(code, ":")
-			out[code]++
+			out[FindingCount{Reason: code, Vendor: f.Vendor, Action: f.Action}]++
 		}
 	}
 	return out

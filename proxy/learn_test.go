@@ -86,7 +86,7 @@ func TestRelayLearnsPerRecipientParts(t *testing.T) {
 					t.Errorf("the third copy lacks %s:\n%s", want, third)
 				}
 			}
-			if n := metricValue(h.metrics.Findings.WithLabelValues("learned")); n < 2 {
+			if n := findings(h.metrics, map[string]string{"reason": "learned"}); n < 2 {
 				t.Errorf("findings by learned parts counted %v, want at least 2", n)
 			}
 		})

@@ -67,8 +67,12 @@ func (r *Relay) process(s *session, msg []byte) error {
 		return errInternal
 	}
 	m.Recipients.WithLabelValues(decisionLabel).Inc()
-	for reason, n := range rw.Reasons {
-		m.Findings.WithLabelValues(reason).Add(float64(n))
+	for k, n := range rw.Findings {
+		vendor := k.Vendor
+		if vendor == "" {
+			vendor = "none"
+		}
+		m.Findings.WithLabelValues(k.Reason, vendor, k.Action).Add(float64(n))
 	}
 
 	out, err := r.finish(s, id, origHeader, origBody, rw.Msg)

@@ -44,8 +44,9 @@ type Rewritten struct {
 	// AskedConsent: the consent request block was put in the message, which
 	// starts the R5 quiet period (MarkAsked).
 	AskedConsent bool
-	// Reasons counts the rewrite's findings by reason code, for metrics.
-	Reasons map[string]int
+	// Findings counts the rewrite's findings by reason, vendor and action,
+	// for metrics.
+	Findings map[mailrewrite.FindingCount]int
 	// Resources are the incoming copy's URLs, for the campaign's learner.
 	Resources []learn.Resource
 }

@@ -298,6 +298,11 @@ func TestRelayRewritesPerConsent(t *testing.T) {
 	if v := metricValue(h.metrics.Recipients.WithLabelValues("granted")); v != 1 {
 		t.Errorf("granted recipients metric %v", v)
 	}
+	// Operators see which vendors' trackers were stripped or swapped
+	// (issue 7): the SendGrid pixel, once per recipient.
+	if v := findings(h.metrics, map[string]string{"vendor": "SendGrid"}); v < 2 {
+		t.Errorf("findings of vendor SendGrid counted %v, want at least 2 (one per recipient)", v)
+	}
 }
 
 func TestRelayOneRecipientPerTransaction(t *testing.T) {
@@ -744,4 +749,29 @@ func TestRelayOnRedis(t *testing.T) {
 	if v := metricValue(h.metrics.FailClosed); v != 1 {
 		t.Errorf("fail-closed metric %v", v)
 	}
+}
+
+// findings sums pixelgate_relay_findings_total over the series whose labels
+// include every pair in want (e.g. reason=learned, vendor=SendGrid).
+func findings(m *RelayMetrics, want map[string]string) float64 {
+	ch := make(chan prometheus.Metric, 256)
+	m.Findings.Collect(ch)
+	close(ch)
+	var sum float64
+	for pm := range ch {
+		var d dto.Metric
+		if err := pm.Write(&d); err != nil {
+			continue
+		}
+		match := 0
+		for _, l := range d.GetLabel() {
+			if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
+				match++
+			}
+		}
+		if match == len(want) {
+			sum += d.GetCounter().GetValue()
+		}
+	}
+	return sum
 }

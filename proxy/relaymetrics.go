@@ -11,8 +11,8 @@ type RelayMetrics struct {
 	// Recipients by the consent decision used for the rewrite: granted,
 	// refused, withdrawn, none, fail-closed.
 	Recipients *prometheus.CounterVec
-	// Findings counts remote resources found by the rewrite, by reason code
-	// (bounded set from mailrewrite).
+	// Findings counts resources and links found by the rewrite, by reason
+	// code, vendor and action (bounded sets from mailrewrite and its rules).
 	Findings *prometheus.CounterVec
 	// FailClosed counts consent lookups that failed and were treated as
 	// "not granted" (DESIGN §2).
@@ -41,8 +41,8 @@ func NewRelayMetrics(reg prometheus.Registerer) *RelayMetrics {
 			Name: "pixelgate_relay_recipients_total", Help: "Recipients rewritten, by the consent decision applied.",
 		}, []string{"decision"}),
 		Findings: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pixelgate_relay_findings_total", Help: "Remote resources found in relayed messages, by reason code.",
-		}, []string{"reason"}),
+			Name: "pixelgate_relay_findings_total", Help: "Trackers, identifiers and tracked links found in relayed messages, by reason code, vendor (none when unknown) and action.",
+		}, []string{"reason", "vendor", "action"}),
 		FailClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pixelgate_relay_consent_fail_closed_total", Help: "Consent lookups that failed and were treated as not granted.",
 		}),

@@ -23,7 +23,7 @@ func MailRewrite(rw *mailrewrite.Rewriter) RewriteFunc {
 		res := Rewritten{Msg: out}
 		if rep != nil {
 			res.AskedConsent = rep.ConsentRequested
-			res.Reasons = rep.ReasonCounts()
+			res.Findings = rep.CountFindings()
 			res.Resources = rep.Resources
 		}
 		return res, nil
