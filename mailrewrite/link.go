@@ -79,7 +79,8 @@ func (j *job) judgeLink(raw string) (string, *Finding, error) {
 	}
 	var err error
 	dest := raw
-	var reasons []string
+	var reasonBuf [4]string // most links have one or two reasons: no allocation
+	reasons := reasonBuf[:0]
 	vendor := ""
 	unwrapped := false
 	if du, rule, ok := j.r.rules.Unwrap(u); ok {

@@ -87,7 +87,10 @@ type FindingCount struct {
 func (r *Report) CountFindings() map[FindingCount]int {
 	out := map[FindingCount]int{}
 	for _, f := range r.Findings {
-		for _, code := range strings.Split(f.Reason, ",") {
+		// Cut rather than Split: the relay counts every message's findings.
+		for rest, more := f.Reason, true; more; {
+			var code string
+			code, rest, more = strings.Cut(rest, ",")
 			code, _, _ = strings.Cut(code, ":")
 			out[FindingCount{Reason: code, Vendor: f.Vendor, Action: f.Action}]++
 		}
