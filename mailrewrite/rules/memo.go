@@ -5,15 +5,19 @@ import (
 	"sync"
 )
 
-// memoLimit bounds each memo: a generation holds at most this many URLs and
-// a memo keeps two generations. A campaign sends the same HTML to every
-// recipient, so its few hundred distinct URLs all fit and, after the first
-// copy, every rule lookup of the rewrite is a map hit.
-const memoLimit = 4096
+// memoLimit and memoBytes bound each memo: a generation holds at most
+// memoLimit URLs and memoBytes bytes of keys, and a memo keeps two
+// generations. A remembered answer is never larger than its key (a parsed
+// copy of the URL, a destination taken out of it, parameter names), so a
+// memo holds at most about 4 × memoBytes whatever the mail says. A
+// campaign sends the same HTML to every recipient: its few hundred
+// distinct URLs fit, and after the first copy every lookup is a map hit.
+const (
+	memoLimit = 4096
+	memoBytes = 1 << 20
+)
 
-// memoMaxKey: longer URLs are looked up every time rather than kept, so
-// the memory a memo holds is bounded by memoLimit × memoMaxKey per
-// generation, whatever the mail says.
+// memoMaxKey: longer URLs are looked up every time rather than kept.
 const memoMaxKey = 2048
 
 // urlKey is what a rule lookup depends on (see urlParts): the normalised
@@ -55,9 +59,10 @@ func (r rawURL) clone() rawURL { return rawURL(strings.Clone(string(r))) }
 // before is dropped; an entry found in the previous generation moves to
 // the current one, so URLs in use stay.
 type memo[K memoKey[K], V any] struct {
-	mu   sync.Mutex
-	cur  map[K]V
-	prev map[K]V
+	mu       sync.Mutex
+	cur      map[K]V
+	prev     map[K]V
+	curBytes int // key bytes in cur
 }
 
 func (m *memo[K, V]) get(k K) (V, bool) {
@@ -84,11 +89,14 @@ func (m *memo[K, V]) put(k K, v V) {
 }
 
 func (m *memo[K, V]) putLocked(k K, v V) {
-	if len(m.cur) >= memoLimit {
-		m.prev, m.cur = m.cur, nil
+	if len(m.cur) >= memoLimit || m.curBytes+k.size() > memoBytes {
+		m.prev, m.cur, m.curBytes = m.cur, nil, 0
 	}
 	if m.cur == nil {
 		m.cur = make(map[K]V, 256)
+	}
+	if _, ok := m.cur[k]; !ok {
+		m.curBytes += k.size()
 	}
 	m.cur[k] = v
 }
@@ -98,4 +106,17 @@ func (m *memo[K, V]) len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.cur) + len(m.prev)
+}
+
+// keyBytes is the size of the keys the memo holds (for tests of the bound).
+func (m *memo[K, V]) keyBytes() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, g := range []map[K]V{m.cur, m.prev} {
+		for k := range g {
+			n += k.size()
+		}
+	}
+	return n
 }

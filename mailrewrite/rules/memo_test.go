@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -70,6 +71,14 @@ func TestMemoBoundAndAnswers(t *testing.T) {
 				t.Errorf("ParseURL(%q) = %v, want no URL with a host", bad, u)
 			}
 		}
+	}
+	// Long URLs fill a generation by bytes before they reach memoLimit.
+	long := strings.Repeat("a", memoMaxKey-100)
+	for i := 0; i < 3*memoBytes/len(long); i++ {
+		s.ParseURL(fmt.Sprintf("https://cdn.example.com/%s/%d.png", long, i))
+	}
+	if n := s.parseMemo.keyBytes(); n > 2*memoBytes {
+		t.Errorf("parse memo holds %d bytes of URLs, bound is %d", n, 2*memoBytes)
 	}
 	if _, ok := s.MatchTracker(tracker); !ok {
 		t.Error("SendGrid open pixel no longer matched")
