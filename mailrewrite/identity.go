@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"iter"
 	"net/url"
 	"strings"
 )
@@ -130,26 +131,44 @@ func (id *identity) matchOne(s string) string {
 		}
 	}
 	// Hashes: look only at runs of 32 or more hex digits.
-	for i := 0; i < len(s); {
-		if !hexDigit[s[i]] {
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && hexDigit[s[j]] {
-			j++
-		}
-		if j-i >= 32 {
-			run := strings.ToLower(s[i:j])
-			for _, n := range id.folded {
-				if (n.form == "md5" || n.form == "sha1" || n.form == "sha256") && strings.Contains(run, n.s) {
-					return n.form
-				}
+	for i, j := range hexRuns(s, 32) {
+		run := strings.ToLower(s[i:j])
+		for _, n := range id.folded {
+			if (n.form == "md5" || n.form == "sha1" || n.form == "sha256") && strings.Contains(run, n.s) {
+				return n.form
 			}
 		}
-		i = j
 	}
 	return ""
+}
+
+// hexRuns yields the start and end of every run of at least minLen hex
+// digits in s, left to right. It looks at one byte in minLen where there is
+// no such run: a run of minLen digits starting at i or later and before
+// i+minLen covers s[i+minLen-1].
+func hexRuns(s string, minLen int) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		// Invariant: i == 0 or s[i-1] is not a hex digit.
+		for i := 0; i+minLen <= len(s); {
+			probe := i + minLen - 1
+			if !hexDigit[s[probe]] {
+				i = probe + 1
+				continue
+			}
+			start := probe
+			for start > i && hexDigit[s[start-1]] {
+				start--
+			}
+			end := probe + 1
+			for end < len(s) && hexDigit[s[end]] {
+				end++
+			}
+			if end-start >= minLen && !yield(start, end) {
+				return
+			}
+			i = end + 1
+		}
+	}
 }
 
 var hexDigit = func() (t [256]bool) {
