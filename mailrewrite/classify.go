@@ -86,8 +86,8 @@ func (j *job) classify(raw string, c carrier) verdict {
 		return verdict{class: ClassOwn, reasons: []string{ReasonOwnPixel}, vendor: "pixelgate"}
 	}
 	var v verdict
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
+	u, ok := j.r.rules.ParseURL(raw)
+	if !ok {
 		return verdict{class: ClassTracker, reasons: []string{ReasonUnparseable}}
 	}
 	strong := false // a reason that makes it a tracker whatever the markup says

@@ -1,8 +1,11 @@
 package mailrewrite
 
 import (
+	"bytes"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 
@@ -95,36 +98,78 @@ const maxLinkText = 2048
 
 // unsubscribe: the link is a List-Unsubscribe target (RFC 2369 §3.2), or
 // its URL or text says it unsubscribes or manages preferences. tagEnd is
-// where the link's start tag ends in src.
+// where the link's start tag ends in src. The link's text is read only
+// when its URL does not decide: most tracked links are not unsubscribe
+// links, and this runs for each of them (issue 4).
 func (j *job) unsubscribe(raw string, src []byte, tagEnd int) bool {
 	for _, h := range j.listUnsubscribe {
 		if raw == h {
 			return true
 		}
 	}
-	low := strings.ToLower(raw)
-	if dec, err := url.PathUnescape(low); err == nil {
-		low = dec
+	if containsAny(j.foldURL(raw), unsubscribeURLWords) {
+		return true
 	}
-	for _, w := range unsubscribeURLWords {
-		if strings.Contains(low, w) {
-			return true
-		}
-	}
-	text := linkText(src, tagEnd)
-	for _, w := range unsubscribeTextWords {
-		if strings.Contains(text, w) {
+	var text []byte
+	j.scratch, text = linkText(j.scratch[:0], src, tagEnd)
+	return containsAny(text, unsubscribeTextWords)
+}
+
+func containsAny(s []byte, words []string) bool {
+	for _, w := range words {
+		if bytes.Contains(s, []byte(w)) {
 			return true
 		}
 	}
 	return false
 }
 
-// linkText returns the lower-cased text of the link whose start tag ends
-// at from: up to its </a>, tags left out, character references decoded.
-func linkText(src []byte, from int) string {
+// foldURL returns raw lower-cased, then percent-decoded when it decodes
+// (url.PathUnescape), in j.scratch: the form the URL words are looked for
+// in. Escaped bytes are decoded after lower-casing, so they keep their case.
+func (j *job) foldURL(raw string) []byte {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] >= utf8.RuneSelf {
+			// Rare in a URL: lower-case as Unicode does.
+			low := strings.ToLower(raw)
+			if dec, err := url.PathUnescape(low); err == nil {
+				low = dec
+			}
+			j.scratch = append(j.scratch[:0], low...)
+			return j.scratch
+		}
+	}
+	if cap(j.scratch) < len(raw) {
+		j.scratch = make([]byte, len(raw))
+	}
+	low := lowerASCII(j.scratch[:len(raw)], raw)
+	// url.PathUnescape: every "%" starts two hex digits, or nothing is
+	// decoded. Decoding only shortens, so it is done in place.
+	for i := 0; i < len(low); i++ {
+		if low[i] == '%' && (i+2 >= len(low) || !isHex(low[i+1]) || !isHex(low[i+2])) {
+			return low
+		}
+	}
+	n := 0
+	for i := 0; i < len(low); i++ {
+		c := low[i]
+		if c == '%' {
+			c = unhex(low[i+1])<<4 | unhex(low[i+2])
+			i += 2
+		}
+		low[n] = c
+		n++
+	}
+	return low[:n]
+}
+
+// linkText returns the text of the link whose start tag ends at from: up
+// to its </a>, tags left out, character references decoded, lower-cased,
+// runs of white space made one space and trimmed. It is built at the end of
+// dst, which is returned grown, for reuse.
+func linkText(dst, src []byte, from int) (buf, text []byte) {
 	if from < 0 || from > len(src) {
-		return ""
+		return dst, nil
 	}
 	seg := src[from:min(len(src), from+maxLinkText)]
 	for i := 0; i+3 <= len(seg); i++ {
@@ -133,7 +178,8 @@ func linkText(src []byte, from int) string {
 			break
 		}
 	}
-	var b strings.Builder
+	// Tags out first, into dst (the decoded text may spell "<").
+	start := len(dst)
 	in := false
 	for _, c := range seg {
 		switch {
@@ -141,12 +187,34 @@ func linkText(src []byte, from int) string {
 			in = true
 		case c == '>':
 			in = false
-			b.WriteByte(' ')
+			dst = append(dst, ' ')
 		case !in:
-			b.WriteByte(c)
+			dst = append(dst, c)
 		}
 	}
-	return strings.ToLower(strings.Join(strings.Fields(html.UnescapeString(b.String())), " "))
+	text = dst[start:]
+	if bytes.IndexByte(text, '&') >= 0 {
+		text = []byte(html.UnescapeString(string(text)))
+	}
+	// Lower-cased and white space folded after the text read (a lower-case
+	// letter can be longer in UTF-8 than its capital), as strings.ToLower
+	// and strings.Fields would (a byte that is not UTF-8 becomes U+FFFD).
+	mid := len(dst)
+	space := false
+	for i := 0; i < len(text); {
+		r, n := utf8.DecodeRune(text[i:])
+		i += n
+		if unicode.IsSpace(r) {
+			space = true
+			continue
+		}
+		if space && len(dst) > mid {
+			dst = append(dst, ' ')
+		}
+		space = false
+		dst = utf8.AppendRune(dst, unicode.ToLower(r))
+	}
+	return dst, dst[mid:]
 }
 
 func isNameByte(c byte) bool {

@@ -64,6 +64,8 @@ type job struct {
 
 	learned         PerRecipientMatcher // Decision.Learned
 	listUnsubscribe []string            // List-Unsubscribe targets: never touched
+
+	scratch []byte // a link's folded URL or text (unsubscribe), reused
 }
 
 // judge classifies one URL found in d.
