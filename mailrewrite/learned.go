@@ -107,18 +107,38 @@ func (j *job) unsubscribe(raw string, src []byte, tagEnd int) bool {
 			return true
 		}
 	}
-	if containsAny(j.foldURL(raw), unsubscribeURLWords) {
+	if j.r.unsubURL.in(j.foldURL(raw)) {
 		return true
 	}
 	var text []byte
 	j.scratch, text = linkText(j.scratch[:0], src, tagEnd)
-	return containsAny(text, unsubscribeTextWords)
+	return j.r.unsubText.in(text)
 }
 
-func containsAny(s []byte, words []string) bool {
-	for _, w := range words {
-		if bytes.Contains(s, []byte(w)) {
-			return true
+// wordSet finds any of a few words in a text in one pass: at each byte
+// only the words that start with it are compared (a pass per word was a
+// tenth of the rewrite, issue 4).
+type wordSet struct {
+	byFirst [256][]string
+}
+
+func newWordSet(words []string) *wordSet {
+	var w wordSet
+	for _, x := range words {
+		if x != "" {
+			w.byFirst[x[0]] = append(w.byFirst[x[0]], x)
+		}
+	}
+	return &w
+}
+
+// in: s contains one of the words.
+func (w *wordSet) in(s []byte) bool {
+	for i, c := range s {
+		for _, x := range w.byFirst[c] {
+			if len(s)-i >= len(x) && string(s[i:i+len(x)]) == x {
+				return true
+			}
 		}
 	}
 	return false

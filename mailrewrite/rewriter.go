@@ -20,6 +20,8 @@ type Options struct {
 // concurrent use.
 type Rewriter struct {
 	rules *rules.Set
+	// unsubURL and unsubText find the words of unsubscribe links.
+	unsubURL, unsubText *wordSet
 }
 
 // New returns a Rewriter.
@@ -31,7 +33,7 @@ func New(opts Options) (*Rewriter, error) {
 			return nil, fmt.Errorf("load default tracker rules: %w", err)
 		}
 	}
-	return &Rewriter{rules: rs}, nil
+	return &Rewriter{rules: rs, unsubURL: newWordSet(unsubscribeURLWords), unsubText: newWordSet(unsubscribeTextWords)}, nil
 }
 
 // RulesVersion identifies the tracker rules in use.

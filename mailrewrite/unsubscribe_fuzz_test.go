@@ -58,6 +58,8 @@ func FuzzUnsubscribeFold(f *testing.F) {
 		`https://x.example/D%C3%A9sinscription?Opt%2dOut=1`,
 		`https://x.example/%zz/UNSUBSCRIBE%`,
 		`https://x.example/Ünsubscribe/%41`,
+		`https://x.example/opt_out/unsu`,
+		`>darse de baja</a>`,
 	} {
 		f.Add(s, 1)
 	}
@@ -69,6 +71,15 @@ func FuzzUnsubscribeFold(f *testing.F) {
 		_, text := linkText(j.scratch[:0], []byte(s), from)
 		if got, want := string(text), plainLinkText([]byte(s), from); got != want {
 			t.Fatalf("linkText(%q, %d) = %q, want %q", s, from, got, want)
+		}
+		for _, words := range [][]string{unsubscribeURLWords, unsubscribeTextWords} {
+			want := false
+			for _, w := range words {
+				want = want || strings.Contains(strings.ToLower(s), w)
+			}
+			if got := newWordSet(words).in([]byte(strings.ToLower(s))); got != want {
+				t.Fatalf("wordSet.in(%q) = %v, want %v", strings.ToLower(s), got, want)
+			}
 		}
 	})
 }
