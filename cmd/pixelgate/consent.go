@@ -69,11 +69,7 @@ func startCLISession(ctx context.Context, env *environ, who whoAmI, args []strin
 	if fs.NArg() != 1 {
 		return nil, "", fmt.Errorf("%w: %s %s takes one address after the flags", errUsage, fs.Name(), verb)
 	}
-	name, err := who()
-	if err != nil {
-		return nil, "", err
-	}
-	h, err := openStore(ctx, sf)
+	h, actor, err := openAsOperator(ctx, who, sf)
 	if err != nil {
 		return nil, "", err
 	}
@@ -82,7 +78,7 @@ func startCLISession(ctx context.Context, env *environ, who whoAmI, args []strin
 		_ = h.close()
 		return nil, "", fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return &cliSession{h: h, actor: "cli:" + name, key: k}, verb, nil
+	return &cliSession{h: h, actor: actor, key: k}, verb, nil
 }
 
 // audited runs op and records it in the audit log whatever the outcome

@@ -103,9 +103,9 @@ func checkParamExample(p *pattern, names []string, example string) error {
 	if example == "" {
 		return nil
 	}
-	u, err := url.Parse(example)
-	if err != nil || !webURL(u) {
-		return fmt.Errorf("example %q is not an http(s) URL", example)
+	u, err := exampleURL(example)
+	if err != nil {
+		return err
 	}
 	h, path, q := urlParts(u)
 	if !p.match(h, path, q) {
@@ -125,9 +125,9 @@ func (s *Set) checkRedirectExample(id, example, dest string) error {
 	if example == "" && dest == "" {
 		return nil
 	}
-	u, err := url.Parse(example)
-	if err != nil || !webURL(u) {
-		return fmt.Errorf("example %q is not an http(s) URL", example)
+	u, err := exampleURL(example)
+	if err != nil {
+		return err
 	}
 	got, gotID, ok := s.Unwrap(u)
 	switch {

@@ -126,14 +126,23 @@ func (s *Set) parseTrackers(data []byte, seen map[string]bool) error {
 	return nil
 }
 
+// exampleURL parses a rule's example, which must be an http(s) URL.
+func exampleURL(example string) (*url.URL, error) {
+	u, err := url.Parse(example)
+	if err != nil || !webURL(u) {
+		return nil, fmt.Errorf("example %q is not an http(s) URL", example)
+	}
+	return u, nil
+}
+
 // checkExample verifies that a rule's example URL is matched by that rule.
 func (s *Set) checkExample(pos int32, example string) error {
 	if example == "" {
 		return nil
 	}
-	u, err := url.Parse(example)
-	if err != nil || !webURL(u) {
-		return fmt.Errorf("example %q is not an http(s) URL", example)
+	u, err := exampleURL(example)
+	if err != nil {
+		return err
 	}
 	h, path, q := urlParts(u)
 	switch got := s.trackerIdx.find(h, path, q); {
