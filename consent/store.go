@@ -53,8 +53,9 @@ type Store interface {
 	RecordDeliverabilityOpen(ctx context.Context, k Key, day time.Time) error
 	// RecordClick is RecordOpen for pixelgate's own click redirect (R12).
 	RecordClick(ctx context.Context, c Click) (OpenResult, error)
-	// RecordSend counts one message sent for a campaign, split by whether
-	// the recipient had granted consent. No per-recipient send log.
+	// RecordSend counts the messages of s (Send.Count, 0 meaning 1) sent
+	// for a campaign, split by whether the recipient had granted consent.
+	// No per-recipient send log.
 	RecordSend(ctx context.Context, s Send) error
 
 	// Campaigns lists campaign statistics, most recent last send first.

@@ -140,12 +140,30 @@ func (r OpenResult) String() string {
 	}
 }
 
-// Send is one message relayed for a campaign.
+// Send is one or more messages relayed for a campaign, all granted or all
+// not granted.
 type Send struct {
 	Campaign     string
 	CampaignName string
 	Granted      bool
-	At           time.Time
+	// At is when the (latest) message was sent; zero means now.
+	At time.Time
+	// Count is how many messages this records; 0 means 1. The relay adds
+	// its sends up and records them in bulk, so one store write carries
+	// many messages (issue 4).
+	Count int
+}
+
+// Messages is how many messages s records: Count, or 1 when Count is 0. A
+// negative Count is ErrInvalid, so no store subtracts sends.
+func (s Send) Messages() (int64, error) {
+	switch {
+	case s.Count < 0:
+		return 0, fmt.Errorf("%w: negative send count %d", ErrInvalid, s.Count)
+	case s.Count == 0:
+		return 1, nil
+	}
+	return int64(s.Count), nil
 }
 
 // CampaignStats are the aggregate figures the dashboard shows.

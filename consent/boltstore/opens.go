@@ -172,6 +172,10 @@ func (s *Store) RecordSend(ctx context.Context, sd consent.Send) error {
 	if sd.Campaign == "" {
 		return fmt.Errorf("record send: %w", invalid("no campaign"))
 	}
+	n, err := sd.Messages()
+	if err != nil {
+		return fmt.Errorf("record send: %w", err)
+	}
 	at := sd.At
 	if at.IsZero() {
 		at = s.now()
@@ -189,9 +193,9 @@ func (s *Store) RecordSend(ctx context.Context, sd consent.Send) error {
 				c.LastSend = at
 			}
 			if sd.Granted {
-				c.SendsGranted++
+				c.SendsGranted += n
 			} else {
-				c.SendsNotGranted++
+				c.SendsNotGranted += n
 			}
 		})
 	})

@@ -172,9 +172,9 @@ local cid, hmember, hexp, now, grace, kind, first = ARGV[1], ARGV[2], tonumber(A
 return hcreated
 `)
 
-// luaSend counts one message for a campaign: no per-recipient send log.
+// luaSend counts messages for a campaign: no per-recipient send log.
 // KEYS: campaign meta. ARGV: id, name (empty keeps the known one), at ms,
-// granted (0/1).
+// granted (0/1), how many messages (>= 1).
 var luaSend = redis.NewScript(`
 local at = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'id', ARGV[1])
@@ -183,7 +183,7 @@ local first = tonumber(redis.call('HGET', KEYS[1], 'first') or '')
 if not first or at < first then redis.call('HSET', KEYS[1], 'first', ARGV[3]) end
 local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '')
 if not last or at > last then redis.call('HSET', KEYS[1], 'last', ARGV[3]) end
-if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[1], 'sg', 1) else redis.call('HINCRBY', KEYS[1], 'sn', 1) end
+if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[1], 'sg', ARGV[5]) else redis.call('HINCRBY', KEYS[1], 'sn', ARGV[5]) end
 return redis.call('HGET', KEYS[1], 'last')
 `)
 

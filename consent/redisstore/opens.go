@@ -133,10 +133,15 @@ func (s *Store) RecordDeliverabilityOpen(ctx context.Context, k consent.Key, day
 	return nil
 }
 
-// RecordSend counts one message of a campaign, split by consent.
+// RecordSend counts the messages of a Send for its campaign, split by
+// consent.
 func (s *Store) RecordSend(ctx context.Context, snd consent.Send) error {
 	if snd.Campaign == "" {
 		return fmt.Errorf("record send: %w", invalid("no campaign id"))
+	}
+	n, err := snd.Messages()
+	if err != nil {
+		return fmt.Errorf("record send: %w", err)
 	}
 	at := snd.At
 	if at.IsZero() {
@@ -147,7 +152,7 @@ func (s *Store) RecordSend(ctx context.Context, snd consent.Send) error {
 		granted = "1"
 	}
 	c := campaign(snd.Campaign)
-	last, err := luaSend.Run(ctx, s.rdb, []string{c.meta()}, snd.Campaign, snd.CampaignName, ms(at), granted).Int64()
+	last, err := luaSend.Run(ctx, s.rdb, []string{c.meta()}, snd.Campaign, snd.CampaignName, ms(at), granted, n).Int64()
 	if err != nil {
 		return fmt.Errorf("record send: %w", wrapErr(err))
 	}

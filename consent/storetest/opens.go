@@ -215,3 +215,43 @@ func testRecordSend(e *env) {
 		e.t.Errorf("send without time: last send %v", c.LastSend)
 	}
 }
+
+// testRecordSendCount: one RecordSend may carry many messages (the relay
+// writes its tally in bulk, issue 4).
+func testRecordSendCount(e *env) {
+	t0 := e.clock.Now()
+	e.must(e.st.RecordSend(e.ctx, consent.Send{Campaign: "c1", CampaignName: "Spring sale", Granted: true, At: t0}))
+	before := e.campaign("c1")
+
+	e.must(e.st.RecordSend(e.ctx, consent.Send{Campaign: "c1", Granted: true, At: t0.Add(time.Minute), Count: 5}))
+	e.must(e.st.RecordSend(e.ctx, consent.Send{Campaign: "c1", Granted: false, At: t0.Add(2 * time.Minute), Count: 3}))
+	c := e.campaign("c1")
+	if c.SendsGranted != before.SendsGranted+5 || c.SendsNotGranted != before.SendsNotGranted+3 {
+		e.t.Errorf("after Count 5 granted and 3 not: %s, want %d/%d", describe(c), before.SendsGranted+5, before.SendsNotGranted+3)
+	}
+	if c.Name != "Spring sale" || !c.FirstSend.Equal(t0) || !c.LastSend.Equal(t0.Add(2*time.Minute)) {
+		e.t.Errorf("bulk sends changed name or times: %q %v / %v", c.Name, c.FirstSend, c.LastSend)
+	}
+
+	// Count 0 is one message, as before Count existed.
+	e.must(e.st.RecordSend(e.ctx, consent.Send{Campaign: "c1", Granted: false, At: t0.Add(3 * time.Minute)}))
+	if c := e.campaign("c1"); c.SendsGranted != before.SendsGranted+5 || c.SendsNotGranted != before.SendsNotGranted+4 {
+		e.t.Errorf("Count 0 counted %s, want one more not granted", describe(c))
+	}
+
+	// A negative count is refused and changes nothing, on a known campaign
+	// and on a new one.
+	prev := e.campaign("c1")
+	for _, id := range []string{"c1", "c-new"} {
+		err := e.st.RecordSend(e.ctx, consent.Send{Campaign: id, Granted: true, At: t0.Add(time.Hour), Count: -2})
+		if !isErr(err, consent.ErrInvalid) {
+			e.t.Errorf("negative count on %s: %v, want ErrInvalid", id, err)
+		}
+	}
+	if c := e.campaign("c1"); c.SendsGranted != prev.SendsGranted || c.SendsNotGranted != prev.SendsNotGranted || !c.LastSend.Equal(prev.LastSend) {
+		e.t.Errorf("a refused negative count changed the campaign: %s, last send %v", describe(c), c.LastSend)
+	}
+	if _, err := e.st.Campaign(e.ctx, "c-new"); !isNotFound(err) {
+		e.t.Errorf("a refused negative count created a campaign: %v", err)
+	}
+}

@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 		{"RecordClick", testRecordClick},
 		{"DeliverabilityDateOnly", testDeliverability},
 		{"RecordSendAndCampaigns", testRecordSend},
+		{"RecordSendCount", testRecordSendCount},
 		{"ConsentStats", testConsentStats},
 		{"AuditAppendReadVerify", testAudit},
 		{"ExportAndErase", testExportErase},
