@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/pixelgate/pixelgate/mailrewrite/internal/memo"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
 )
 
@@ -86,18 +87,19 @@ func (j *job) classify(raw string, c carrier) verdict {
 		return verdict{class: ClassOwn, reasons: []string{ReasonOwnPixel}, vendor: "pixelgate"}
 	}
 	var v verdict
-	u, ok := j.r.rules.ParseURL(raw)
-	if !ok {
+	rf := j.resourceFactsOf(raw)
+	u := rf.u
+	if u == nil {
 		return verdict{class: ClassTracker, reasons: []string{ReasonUnparseable}}
 	}
 	strong := false // a reason that makes it a tracker whatever the markup says
-	if m, ok := j.r.rules.MatchTracker(u); ok {
-		v.reasons = append(v.reasons, ReasonRule+":"+m.RuleID)
-		v.vendor = m.Vendor
-		v.openPixel = m.Kind == "open"
+	if rf.rule != "" {
+		v.reasons = append(v.reasons, rf.rule)
+		v.vendor = rf.vendor
+		v.openPixel = rf.openRule
 		strong = true
 	}
-	if j.r.rules.OpenEndpointShape(u) {
+	if rf.openShape {
 		v.reasons = append(v.reasons, ReasonOpenEndpoint)
 		v.openPixel = true
 		strong = true
@@ -125,14 +127,17 @@ func (j *job) classify(raw string, c carrier) verdict {
 		base = learn.RemoveParts(raw, lp)
 	}
 	learnt := base != raw
-	clean, tokens := stripRecipientParts(base, j.id, form != "", j.r.rules.IdentifyingParams(u), true)
+	clean, tokens := rf.clean, rf.tokens
+	if form != "" || learnt {
+		clean, tokens = stripRecipientParts(base, j.id, form != "", rf.params, true)
+	}
 	if tokens {
 		v.reasons = append(v.reasons, ReasonToken)
 	}
 	switch {
 	case strong:
 		v.class = ClassTracker
-	case weak && form == "" && !tokens && !learnt && isStaticSpacer(u):
+	case weak && form == "" && !tokens && !learnt && rf.spacer:
 		v.class = ClassContent
 		v.reasons = append(v.reasons, ReasonSpacer)
 	case weak:
@@ -150,6 +155,42 @@ func (j *job) classify(raw string, c carrier) verdict {
 		v.reasons = append(v.reasons, ReasonContent)
 	}
 	return v
+}
+
+// resourceFacts is what the rules say about one remote resource URL (as
+// classify cleaned it), the same for every recipient: the Rewriter keeps
+// it across messages like linkFacts (issue 4). Shared: never changed.
+type resourceFacts struct {
+	u         *url.URL // nil: not a URL we can reason about
+	rule      string   // the "rule:<id>" reason when a tracker rule matched
+	vendor    string
+	openRule  bool // the rule is an ESP open pixel
+	openShape bool // generic open-endpoint path shape
+	params    []string
+	// clean and tokens: the URL without its per-recipient parameters, as
+	// found with neither an identity nor learnt parts in it.
+	clean  string
+	tokens bool
+	spacer bool // a static spacer image by its URL
+}
+
+func (j *job) resourceFactsOf(raw string) *resourceFacts {
+	if f, ok := j.r.resourceMemo.Get(memo.String(raw)); ok && !j.r.noMemo {
+		return f
+	}
+	f := &resourceFacts{clean: raw}
+	if u, ok := j.r.rules.ParseURL(raw); ok {
+		f.u = u
+		if m, ok := j.r.rules.MatchTracker(u); ok {
+			f.rule, f.vendor, f.openRule = ReasonRule+":"+m.RuleID, m.Vendor, m.Kind == "open"
+		}
+		f.openShape = j.r.rules.OpenEndpointShape(u)
+		f.params = j.r.rules.IdentifyingParams(u)
+		f.clean, f.tokens = stripRecipientParts(raw, nil, false, f.params, true)
+		f.spacer = isStaticSpacer(u)
+	}
+	j.r.resourceMemo.Put(memo.String(raw), f)
+	return f
 }
 
 // isTiny: a tracking pixel declares itself 1×1 or 0×0; the rule also takes

@@ -147,3 +147,15 @@ func short(name string) string {
 	}
 	return name
 }
+
+// TestCorpusMemo: on the real mail of the corpus, each message's copies
+// for its own recipient and for others get from a Rewriter that has seen
+// the campaign exactly what a fresh one gives (issue 4's memo).
+func TestCorpusMemo(t *testing.T) {
+	labels := corpusLabels(t)
+	warm, cold := newTestRewriter(t), memoFreeRewriter(t)
+	for name := range labels {
+		msg, rcpt := corpusMessage(t, name)
+		t.Run(name, func(t *testing.T) { checkMemoAnswers(t, warm, cold, msg, rcpt) })
+	}
+}

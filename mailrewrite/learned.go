@@ -65,8 +65,8 @@ func (j *job) learnedLink(u *url.URL, dest string, reasons []string) (string, []
 
 // keepUnsubscribe undoes any change to an unsubscribe or preferences link
 // (issue 8: never touched) and says so in its finding.
-func (j *job) keepUnsubscribe(t *tagEdit, raw, href string, f *Finding) (string, *Finding) {
-	if (href == raw && f == nil) || !j.unsubscribe(raw, t.d.src, t.end) {
+func (j *job) keepUnsubscribe(t *tagEdit, raw string, unsubURL bool, href string, f *Finding) (string, *Finding) {
+	if (href == raw && f == nil) || !j.unsubscribe(raw, unsubURL, t.d.src, t.end) {
 		return href, f
 	}
 	if f != nil {
@@ -101,13 +101,13 @@ const maxLinkText = 2048
 // where the link's start tag ends in src. The link's text is read only
 // when its URL does not decide: most tracked links are not unsubscribe
 // links, and this runs for each of them (issue 4).
-func (j *job) unsubscribe(raw string, src []byte, tagEnd int) bool {
+func (j *job) unsubscribe(raw string, unsubURL bool, src []byte, tagEnd int) bool {
 	for _, h := range j.listUnsubscribe {
 		if raw == h {
 			return true
 		}
 	}
-	if j.r.unsubURL.in(j.foldURL(raw)) {
+	if unsubURL {
 		return true
 	}
 	var text []byte

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/pixelgate/pixelgate/mailrewrite/internal/memo"
+	"github.com/pixelgate/pixelgate/mailrewrite/rules"
 )
 
 // Link reason codes and actions.
@@ -41,11 +44,12 @@ func (j *job) link(t *tagEdit, val []byte) error {
 		}
 		return nil
 	}
-	href, f, err := j.judgeLink(raw)
+	lf := j.factsOf(raw)
+	href, f, err := j.judgeLink(raw, lf)
 	if err != nil {
 		return err
 	}
-	href, f = j.keepUnsubscribe(t, raw, href, f)
+	href, f = j.keepUnsubscribe(t, raw, lf.unsubURL, href, f)
 	if j.links == nil {
 		j.links = make(map[string]linkResult, 64)
 	}
@@ -66,33 +70,67 @@ type linkResult struct {
 	finding *Finding // nil for an ordinary link
 }
 
+// linkFacts is what the rules say about one link URL as written, the same
+// for every recipient: the Rewriter keeps it across messages, so that a
+// campaign's links go through the rules once rather than once per copy
+// (issue 4). What depends on the recipient (identity, learnt parts, click
+// analytics) is decided per message in judgeLink. A kept linkFacts is
+// shared by concurrent rewrites: nothing in it is ever changed.
+type linkFacts struct {
+	u        *url.URL // nil: not a web URL with a host; else parsed, or the destination when unwrapped
+	dest     string   // the destination when unwrapped, else the URL as written
+	unwrap   string   // the link-unwrapped reason, "" when not a known redirect
+	params   []string // the rules' per-recipient parameters of u
+	click    rules.Match
+	isClick  bool // u is a known click tracker
+	unsubURL bool // the URL's words say unsubscribe or preferences
+}
+
+// factsOf returns raw's linkFacts, from the Rewriter's memo when a copy of
+// the campaign was seen.
+func (j *job) factsOf(raw string) *linkFacts {
+	if f, ok := j.r.linkMemo.Get(memo.String(raw)); ok && !j.r.noMemo {
+		return f
+	}
+	f := &linkFacts{dest: raw, unsubURL: j.r.unsubURL.in(j.foldURL(raw))}
+	if u, ok := j.r.rules.ParseURL(raw); ok {
+		f.u = u
+		if du, rule, ok := j.r.rules.Unwrap(u); ok {
+			f.u, f.dest, f.unwrap = du, du.String(), ReasonLinkUnwrapped+":"+rule
+		}
+		f.params = j.r.rules.IdentifyingParams(f.u)
+		f.click, f.isClick = j.r.rules.IsClickTracker(f.u)
+	}
+	j.r.linkMemo.Put(memo.String(raw), f)
+	return f
+}
+
 // judgeLink returns the href a link gets and its finding (nil when the
 // link is not tracked and stays as it is).
-func (j *job) judgeLink(raw string) (string, *Finding, error) {
+func (j *job) judgeLink(raw string, lf *linkFacts) (string, *Finding, error) {
 	if !isRemote(raw) || (j.linkPrefix != "" && strings.HasPrefix(raw, j.linkPrefix)) ||
 		(j.consentPrefix != "" && strings.HasPrefix(raw, j.consentPrefix)) {
 		return raw, nil, nil
 	}
-	u, ok := j.r.rules.ParseURL(raw)
-	if !ok {
+	u := lf.u
+	if u == nil {
 		return raw, nil, nil
 	}
 	var err error
-	dest := raw
+	dest := lf.dest
 	var reasonBuf [4]string // most links have one or two reasons: no allocation
 	reasons := reasonBuf[:0]
 	vendor := ""
-	unwrapped := false
-	if du, rule, ok := j.r.rules.Unwrap(u); ok {
-		u, dest, unwrapped = du, du.String(), true
-		reasons = append(reasons, ReasonLinkUnwrapped+":"+rule)
+	unwrapped := lf.unwrap != ""
+	if unwrapped {
+		reasons = append(reasons, lf.unwrap)
 	}
 	learntOpaque := false
 	if !unwrapped {
 		dest, reasons, learntOpaque = j.learnedLink(u, dest, reasons)
 	}
 	form := j.id.match(dest)
-	params := j.r.rules.IdentifyingParams(u)
+	params := lf.params
 	if form != "" || len(params) > 0 {
 		if clean, _ := stripRecipientParts(dest, j.id, form != "", params, false); clean != dest {
 			dest = clean
@@ -105,17 +143,22 @@ func (j *job) judgeLink(raw string) (string, *Finding, error) {
 		}
 	}
 	opaque := false
+	click, isClick := lf.click, lf.isClick
 	if dest != raw && !unwrapped {
+		// The rules' answer was for the URL as written; the cleaned
+		// destination is asked anew.
 		if u, err = url.Parse(dest); err != nil {
 			u = nil
 		}
-	}
-	if u != nil {
-		if m, ok := j.r.rules.IsClickTracker(u); ok {
-			opaque = true
-			vendor = m.Vendor
-			reasons = append(reasons, ReasonLinkOpaque+":"+m.RuleID)
+		click, isClick = rules.Match{}, false
+		if u != nil {
+			click, isClick = j.r.rules.IsClickTracker(u)
 		}
+	}
+	if isClick {
+		opaque = true
+		vendor = click.Vendor
+		reasons = append(reasons, ReasonLinkOpaque+":"+click.RuleID)
 	}
 	if learntOpaque && !opaque {
 		opaque = true

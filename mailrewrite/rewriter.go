@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/pixelgate/pixelgate/mailrewrite/internal/memo"
 	"github.com/pixelgate/pixelgate/mailrewrite/rules"
 )
 
@@ -16,12 +17,18 @@ type Options struct {
 	Rules *rules.Set
 }
 
-// Rewriter rewrites and scans messages. It is immutable and safe for
-// concurrent use.
+// Rewriter rewrites and scans messages. It is safe for concurrent use; its
+// only state is a bounded memo of what the rules say about each URL.
 type Rewriter struct {
 	rules *rules.Set
 	// unsubURL and unsubText find the words of unsubscribe links.
 	unsubURL, unsubText *wordSet
+	// linkMemo and resourceMemo keep what the rules say about each URL
+	// across messages.
+	linkMemo     memo.Memo[memo.String, *linkFacts]
+	resourceMemo memo.Memo[memo.String, *resourceFacts]
+	// noMemo: tests compare answers with and without linkMemo.
+	noMemo bool
 }
 
 // New returns a Rewriter.

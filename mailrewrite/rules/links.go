@@ -173,7 +173,7 @@ func (s *Set) IdentifyingParams(u *url.URL) []string {
 	}
 	h, path, q := urlParts(u)
 	k := urlKey{host: h, path: path, query: q}
-	if out, ok := s.paramsMemo.get(k); ok {
+	if out, ok := s.paramsMemo.Get(k); ok {
 		return out
 	}
 	out := s.identifyingParams(h, path, q)
@@ -184,7 +184,7 @@ func (s *Set) IdentifyingParams(u *url.URL) []string {
 			kept[i] = strings.Clone(n) // names point into the caller's URL
 		}
 	}
-	s.paramsMemo.put(k, kept)
+	s.paramsMemo.Put(k, kept)
 	return out
 }
 
@@ -224,10 +224,10 @@ func (s *Set) Unwrap(u *url.URL) (dest *url.URL, ruleID string, ok bool) {
 	}
 	h, path, q := urlParts(u)
 	k := urlKey{host: h, path: path, query: q, fragment: u.EscapedFragment()}
-	a, hit := s.unwrapMemo.get(k)
+	a, hit := s.unwrapMemo.Get(k)
 	if !hit {
 		a.dest, a.ruleID, _ = s.unwrap(u)
-		s.unwrapMemo.put(k, unwrapAnswer{dest: cloneURL(a.dest), ruleID: a.ruleID})
+		s.unwrapMemo.Put(k, unwrapAnswer{dest: cloneURL(a.dest), ruleID: a.ruleID})
 	}
 	if a.dest == nil {
 		return nil, "", false

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/pixelgate/pixelgate/mailrewrite/internal/memo"
 )
 
 // The memo must stay bounded however many distinct URLs a stream of mail
@@ -22,7 +24,7 @@ func TestMemoBoundAndAnswers(t *testing.T) {
 	tracker := mustURL(t, "https://u123.ct.sendgrid.net/wf/open?upn=abcdefghijklmnop1234567890")
 	link := mustURL(t, "https://www.google.com/url?q=https%3A%2F%2Fshop.example%2Fsale&sa=D")
 	for round := 0; round < 3; round++ {
-		for i := 0; i < 3*memoLimit; i++ {
+		for i := 0; i < 3*memo.Limit; i++ {
 			raw := fmt.Sprintf("https://cdn%d.example.com/img/%d.png?uid=%d", i%7, i, i)
 			u, ok := s.ParseURL(raw)
 			if !ok || u.String() != raw {
@@ -32,9 +34,9 @@ func TestMemoBoundAndAnswers(t *testing.T) {
 			s.IdentifyingParams(u)
 			s.Unwrap(u)
 		}
-		for _, n := range []int{s.trackerMemo.len(), s.paramsMemo.len(), s.unwrapMemo.len(), s.parseMemo.len()} {
-			if n > 2*memoLimit {
-				t.Fatalf("round %d: memo holds %d URLs, bound is %d", round, n, 2*memoLimit)
+		for _, n := range []int{s.trackerMemo.Len(), s.paramsMemo.Len(), s.unwrapMemo.Len(), s.parseMemo.Len()} {
+			if n > 2*memo.Limit {
+				t.Fatalf("round %d: memo holds %d URLs, bound is %d", round, n, 2*memo.Limit)
 			}
 		}
 		for _, u := range []*url.URL{tracker, link} {
@@ -72,13 +74,13 @@ func TestMemoBoundAndAnswers(t *testing.T) {
 			}
 		}
 	}
-	// Long URLs fill a generation by bytes before they reach memoLimit.
-	long := strings.Repeat("a", memoMaxKey-100)
-	for i := 0; i < 3*memoBytes/len(long); i++ {
+	// Long URLs fill a generation by bytes before they reach memo.Limit.
+	long := strings.Repeat("a", memo.MaxKey-100)
+	for i := 0; i < 3*memo.Bytes/len(long); i++ {
 		s.ParseURL(fmt.Sprintf("https://cdn.example.com/%s/%d.png", long, i))
 	}
-	if n := s.parseMemo.keyBytes(); n > 2*memoBytes {
-		t.Errorf("parse memo holds %d bytes of URLs, bound is %d", n, 2*memoBytes)
+	if n := s.parseMemo.KeyBytes(); n > 2*memo.Bytes {
+		t.Errorf("parse memo holds %d bytes of URLs, bound is %d", n, 2*memo.Bytes)
 	}
 	if _, ok := s.MatchTracker(tracker); !ok {
 		t.Error("SendGrid open pixel no longer matched")

@@ -15,6 +15,8 @@ import (
 	"embed"
 	"fmt"
 	"net/url"
+
+	"github.com/pixelgate/pixelgate/mailrewrite/internal/memo"
 )
 
 //go:embed data/trackers.json data/links.json
@@ -40,10 +42,10 @@ type Set struct {
 	redirectIdx *index
 	stats       Stats
 
-	trackerMemo memo[urlKey, int32] // trackerIdx.find answers; -1: no rule
-	paramsMemo  memo[urlKey, []string]
-	unwrapMemo  memo[urlKey, unwrapAnswer]
-	parseMemo   memo[rawURL, *url.URL] // nil: not a URL with a host
+	trackerMemo memo.Memo[urlKey, int32] // trackerIdx.find answers; -1: no rule
+	paramsMemo  memo.Memo[urlKey, []string]
+	unwrapMemo  memo.Memo[urlKey, unwrapAnswer]
+	parseMemo   memo.Memo[memo.String, *url.URL] // nil: not a URL with a host
 }
 
 // Stats counts the rules of a Set, for reports and `scan` summaries.
@@ -187,10 +189,10 @@ func (s *Set) MatchTracker(u *url.URL) (Match, bool) {
 	}
 	h, path, q := urlParts(u)
 	k := urlKey{host: h, path: path, query: q}
-	pos, ok := s.trackerMemo.get(k)
+	pos, ok := s.trackerMemo.Get(k)
 	if !ok {
 		pos = s.trackerIdx.find(h, path, q)
-		s.trackerMemo.put(k, pos)
+		s.trackerMemo.Put(k, pos)
 	}
 	if pos >= 0 {
 		return s.trackers[pos], true
@@ -223,13 +225,13 @@ func webURL(u *url.URL) bool {
 // parse or has no host (nothing a rule could match). The URL is the
 // caller's own copy.
 func (s *Set) ParseURL(raw string) (u *url.URL, ok bool) {
-	k := rawURL(raw)
-	kept, hit := s.parseMemo.get(k)
+	k := memo.String(raw)
+	kept, hit := s.parseMemo.Get(k)
 	if !hit {
 		if p, err := url.Parse(raw); err == nil && p.Host != "" {
 			kept = cloneURL(p)
 		}
-		s.parseMemo.put(k, kept)
+		s.parseMemo.Put(k, kept)
 	}
 	if kept == nil {
 		return nil, false

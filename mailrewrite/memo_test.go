@@ -1,0 +1,102 @@
+package mailrewrite
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// The Rewriter keeps what the rules say about each link across messages
+// (issue 4). A later copy of a campaign, for any recipient, must get
+// exactly what a Rewriter that never saw the campaign gives: the memo must
+// not carry one recipient's identity, consent or click wrapping into
+// another's message.
+func checkMemoAnswers(t *testing.T, warm, cold *Rewriter, msg []byte, rcpts ...string) {
+	t.Helper()
+	granted := decisionFor(Granted)
+	granted.TrackClicks = true
+	other := Decision{Recipient: "someone.else@example.org", Consent: Refused, Campaign: "spring",
+		URLs: testURLs("someone.else@example.org")}
+	decisions := []Decision{decisionFor(Refused), granted, other, decisionFor(Unknown)}
+	for _, r := range rcpts {
+		decisions = append(decisions,
+			Decision{Recipient: r, Consent: Refused, Campaign: "c", URLs: testURLs(r)},
+			Decision{Recipient: r, Consent: Granted, TrackClicks: true, Campaign: "c", URLs: testURLs(r)})
+	}
+	for _, d := range decisions { // warm every link of msg, for every recipient
+		_, _, _ = warm.Rewrite(msg, d)
+	}
+	for i, d := range decisions {
+		wOut, wRep, wErr := warm.Rewrite(msg, d)
+		cOut, cRep, cErr := cold.Rewrite(msg, d)
+		if (wErr == nil) != (cErr == nil) {
+			t.Fatalf("decision %d: error with memo %v, without %v", i, wErr, cErr)
+		}
+		if cErr != nil {
+			var pe *ParseError
+			if !errors.As(cErr, &pe) {
+				t.Fatalf("decision %d: %v", i, cErr)
+			}
+			continue
+		}
+		if !bytes.Equal(wOut, cOut) {
+			t.Fatalf("decision %d: output differs with the memo:\n%s", i, firstDiff(cOut, wOut))
+		}
+		if !reflect.DeepEqual(wRep, cRep) {
+			t.Fatalf("decision %d: report differs with the memo:\n%+v\nwant\n%+v", i, wRep, cRep)
+		}
+	}
+}
+
+func memoFreeRewriter(t testing.TB) *Rewriter {
+	rw := newTestRewriter(t)
+	rw.noMemo = true
+	return rw
+}
+
+func TestLinkMemoAcrossRecipients(t *testing.T) {
+	warm, cold := newTestRewriter(t), memoFreeRewriter(t)
+	names, _ := filepath.Glob("testdata/messages/*.eml")
+	// A campaign whose links carry one reader's address: the memo must not
+	// let the next reader's copy keep or lose it wrongly.
+	msgs := [][]byte{[]byte("Content-Type: text/html\r\n\r\n" +
+		`<a href="https://click.example/ls/click?upn=abc&amp;e=reader%40example.com">Shop</a>` +
+		`<a href="https://www.google.com/url?q=https%3A%2F%2Fshop.example%2F%3Femail%3Dreader%40example.com&amp;sa=D">Sale</a>` +
+		`<a href="https://shop.example/unsubscribe?u=reader@example.com">Unsubscribe</a>` +
+		`<a href="https://shop.example/p/1?utm_source=news">Product</a>`)}
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, b)
+	}
+	if len(msgs) < 2 {
+		t.Fatal("no fixtures in testdata/messages")
+	}
+	for _, m := range msgs {
+		checkMemoAnswers(t, warm, cold, m)
+	}
+	if warm.linkMemo.Len() == 0 {
+		t.Fatal("the memo kept nothing: the test compared nothing")
+	}
+}
+
+// FuzzLinkMemo: for any message, answers with the memo equal answers
+// without it.
+func FuzzLinkMemo(f *testing.F) {
+	names, _ := filepath.Glob("testdata/messages/*.eml")
+	for _, name := range names {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("Content-Type: text/html\r\n\r\n<a href=\"https://click.example/c?u=reader@example.com\">x</a><a href=\"https://x.example/?_hsenc=p2A&amp;u=1\">b</a>"))
+	warm, cold := newTestRewriter(f), memoFreeRewriter(f)
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		checkMemoAnswers(t, warm, cold, msg)
+	})
+}
