@@ -52,7 +52,7 @@ type Upstream struct {
 	display    string
 
 	mu   sync.Mutex
-	idle []*smtp.Client
+	idle []*upstreamConn
 }
 
 // ParseUpstream checks the URL and returns an Upstream; nothing is dialled.
@@ -146,46 +146,25 @@ func upstreamReply(stage string, err error) *smtp.SMTPError {
 }
 
 // dial opens and prepares a new upstream connection.
-func (u *Upstream) dial(ctx context.Context) (*smtp.Client, error) {
+func (u *Upstream) dial(ctx context.Context) (*upstreamConn, error) {
 	d := net.Dialer{Timeout: u.cfg.Timeout}
 	conn, err := d.DialContext(ctx, "tcp", u.addr)
 	if err != nil {
 		return nil, err
 	}
-	if u.mode == tlsImplicit {
-		conn = tls.Client(conn, u.cfg.TLS)
-	}
-	_ = conn.SetDeadline(time.Now().Add(u.cfg.Timeout))
-	var c *smtp.Client
-	if u.mode == tlsStartTLS {
-		// go-smtp greets as "localhost" on this path; the name in EHLO is
-		// informational only (RFC 5321 §4.1.4).
-		var err error
-		if c, err = smtp.NewClientStartTLS(conn, u.cfg.TLS); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("STARTTLS (use ?tls=none to allow plain text): %w", err)
-		}
-	} else {
-		c = smtp.NewClient(conn)
-		if err := c.Hello(u.cfg.HelloName); err != nil {
-			c.Close()
-			return nil, err
-		}
-	}
-	c.CommandTimeout = u.cfg.Timeout
-	c.SubmissionTimeout = u.cfg.DataTimeout
+	var auth sasl.Client
 	if u.user != "" {
-		if err := c.Auth(sasl.NewPlainClient("", u.user, u.pass)); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("AUTH: %w", err)
-		}
+		auth = sasl.NewPlainClient("", u.user, u.pass)
 	}
-	_ = conn.SetDeadline(time.Time{})
+	c := newUpstreamConn(conn, u.cfg.Timeout, u.cfg.DataTimeout)
+	if err := c.open(ctx, u.cfg.HelloName, u.mode, u.cfg.TLS, auth); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
 // get returns an idle connection or nil.
-func (u *Upstream) get() *smtp.Client {
+func (u *Upstream) get() *upstreamConn {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if n := len(u.idle); n > 0 {
@@ -197,7 +176,7 @@ func (u *Upstream) get() *smtp.Client {
 }
 
 // put returns a connection after a clean transaction.
-func (u *Upstream) put(c *smtp.Client) {
+func (u *Upstream) put(c *upstreamConn) {
 	u.mu.Lock()
 	if len(u.idle) < u.cfg.MaxIdle {
 		u.idle = append(u.idle, c)
@@ -254,44 +233,34 @@ func (u *Upstream) Deliver(ctx context.Context, env Envelope, msg []byte) error 
 
 // transaction runs MAIL/RCPT/DATA; sent reports whether the message body
 // was (possibly) handed over, after which a retry could duplicate it.
-func (u *Upstream) transaction(c *smtp.Client, env Envelope, msg []byte) (sent bool, err error) {
+func (u *Upstream) transaction(c *upstreamConn, env Envelope, msg []byte) (sent bool, err error) {
 	// Clients such as Go's net/smtp ask for SMTPUTF8 whenever it is
 	// offered: only refuse when the upstream lacks it and the envelope or
 	// header really holds UTF-8 (RFC 6531 §3.2); pure ASCII goes as is.
-	// SIZE lets the upstream refuse an oversized message before the data
-	// is sent (RFC 1870); rewriting may have grown it a little.
-	opts := &smtp.MailOptions{Size: int64(len(msg))}
+	utf8 := false
 	if env.UTF8 {
-		if ok, _ := c.Extension("SMTPUTF8"); ok {
-			opts.UTF8 = true
-		} else if !isASCII(env.From) || !isASCII(env.To) || !isASCII(string(headerBytes(msg))) {
+		if c.ext.smtpUTF8 {
+			utf8 = true
+		} else if !isASCII(env.From) || !isASCII(env.To) || !isASCII(headerBytes(msg)) {
 			return false, &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
 				Message: "upstream does not support SMTPUTF8 and the message needs it"}
 		}
 	}
-	if ok, _ := c.Extension("8BITMIME"); !ok && !isASCII(string(msg)) {
+	if !c.ext.eightBitMIME && !isASCII(msg) {
 		// pixelgate does not downgrade content (RFC 6152 §3).
 		return false, &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 3},
 			Message: "upstream does not accept 8-bit content (no 8BITMIME)"}
 	}
-	if err := c.Mail(env.From, opts); err != nil {
+	if err := c.mail(env.From, len(msg), utf8); err != nil {
 		return false, err
 	}
-	if err := c.Rcpt(env.To, nil); err != nil {
+	if err := c.rcpt(env.To); err != nil {
 		return false, err
 	}
-	w, err := c.Data()
-	if err != nil {
-		return false, err
-	}
-	if _, err := w.Write(msg); err != nil {
-		w.Close()
-		return true, err
-	}
-	return true, w.Close()
+	return c.data(msg)
 }
 
-func isASCII(s string) bool {
+func isASCII[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			return false
