@@ -103,22 +103,27 @@ func (r *Relay) process(s *session, msg []byte) error {
 	return nil
 }
 
-// afterDelivery records the send (and the consent request, R5) and feeds
-// the original copy to the campaign's learner in the background; Shutdown
-// waits for it. When too much is pending the work runs
-// inline, which slows the client instead of piling up goroutines.
+// afterDelivery adds the send to the campaign's tally, written in bulk
+// (issue 4), and records the consent request (R5) and feeds the original
+// copy to the campaign's learner in the background; Shutdown waits for
+// both. When too much is pending the work runs inline, which slows the
+// client instead of piling up goroutines.
 func (r *Relay) afterDelivery(log *slog.Logger, k consent.Key, send consent.Send, asked bool, urls []learn.Resource) {
+	r.sends.add(send)
+	if !asked && (r.cfg.Learn == nil || len(urls) == 0) {
+		return
+	}
 	work := func() {
 		defer r.learnFrom(log, send.Campaign, urls)
+		if !asked {
+			return
+		}
+		// One write per recipient: R5 evidence must be durable, not a
+		// statistic that may be dropped.
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
 		defer cancel()
-		if err := r.cfg.Store.RecordSend(ctx, send); err != nil {
-			log.Warn("record send failed", "err", err)
-		}
-		if asked {
-			if err := r.cfg.Store.MarkAsked(ctx, k); err != nil {
-				log.Warn("mark consent request failed", "err", err)
-			}
+		if err := r.cfg.Store.MarkAsked(ctx, k); err != nil {
+			log.Warn("mark consent request failed", "err", err)
 		}
 	}
 	select {

@@ -104,6 +104,10 @@ type Config struct {
 	Deliverability bool
 	TrackClicks    bool
 
+	// SendTally bounds how campaign send counts are added up and written
+	// in bulk (issue 4).
+	SendTally SendTallyConfig
+
 	// Learn keeps, per campaign, which URL parts differ between
 	// recipients' copies (issue 8); nil disables learning.
 	Learn *learn.Store
@@ -196,6 +200,8 @@ type Relay struct {
 	// background waits for them at shutdown.
 	bookkeeping chan struct{}
 	background  sync.WaitGroup
+	// sends adds campaign send counts up between store writes.
+	sends *sendTally
 }
 
 // NewRelay checks cfg and prepares the server; nothing listens yet.
@@ -203,7 +209,8 @@ func NewRelay(cfg Config) (*Relay, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	r := &Relay{cfg: cfg, bookkeeping: make(chan struct{}, 256)}
+	r := &Relay{cfg: cfg, bookkeeping: make(chan struct{}, 256),
+		sends: newSendTally(cfg.SendTally, cfg.Store, cfg.StoreTimeout, cfg.Logger, cfg.Metrics)}
 	s := smtp.NewServer(smtp.BackendFunc(r.newSession))
 	s.Domain = cfg.Hostname
 	s.MaxMessageBytes = AcceptedMessageBytes(cfg.MaxMessageBytes)
@@ -265,7 +272,8 @@ func (r *Relay) Reload() error {
 
 // Shutdown stops accepting connections and new transactions, waits for the
 // transactions in progress to finish (until ctx ends), then closes every
-// connection. It returns ctx's error when transactions had to be cut.
+// connection and writes the pending campaign send counts, so a SIGTERM
+// loses none. It returns ctx's error when transactions had to be cut.
 func (r *Relay) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	r.draining.Store(true)
@@ -302,6 +310,7 @@ wait:
 			err = ctx.Err()
 		}
 	}
+	r.sends.close(ctx)
 	return err
 }
 

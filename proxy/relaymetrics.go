@@ -29,6 +29,11 @@ type RelayMetrics struct {
 	ConnectionsRefused prometheus.Counter
 	// Transactions is the number of mail transactions in progress.
 	Transactions prometheus.Gauge
+	// SendTally counts delivered messages in the campaign send tally by
+	// event: written to the store, write-failed (kept for the next write,
+	// counted again at each failure) and dropped (lost after repeated
+	// failures, beyond the tally's bound, or at shutdown).
+	SendTally *prometheus.CounterVec
 }
 
 // NewRelayMetrics creates the metrics and registers them on reg.
@@ -65,8 +70,12 @@ func NewRelayMetrics(reg prometheus.Registerer) *RelayMetrics {
 		Transactions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "pixelgate_relay_transactions", Help: "Mail transactions in progress.",
 		}),
+		SendTally: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pixelgate_relay_send_counts_total",
+			Help: "Delivered messages in the campaign send counts, by event: written to the store, write-failed (kept for the next write) or dropped.",
+		}, []string{"event"}),
 	}
 	reg.MustRegister(m.Messages, m.Recipients, m.Findings, m.FailClosed, m.UpstreamSeconds, m.UpstreamErrors,
-		m.DKIM, m.AuthFailures, m.ConnectionsRefused, m.Transactions)
+		m.DKIM, m.AuthFailures, m.ConnectionsRefused, m.Transactions, m.SendTally)
 	return m
 }
