@@ -63,7 +63,7 @@ func (rr *replyReader) read() (int, error) {
 			code = lc
 			rr.text = append(rr.text, text...)
 		} else if !ok || lc != code {
-			rr.text = append(append(rr.text, '\n'), line...)
+			rr.text = append(append(rr.text, '\n'), bytes.TrimRight(line, "\r\n")...)
 			more = true
 		} else {
 			rr.text = append(append(rr.text, '\n'), text...)
