@@ -76,4 +76,8 @@ type Decision struct {
 	// URL parts are identifiers like any other: trackers carrying them go,
 	// content images and links lose them (R1, R12).
 	Learned PerRecipientMatcher
+	// CountOnly: the caller needs only Report.CountFindings (the relay's
+	// metrics), so findings are counted as they come and Report.Findings
+	// stays empty: a campaign message has hundreds of them (issue 4).
+	CountOnly bool
 }

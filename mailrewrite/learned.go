@@ -65,15 +65,15 @@ func (j *job) learnedLink(u *url.URL, dest string, reasons []string) (string, []
 
 // keepUnsubscribe undoes any change to an unsubscribe or preferences link
 // (issue 8: never touched) and says so in its finding.
-func (j *job) keepUnsubscribe(t *tagEdit, raw string, unsubURL bool, href string, f *Finding) (string, *Finding) {
-	if (href == raw && f == nil) || !j.unsubscribe(raw, unsubURL, t.d.src, t.end) {
-		return href, f
+func (j *job) keepUnsubscribe(t *tagEdit, raw string, unsubURL bool, r *linkResult) {
+	if (r.href == raw && !r.tracked) || !j.unsubscribe(raw, unsubURL, t.d.src, t.end) {
+		return
 	}
-	if f != nil {
-		f.Reason += "," + ReasonUnsubscribe
-		f.Action, f.Rewritten = ActionKept, ""
+	if r.tracked {
+		r.finding.Reason += "," + ReasonUnsubscribe
+		r.finding.Action, r.finding.Rewritten = ActionKept, ""
 	}
-	return raw, f
+	r.href = raw
 }
 
 // unsubscribeURLWords and unsubscribeTextWords mark the links a recipient

@@ -37,29 +37,29 @@ func (j *job) link(t *tagEdit, val []byte) error {
 		if r.href != raw {
 			t.set("href", r.href)
 		}
-		if r.finding != nil {
-			f := *r.finding
+		if r.tracked {
+			f := r.finding
 			f.Part = t.d.path
 			j.rep.add(f)
 		}
 		return nil
 	}
 	lf := j.factsOf(raw)
-	href, f, err := j.judgeLink(raw, lf)
+	r, err := j.judgeLink(raw, lf)
 	if err != nil {
 		return err
 	}
-	href, f = j.keepUnsubscribe(t, raw, lf.unsubURL, href, f)
+	j.keepUnsubscribe(t, raw, lf.unsubURL, &r)
 	if j.links == nil {
 		j.links = make(map[string]linkResult, 64)
 	}
-	j.links[raw] = linkResult{href: href, finding: f}
-	if href != raw {
-		t.set("href", href)
+	j.links[raw] = r
+	if r.href != raw {
+		t.set("href", r.href)
 	}
-	if f != nil {
-		f.Part = t.d.path
-		j.rep.add(*f)
+	if r.tracked {
+		r.finding.Part = t.d.path
+		j.rep.add(r.finding)
 	}
 	return nil
 }
@@ -67,7 +67,8 @@ func (j *job) link(t *tagEdit, val []byte) error {
 // linkResult is the decision about one link URL.
 type linkResult struct {
 	href    string
-	finding *Finding // nil for an ordinary link
+	finding Finding
+	tracked bool // finding is set: not an ordinary link
 }
 
 // linkFacts is what the rules say about one link URL as written, the same
@@ -82,8 +83,9 @@ type linkFacts struct {
 	unwrap   string   // the link-unwrapped reason, "" when not a known redirect
 	params   []string // the rules' per-recipient parameters of u
 	click    rules.Match
-	isClick  bool // u is a known click tracker
-	unsubURL bool // the URL's words say unsubscribe or preferences
+	isClick  bool   // u is a known click tracker
+	opaque   string // its link-opaque reason
+	unsubURL bool   // the URL's words say unsubscribe or preferences
 }
 
 // factsOf returns raw's linkFacts, from the Rewriter's memo when a copy of
@@ -99,22 +101,25 @@ func (j *job) factsOf(raw string) *linkFacts {
 			f.u, f.dest, f.unwrap = du, du.String(), ReasonLinkUnwrapped+":"+rule
 		}
 		f.params = j.r.rules.IdentifyingParams(f.u)
-		f.click, f.isClick = j.r.rules.IsClickTracker(f.u)
+		if f.click, f.isClick = j.r.rules.IsClickTracker(f.u); f.isClick {
+			f.opaque = ReasonLinkOpaque + ":" + f.click.RuleID
+		}
 	}
 	j.r.linkMemo.Put(memo.String(raw), f)
 	return f
 }
 
-// judgeLink returns the href a link gets and its finding (nil when the
+// judgeLink returns the href a link gets and its finding (none when the
 // link is not tracked and stays as it is).
-func (j *job) judgeLink(raw string, lf *linkFacts) (string, *Finding, error) {
+func (j *job) judgeLink(raw string, lf *linkFacts) (linkResult, error) {
+	plain := linkResult{href: raw}
 	if !isRemote(raw) || (j.linkPrefix != "" && strings.HasPrefix(raw, j.linkPrefix)) ||
 		(j.consentPrefix != "" && strings.HasPrefix(raw, j.consentPrefix)) {
-		return raw, nil, nil
+		return plain, nil
 	}
 	u := lf.u
 	if u == nil {
-		return raw, nil, nil
+		return plain, nil
 	}
 	var err error
 	dest := lf.dest
@@ -143,7 +148,7 @@ func (j *job) judgeLink(raw string, lf *linkFacts) (string, *Finding, error) {
 		}
 	}
 	opaque := false
-	click, isClick := lf.click, lf.isClick
+	click, isClick, opaqueReason := lf.click, lf.isClick, lf.opaque
 	if dest != raw && !unwrapped {
 		// The rules' answer was for the URL as written; the cleaned
 		// destination is asked anew.
@@ -153,19 +158,20 @@ func (j *job) judgeLink(raw string, lf *linkFacts) (string, *Finding, error) {
 		click, isClick = rules.Match{}, false
 		if u != nil {
 			click, isClick = j.r.rules.IsClickTracker(u)
+			opaqueReason = ReasonLinkOpaque + ":" + click.RuleID
 		}
 	}
 	if isClick {
 		opaque = true
 		vendor = click.Vendor
-		reasons = append(reasons, ReasonLinkOpaque+":"+click.RuleID)
+		reasons = append(reasons, opaqueReason)
 	}
 	if learntOpaque && !opaque {
 		opaque = true
 		reasons = append(reasons, ReasonLinkOpaque+":"+ReasonLearned)
 	}
 	if len(reasons) == 0 && !j.trackClicks {
-		return raw, nil, nil
+		return plain, nil
 	}
 	action := ActionKept
 	switch {
@@ -177,17 +183,17 @@ func (j *job) judgeLink(raw string, lf *linkFacts) (string, *Finding, error) {
 	if j.trackClicks && !opaque {
 		w, err := j.urls.LinkURL(dest)
 		if err != nil {
-			return "", nil, fmt.Errorf("build link URL: %w", err)
+			return linkResult{}, fmt.Errorf("build link URL: %w", err)
 		}
 		dest, action = w, ActionWrapped
 	}
 	if len(reasons) == 0 {
-		return dest, nil, nil
+		return linkResult{href: dest}, nil
 	}
-	f := &Finding{URL: raw, Carrier: "link", Class: ClassLinkTracker,
-		Reason: strings.Join(reasons, ","), Vendor: vendor, Action: action}
+	r := linkResult{href: dest, tracked: true, finding: Finding{URL: raw, Carrier: "link", Class: ClassLinkTracker,
+		Reason: strings.Join(reasons, ","), Vendor: vendor, Action: action}}
 	if dest != raw {
-		f.Rewritten = dest
+		r.finding.Rewritten = dest
 	}
-	return dest, f, nil
+	return r, nil
 }

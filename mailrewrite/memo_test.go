@@ -48,6 +48,18 @@ func checkMemoAnswers(t *testing.T, warm, cold *Rewriter, msg []byte, rcpts ...s
 		if !reflect.DeepEqual(wRep, cRep) {
 			t.Fatalf("decision %d: report differs with the memo:\n%+v\nwant\n%+v", i, wRep, cRep)
 		}
+		// The relay's counting mode changes the report's form only.
+		d.CountOnly = true
+		nOut, nRep, err := warm.Rewrite(msg, d)
+		if err != nil {
+			t.Fatalf("decision %d, counting: %v", i, err)
+		}
+		if !bytes.Equal(nOut, cOut) || len(nRep.Findings) != 0 {
+			t.Fatalf("decision %d, counting: output differs or %d findings listed", i, len(nRep.Findings))
+		}
+		if got, want := nRep.CountFindings(), cRep.CountFindings(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("decision %d, counting: counts %v, want %v", i, got, want)
+		}
 	}
 }
 

@@ -63,6 +63,10 @@ type Report struct {
 	// between recipients' copies (issue 8). They hold per-recipient values,
 	// so they never appear in the JSON report.
 	Resources []learn.Resource `json:"-"`
+
+	// countOnly (Decision.CountOnly): findings go into counts, not Findings.
+	countOnly bool
+	counts    map[FindingCount]int
 }
 
 // ReasonCounts counts findings by reason code (the part before ':').
@@ -84,22 +88,35 @@ type FindingCount struct {
 
 // CountFindings counts findings by reason code, vendor and action, for
 // metrics (issue 7: trackers stripped or swapped by reason and vendor).
+// With Decision.CountOnly the counts were kept as the findings came, and
+// the map returned is the report's own.
 func (r *Report) CountFindings() map[FindingCount]int {
+	if r.countOnly {
+		return r.counts
+	}
 	out := map[FindingCount]int{}
 	for _, f := range r.Findings {
-		// Cut rather than Split: the relay counts every message's findings.
-		for rest, more := f.Reason, true; more; {
-			var code string
-			code, rest, more = strings.Cut(rest, ",")
-			code, _, _ = strings.Cut(code, ":")
-			out[FindingCount{Reason: code, Vendor: f.Vendor, Action: f.Action}]++
-		}
+		countFinding(out, f)
 	}
 	return out
 }
 
+func countFinding(out map[FindingCount]int, f Finding) {
+	// Cut rather than Split: the relay counts every message's findings.
+	for rest, more := f.Reason, true; more; {
+		var code string
+		code, rest, more = strings.Cut(rest, ",")
+		code, _, _ = strings.Cut(code, ":")
+		out[FindingCount{Reason: code, Vendor: f.Vendor, Action: f.Action}]++
+	}
+}
+
 func (r *Report) add(f Finding) {
-	r.Findings = append(r.Findings, f)
+	if r.countOnly {
+		countFinding(r.counts, f)
+	} else {
+		r.Findings = append(r.Findings, f)
+	}
 	if f.Class == ClassLinkTracker {
 		r.TrackedLinks++
 		switch {

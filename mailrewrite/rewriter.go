@@ -146,6 +146,9 @@ func (r *Rewriter) Rewrite(msg []byte, d Decision) (out []byte, rep *Report, err
 		return nil, nil, errors.New("mailrewrite: Decision.URLs is nil")
 	}
 	j := &job{r: r, rewrite: true, id: newIdentity(d.Recipient), rep: newReport(r), urls: d.URLs}
+	if d.CountOnly {
+		j.rep.countOnly, j.rep.counts = true, make(map[FindingCount]int, 8)
+	}
 	switch {
 	case d.Consent == Granted:
 		j.wantPixel, j.purpose = true, PurposeOpen

@@ -12,6 +12,8 @@ import (
 // consent request block went in (R5 MarkAsked) and which reasons fired.
 func MailRewrite(rw *mailrewrite.Rewriter) RewriteFunc {
 	return func(msg []byte, d mailrewrite.Decision) (Rewritten, error) {
+		// The relay keeps only counts of the findings (metrics).
+		d.CountOnly = true
 		out, rep, err := rw.Rewrite(msg, d)
 		if err != nil {
 			var pe *mailrewrite.ParseError
