@@ -31,29 +31,14 @@ func (j *job) link(t *tagEdit, val []byte) error {
 	if isRemote(raw) {
 		j.collectResource(raw, "link")
 	}
-	// Newsletters repeat links (image, title and button of one product):
-	// each distinct URL is judged once per message.
-	if r, ok := j.links[raw]; ok {
-		if r.href != raw {
-			t.set("href", r.href)
-		}
-		if r.tracked {
-			f := r.finding
-			f.Part = t.d.path
-			j.rep.add(f)
-		}
-		return nil
-	}
 	lf := j.factsOf(raw)
 	r, err := j.judgeLink(raw, lf)
 	if err != nil {
 		return err
 	}
+	// Each occurrence is judged on its own text (an unsubscribe link may
+	// share its URL with another link); the rules' part is the memo's.
 	j.keepUnsubscribe(t, raw, lf.unsubURL, &r)
-	if j.links == nil {
-		j.links = make(map[string]linkResult, 64)
-	}
-	j.links[raw] = r
 	if r.href != raw {
 		t.set("href", r.href)
 	}

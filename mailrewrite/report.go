@@ -66,7 +66,7 @@ type Report struct {
 
 	// countOnly (Decision.CountOnly): findings go into counts, not Findings.
 	countOnly bool
-	counts    map[FindingCount]int
+	counts    []findingCount
 }
 
 // ReasonCounts counts findings by reason code (the part before ':').
@@ -88,13 +88,15 @@ type FindingCount struct {
 
 // CountFindings counts findings by reason code, vendor and action, for
 // metrics (issue 7: trackers stripped or swapped by reason and vendor).
-// With Decision.CountOnly the counts were kept as the findings came, and
-// the map returned is the report's own.
+// With Decision.CountOnly the counts were kept as the findings came.
 func (r *Report) CountFindings() map[FindingCount]int {
-	if r.countOnly {
-		return r.counts
-	}
 	out := map[FindingCount]int{}
+	if r.countOnly {
+		for _, c := range r.counts {
+			out[c.key] += c.n
+		}
+		return out
+	}
 	for _, f := range r.Findings {
 		countFinding(out, f)
 	}
@@ -102,18 +104,42 @@ func (r *Report) CountFindings() map[FindingCount]int {
 }
 
 func countFinding(out map[FindingCount]int, f Finding) {
+	eachReasonCode(f, func(k FindingCount) { out[k]++ })
+}
+
+// count adds f to the counts of a CountOnly report. A message has a few
+// distinct rows and hundreds of findings: a short list beats a map.
+func (r *Report) count(f Finding) {
+	eachReasonCode(f, func(k FindingCount) {
+		for i := range r.counts {
+			if r.counts[i].key == k {
+				r.counts[i].n++
+				return
+			}
+		}
+		r.counts = append(r.counts, findingCount{k, 1})
+	})
+}
+
+// eachReasonCode calls fn with f's row for each of its reason codes.
+func eachReasonCode(f Finding, fn func(FindingCount)) {
 	// Cut rather than Split: the relay counts every message's findings.
 	for rest, more := f.Reason, true; more; {
 		var code string
 		code, rest, more = strings.Cut(rest, ",")
 		code, _, _ = strings.Cut(code, ":")
-		out[FindingCount{Reason: code, Vendor: f.Vendor, Action: f.Action}]++
+		fn(FindingCount{Reason: code, Vendor: f.Vendor, Action: f.Action})
 	}
+}
+
+type findingCount struct {
+	key FindingCount
+	n   int
 }
 
 func (r *Report) add(f Finding) {
 	if r.countOnly {
-		countFinding(r.counts, f)
+		r.count(f)
 	} else {
 		r.Findings = append(r.Findings, f)
 	}

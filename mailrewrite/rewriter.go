@@ -69,7 +69,6 @@ type job struct {
 	consentPrefix string // pixelgate's consent page URLs start with it
 	linkPrefix    string // pixelgate's click redirects start with it
 	trackClicks   bool   // consenting recipient, click analytics on
-	links         map[string]linkResult
 
 	learned         PerRecipientMatcher // Decision.Learned
 	listUnsubscribe []string            // List-Unsubscribe targets: never touched
@@ -147,7 +146,7 @@ func (r *Rewriter) Rewrite(msg []byte, d Decision) (out []byte, rep *Report, err
 	}
 	j := &job{r: r, rewrite: true, id: newIdentity(d.Recipient), rep: newReport(r), urls: d.URLs}
 	if d.CountOnly {
-		j.rep.countOnly, j.rep.counts = true, make(map[FindingCount]int, 8)
+		j.rep.countOnly = true
 	}
 	switch {
 	case d.Consent == Granted:
