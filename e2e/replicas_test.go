@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/redisstore"
@@ -244,7 +245,13 @@ func testReplicas(t *testing.T, c *sharedCluster) {
 	openPixel(t, a, pixel)
 	openPixel(t, b, pixel)
 	st := c.store(t)
+	// The relays write send counts about once a second (issue 4).
 	camps, err := st.Campaigns(t.Context())
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if camps, err = st.Campaigns(t.Context()); err != nil || len(camps) == 1 && camps[0].SendsGranted+camps[0].SendsNotGranted == 2 {
+			break
+		}
+	}
 	if err != nil || len(camps) != 1 {
 		t.Fatalf("campaigns: %+v %v, want the one campaign", camps, err)
 	}

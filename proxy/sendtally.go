@@ -13,10 +13,16 @@ import (
 // SendTallyConfig bounds the relay's send tally. Zero fields take the
 // defaults documented on each.
 type SendTallyConfig struct {
-	// FlushInterval is how often the tally is written to the store
-	// (default 1 s). A campaign's first send time is known to this
-	// precision: a write carries its latest send time.
+	// FlushInterval is how often the tally is written to the store under
+	// steady traffic (default 1 s). A campaign's first send time is known
+	// to this precision: a write carries its latest send time.
 	FlushInterval time.Duration
+	// Quiet: the tally is also written once no message has been delivered
+	// for this long (default 20 ms; negative: never), so figures appear at
+	// once when mail trickles in, while steady traffic, which never leaves
+	// such a gap, is written by FlushInterval and MaxPending alone. It
+	// bounds the writes to one per Quiet whatever the traffic.
+	Quiet time.Duration
 	// MaxPending sends waiting make the tally write before the interval is
 	// up (default 512).
 	MaxPending int
@@ -37,6 +43,9 @@ func (c *SendTallyConfig) defaults() {
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = time.Second
 	}
+	if c.Quiet == 0 {
+		c.Quiet = 20 * time.Millisecond
+	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 512
 	}
@@ -48,10 +57,14 @@ func (c *SendTallyConfig) defaults() {
 	}
 }
 
+// tallyWriters bounds the writes of one flush that run at once; running
+// them together lets the embedded store commit them as one.
+const tallyWriters = 8
+
 // sendTally adds up delivered messages per campaign and consent and writes
-// them with one RecordSend per (campaign, granted) (issue 4): the embedded
-// store's commit (write and fdatasync) then carries a second of messages
-// instead of a few. Only counts are held: no recipient (R8).
+// them with one RecordSend per (campaign, granted) (issue 4): under load,
+// the embedded store's commit (write and fdatasync) then carries a second
+// of messages instead of a few. Only counts are held: no recipient (R8).
 type sendTally struct {
 	cfg     SendTallyConfig
 	store   consent.Store
@@ -61,13 +74,15 @@ type sendTally struct {
 
 	mu      sync.Mutex
 	pending map[tallyKey]*tallyCount
-	sends   int  // messages in pending
-	failing bool // the last write failed: wait for the ticker, not the bound
-	closed  bool // sends are written one by one
-	final   bool // the last flush is over: nothing is written from the tally
+	sends   int    // messages in pending
+	seq     uint64 // messages ever added, to see whether any came meanwhile
+	failing bool   // the last write failed: only the ticker retries
+	closed  bool   // sends are written one by one
+	final   bool   // the last flush is over: nothing is written from the tally
 
 	start    sync.Once
 	kick     chan struct{} // the pending bound was reached
+	wake     chan struct{} // a send arrived in an empty tally
 	stop     chan struct{}
 	done     chan struct{} // closed when the loop has returned
 	flushing chan struct{} // one flush at a time
@@ -89,8 +104,8 @@ func newSendTally(cfg SendTallyConfig, store consent.Store, timeout time.Duratio
 	cfg.defaults()
 	return &sendTally{cfg: cfg, store: store, timeout: timeout, log: log, metrics: m,
 		pending: make(map[tallyKey]*tallyCount),
-		kick:    make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		flushing: make(chan struct{}, 1)}
+		kick:    make(chan struct{}, 1), wake: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}), flushing: make(chan struct{}, 1)}
 }
 
 // add counts one delivered message. After close, the send is written at
@@ -117,16 +132,26 @@ func (t *sendTally) add(s consent.Send) {
 		t.pending[k] = c
 	}
 	c.merge(s.CampaignName, 1, s.At)
+	first := t.sends == 0
 	t.sends++
+	t.seq++
 	// While the store fails, only the ticker retries: a write at every
 	// message would add load to a store that cannot take it.
 	full := t.sends >= t.cfg.MaxPending && !t.failing
 	t.mu.Unlock()
 	if full {
-		select {
-		case t.kick <- struct{}{}:
-		default:
-		}
+		signal(t.kick)
+	}
+	if first {
+		signal(t.wake)
+	}
+}
+
+// signal wakes the loop without waiting: one pending signal is enough.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -140,6 +165,8 @@ func (c *tallyCount) merge(name string, sends int, at time.Time) {
 	c.sends += sends
 }
 
+// run writes the tally at each tick, when MaxPending is reached, and after
+// a Quiet gap in the traffic.
 func (t *sendTally) run() {
 	defer close(t.done)
 	ticks := t.cfg.Ticks
@@ -148,15 +175,47 @@ func (t *sendTally) run() {
 		defer tk.Stop()
 		ticks = tk.C
 	}
+	quiet := time.NewTimer(t.cfg.Quiet)
+	quiet.Stop()
+	defer quiet.Stop()
+	var seen uint64 // seq when the quiet timer was set
 	for {
 		select {
 		case <-t.stop:
 			return
 		case <-ticks:
 		case <-t.kick:
+		case <-t.wake:
+			if t.cfg.Quiet > 0 {
+				seen = t.state().seq
+				quiet.Reset(t.cfg.Quiet)
+			}
+			continue
+		case <-quiet.C:
+			st := t.state()
+			if st.sends == 0 || st.failing {
+				continue
+			}
+			if st.seq != seen { // traffic goes on: look again later
+				seen = st.seq
+				quiet.Reset(t.cfg.Quiet)
+				continue
+			}
 		}
 		t.flush(context.Background(), false)
 	}
+}
+
+type tallyState struct {
+	sends   int
+	seq     uint64
+	failing bool
+}
+
+func (t *sendTally) state() tallyState {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return tallyState{t.sends, t.seq, t.failing}
 }
 
 // flush writes what is pending. A failed count goes back into the tally
@@ -176,23 +235,38 @@ func (t *sendTally) flush(ctx context.Context, last bool) {
 	t.pending = make(map[tallyKey]*tallyCount, len(batch))
 	t.sends = 0
 	t.mu.Unlock()
-
-	failed := false
-	for k, c := range batch {
-		err := t.write(ctx, consent.Send{Campaign: k.campaign, CampaignName: c.name, Granted: k.granted, At: c.at, Count: c.sends})
-		if err == nil {
-			continue
-		}
-		failed = true
-		c.failures++
-		if last || c.failures >= t.cfg.MaxFailures {
-			t.metrics.SendTally.WithLabelValues("dropped").Add(float64(c.sends))
-			t.log.Error("campaign send counts dropped after failed writes",
-				"campaign", k.campaign, "granted", k.granted, "sends", c.sends, "failures", c.failures)
-			continue
-		}
-		t.requeue(k, c)
+	if len(batch) == 0 {
+		return
 	}
+
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		failed  bool
+		writers = make(chan struct{}, tallyWriters)
+	)
+	for k, c := range batch {
+		writers <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-writers }()
+			err := t.write(ctx, consent.Send{Campaign: k.campaign, CampaignName: c.name, Granted: k.granted, At: c.at, Count: c.sends})
+			if err == nil {
+				return
+			}
+			mu.Lock()
+			failed = true
+			mu.Unlock()
+			c.failures++
+			if last || c.failures >= t.cfg.MaxFailures {
+				t.metrics.SendTally.WithLabelValues("dropped").Add(float64(c.sends))
+				t.log.Error("campaign send counts dropped after failed writes",
+					"campaign", k.campaign, "granted", k.granted, "sends", c.sends, "failures", c.failures)
+				return
+			}
+			t.requeue(k, c)
+		})
+	}
+	wg.Wait()
 	t.mu.Lock()
 	t.failing = failed
 	t.mu.Unlock()

@@ -21,9 +21,14 @@ import (
 )
 
 // withTally sets the send tally's bounds and drives its flushes from ticks.
+// Unless tc says otherwise, a gap in the traffic writes nothing, so only
+// ticks, the pending bound and Shutdown do.
 func withTally(tc SendTallyConfig, ticks chan time.Time) harnessOption {
 	return func(c *Config, _ *smtpsink.Options) {
 		tc.Ticks = ticks
+		if tc.Quiet == 0 {
+			tc.Quiet = -1
+		}
 		c.SendTally = tc
 	}
 }
@@ -130,6 +135,19 @@ func TestRelayWritesSendsWhenManyArePending(t *testing.T) {
 	waitMetric(t, h.metrics.SendTally.WithLabelValues("written"), 3)
 	if c := sendsOf(t, h.store, "spring"); c.SendsNotGranted != 3 {
 		t.Errorf("after reaching the bound: %d sends not granted, want 3", c.SendsNotGranted)
+	}
+}
+
+func TestRelayWritesSendsWhenTrafficPauses(t *testing.T) {
+	// An hour between flushes, default Quiet: the pause after the last
+	// message writes them, so a trickle of mail shows on the dashboard at
+	// once.
+	h := newHarness(t, withTally(SendTallyConfig{FlushInterval: time.Hour, Quiet: 20 * time.Millisecond}, nil))
+	h.grant("g@example.net")
+	h.sendN(t, "spring", "g@example.net", "a@example.net")
+	waitMetric(t, h.metrics.SendTally.WithLabelValues("written"), 2)
+	if c := sendsOf(t, h.store, "spring"); c.SendsGranted != 1 || c.SendsNotGranted != 1 {
+		t.Errorf("after a pause: %d granted, %d not; want 1 and 1", c.SendsGranted, c.SendsNotGranted)
 	}
 }
 
