@@ -192,11 +192,20 @@ func linkText(dst, src []byte, from int) (buf, text []byte) {
 		return dst, nil
 	}
 	seg := src[from:min(len(src), from+maxLinkText)]
-	for i := 0; i+3 <= len(seg); i++ {
-		if seg[i] == '<' && seg[i+1] == '/' && seg[i+2]|0x20 == 'a' && (i+3 == len(seg) || !isNameByte(seg[i+3])) {
+	for i := 0; ; {
+		k := bytes.Index(seg[i:], []byte("</"))
+		if k < 0 {
+			break
+		}
+		i += k
+		if i+3 <= len(seg) && seg[i+2]|0x20 == 'a' && (i+3 == len(seg) || !isNameByte(seg[i+3])) {
 			seg = seg[:i]
 			break
 		}
+		i += 2
+	}
+	if text, ok := asciiLinkText(dst, seg); ok {
+		return text, text[len(dst):]
 	}
 	// Tags out first, into dst (the decoded text may spell "<").
 	start := len(dst)
@@ -235,6 +244,37 @@ func linkText(dst, src []byte, from int) (buf, text []byte) {
 		dst = utf8.AppendRune(dst, unicode.ToLower(r))
 	}
 	return dst, dst[mid:]
+}
+
+// asciiLinkText is linkText's reading of seg in one pass, for the common
+// text of plain ASCII without character references; ok is false (and dst
+// unchanged) otherwise.
+func asciiLinkText(dst, seg []byte) (out []byte, ok bool) {
+	start := len(dst)
+	in, space := false, false
+	for _, c := range seg {
+		switch {
+		case c >= utf8.RuneSelf || c == '&':
+			return dst[:start], false
+		case c == '<':
+			in = true
+		case c == '>':
+			in, space = false, true
+		case in:
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			space = true
+		default:
+			if space && len(dst) > start {
+				dst = append(dst, ' ')
+			}
+			space = false
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+		}
+	}
+	return dst, true
 }
 
 func isNameByte(c byte) bool {
