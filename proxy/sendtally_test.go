@@ -16,6 +16,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/boltstore"
+	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 	"github.com/pixelgate/pixelgate/consent/storetest"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
 )
@@ -81,9 +82,16 @@ func (h *harness) sendN(t *testing.T, campaign string, rcpts ...string) {
 }
 
 func TestRelayTalliesSendsAndWritesThemInBulk(t *testing.T) {
+	var srv *redistest.Server
+	for name, st := range map[string]storeMaker{"bolt": boltStore, "redis": redisStore(&srv)} {
+		t.Run(name, func(t *testing.T) { testTallyInBulk(t, st) })
+	}
+}
+
+func testTallyInBulk(t *testing.T, store storeMaker) {
 	ticks := make(chan time.Time)
 	clock := storetest.NewClock(storetest.Start())
-	h := newHarness(t, withTally(SendTallyConfig{}, ticks), withClock(clock))
+	h := newHarnessWith(t, store, withTally(SendTallyConfig{}, ticks), withClock(clock))
 	granted := []string{"g1@example.net", "g2@example.net", "g3@example.net"}
 	for _, a := range granted {
 		h.grant(a)
@@ -304,5 +312,44 @@ func TestSendTallyConcurrentSendsAllWritten(t *testing.T) {
 	tally.add(consent.Send{Campaign: "late", At: at})
 	if c := sendsOf(t, st, "late"); c.SendsNotGranted != 1 {
 		t.Errorf("send after close: %d", c.SendsNotGranted)
+	}
+}
+
+// BenchmarkSendBookkeeping is the store cost of counting one delivered
+// message, from storetest.Callers sessions at once: "per-message" is one
+// RecordSend per message (the relay before the tally), "tally" adds to the
+// tally with its default bounds, the writes it makes and its final write
+// included. Same store kinds, same run: compare the ratios.
+func BenchmarkSendBookkeeping(b *testing.B) {
+	stores := map[string]storeMaker{"bolt": boltStore}
+	var srv *redistest.Server
+	stores["redis"] = redisStore(&srv)
+	for _, name := range []string{"bolt", "redis"} {
+		kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: filepath.Join(b.TempDir(), "keys")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		st := stores[name](b, kr)
+		b.Cleanup(func() { st.Close() })
+		at := storetest.Start()
+		sendOf := func(i uint64) consent.Send {
+			return consent.Send{Campaign: "bench", CampaignName: "Bench", Granted: i%2 == 0, At: at}
+		}
+		b.Run(name+"/per-message", func(b *testing.B) {
+			b.ReportAllocs()
+			storetest.RunParallel(b, func(ctx context.Context, i uint64) error {
+				return st.RecordSend(ctx, sendOf(i))
+			})
+		})
+		b.Run(name+"/tally", func(b *testing.B) {
+			b.ReportAllocs()
+			tally := newSendTally(SendTallyConfig{}, st, 5*time.Second, slog.New(slog.DiscardHandler),
+				NewRelayMetrics(prometheus.NewRegistry()))
+			storetest.RunParallel(b, func(_ context.Context, i uint64) error {
+				tally.add(sendOf(i))
+				return nil
+			})
+			tally.close(context.Background())
+		})
 	}
 }
