@@ -2,8 +2,8 @@
 // pass-through relay in the same run (issue 4): N copies of a realistic 60 KB
 // marketing email, one recipient each, at C parallel sessions, through
 // `pixelgate serve` (a child process, embedded store or Redis) into a local
-// sink, and through a go-smtp relay that only buffers and forwards each
-// message. Everything listens on 127.0.0.1; the run is bounded by -n and
+// sink, and through a go-smtp relay that only buffers each message and
+// forwards it with go-smtp's stock client (servePassThrough). Everything listens on 127.0.0.1; the run is bounded by -n and
 // -timeout.
 //
 //	go run ./proxy/cmd/bench-relay -pixelgate bin/pixelgate -n 2000 -c 4 [-redis]
@@ -29,7 +29,6 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/pixelgate/pixelgate/proxy"
 	"github.com/pixelgate/pixelgate/proxy/benchmail"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
 )
@@ -206,15 +205,16 @@ func load(ctx context.Context, addr string, msg []byte, n, c int) (time.Duration
 	return time.Since(start), nil
 }
 
-// servePassThrough is the reference relay: a go-smtp server that buffers
-// each message and forwards it with the same pooled upstream client that
-// pixelgate uses. It prints its address and serves until killed.
+// servePassThrough is the reference relay of issue 4, "a plain go-smtp
+// pass-through relay": a go-smtp server that buffers each message and
+// forwards it with go-smtp's stock client (smtp.NewClient, SendMail's
+// MAIL/RCPT/DATA), over a small pool of reused connections that works as
+// pixelgate's upstream pool does, so the comparison is fair: only
+// pixelgate's own work and its DATA writer differ. It prints its address
+// and serves until killed.
 func servePassThrough(upstream string) error {
-	up, err := proxy.ParseUpstream(proxy.UpstreamConfig{URL: "smtp://" + upstream + "?tls=none", MaxIdle: 8})
-	if err != nil {
-		return err
-	}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &passSession{up: up}, nil }))
+	pool := &passPool{addr: upstream, max: 8}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &passSession{pool: pool}, nil }))
 	srv.Domain = "pass.test"
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -226,7 +226,7 @@ func servePassThrough(upstream string) error {
 }
 
 type passSession struct {
-	up       *proxy.Upstream
+	pool     *passPool
 	from, to string
 }
 
@@ -237,10 +237,78 @@ func (s *passSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return s.up.Deliver(context.Background(), proxy.Envelope{From: s.from, To: s.to}, b)
+	return s.pool.send(s.from, s.to, b)
 }
 func (s *passSession) Reset()        {}
 func (s *passSession) Logout() error { return nil }
+
+// passPool keeps up to max idle go-smtp client connections to the sink.
+type passPool struct {
+	addr string
+	max  int
+
+	mu   sync.Mutex
+	idle []*smtp.Client
+}
+
+// send delivers one message on an idle connection or a new one. Like
+// pixelgate's pool, a pooled connection found dead at MAIL is replaced
+// once; after that nothing is retried, so nothing is sent twice.
+func (p *passPool) send(from, to string, msg []byte) error {
+	for attempt := 0; ; attempt++ {
+		p.mu.Lock()
+		var c *smtp.Client
+		if n := len(p.idle); n > 0 {
+			c, p.idle = p.idle[n-1], p.idle[:n-1]
+		}
+		p.mu.Unlock()
+		pooled := c != nil
+		if c == nil {
+			conn, err := net.DialTimeout("tcp", p.addr, 30*time.Second)
+			if err != nil {
+				return err
+			}
+			c = smtp.NewClient(conn)
+		}
+		if err := c.Mail(from, &smtp.MailOptions{Size: int64(len(msg))}); err != nil {
+			c.Close()
+			if pooled && attempt == 0 {
+				continue
+			}
+			return fmt.Errorf("MAIL: %w", err)
+		}
+		if err := passTransaction(c, to, msg); err != nil {
+			c.Close()
+			return err
+		}
+		p.mu.Lock()
+		if len(p.idle) < p.max {
+			p.idle, c = append(p.idle, c), nil
+		}
+		p.mu.Unlock()
+		if c != nil {
+			_ = c.Quit()
+		}
+		return nil
+	}
+}
+
+// passTransaction is the rest of the transaction after MAIL: RCPT, then
+// the message through go-smtp's DATA writer.
+func passTransaction(c *smtp.Client, to string, msg []byte) error {
+	if err := c.Rcpt(to, nil); err != nil {
+		return fmt.Errorf("RCPT: %w", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return fmt.Errorf("DATA: %w", err)
+	}
+	if _, err := w.Write(msg); err != nil {
+		w.Close()
+		return fmt.Errorf("write message: %w", err)
+	}
+	return w.Close()
+}
 
 // child is a relay running as a child process.
 type child struct {
