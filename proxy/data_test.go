@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -80,4 +82,51 @@ func FuzzCheckLinesSameAsByByte(f *testing.F) {
 			t.Fatalf("checkLines(%q) = %v, byte by byte: %v", msg, got, want)
 		}
 	})
+}
+
+// The DATA buffers are reused from message to message (issue 4): every
+// message delivered must be its own, whatever was read into the buffer
+// before it, on one connection and across parallel ones.
+func TestDataBuffersReused(t *testing.T) {
+	h := newHarness(t)
+	const conns, per = 3, 8
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := h.dial(false)
+			for i := range per {
+				// Sizes go down and up so a later message is shorter
+				// than what the reused buffer held.
+				body := strings.Repeat(fmt.Sprintf("conn %d message %d\r\n", c, i), 1+((i*7)%5)*400)
+				msg := fmt.Sprintf("From: a@shop.example\r\nSubject: m%d-%d\r\nContent-Type: text/plain\r\n\r\n%s", c, i, body)
+				if err := send(cl, "a@shop.example", fmt.Sprintf("r%d-%d@example.net", c, i), msg); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := h.sink.Messages()
+	if len(got) != conns*per {
+		t.Fatalf("sink got %d messages, want %d", len(got), conns*per)
+	}
+	for _, m := range got {
+		var c, i int
+		if _, err := fmt.Sscanf(m.To[0], "r%d-%d@example.net", &c, &i); err != nil {
+			t.Fatalf("recipient %q: %v", m.To[0], err)
+		}
+		want := strings.Repeat(fmt.Sprintf("conn %d message %d\r\n", c, i), 1+((i*7)%5)*400)
+		_, body, ok := strings.Cut(string(m.Data), "\r\n\r\n")
+		if !ok || !strings.HasPrefix(body, want) || strings.Count(body, "message") != strings.Count(want, "message") {
+			t.Fatalf("message for %s is not its own: %d bytes of body, want %d", m.To[0], len(body), len(want))
+		}
+	}
 }

@@ -202,6 +202,8 @@ type Relay struct {
 	background  sync.WaitGroup
 	// sends adds campaign send counts up between store writes.
 	sends *sendTally
+	// buffers are the DATA read buffers, reused.
+	buffers dataBuffers
 }
 
 // NewRelay checks cfg and prepares the server; nothing listens yet.

@@ -121,7 +121,11 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
-	msg, err := readData(r, s.sizeHint)
+	msg, err := readData(r, s.sizeHint, s.r.buffers.get())
+	// process is synchronous and keeps nothing of msg (rewrite, header
+	// and DKIM work make copies; bookkeeping gets strings), so the buffer
+	// is free again when Data returns.
+	defer s.r.buffers.put(msg)
 	if err != nil {
 		s.r.cfg.Metrics.Messages.WithLabelValues("refused-content").Inc()
 		var se *smtp.SMTPError
