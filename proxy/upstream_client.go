@@ -196,6 +196,8 @@ func (c *upstreamConn) handshake(ctx context.Context, cfg *tls.Config) error {
 // auth runs a SASL exchange (RFC 4954 §4): an initial response on the AUTH
 // line, then base64 answers to each 334 challenge until 235.
 func (c *upstreamConn) auth(a sasl.Client) error {
+	// The command buffer is reused: do not leave the password in it.
+	defer func() { clear(c.line[:cap(c.line)]) }()
 	mech, resp, err := a.Start()
 	if err != nil {
 		return err
