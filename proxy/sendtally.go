@@ -224,9 +224,13 @@ func (t *sendTally) state() tallyState {
 func (t *sendTally) flush(ctx context.Context, last bool) {
 	select {
 	case t.flushing <- struct{}{}:
-	case <-ctx.Done():
-		t.dropAll("shutdown ended before the send counts were written")
-		return
+	default:
+		select {
+		case t.flushing <- struct{}{}:
+		case <-ctx.Done():
+			t.dropAll("the previous write did not end in time")
+			return
+		}
 	}
 	defer func() { <-t.flushing }()
 
@@ -314,7 +318,9 @@ func (t *sendTally) dropAll(why string) {
 	}
 }
 
-// close stops the loop and writes what is pending, within ctx. Sends added
+// close stops the loop and writes what is pending, within ctx or at least
+// one store timeout: a shutdown whose grace period was spent on slow
+// transactions still records the sends that were delivered. Sends added
 // afterwards are written one by one.
 func (t *sendTally) close(ctx context.Context) {
 	t.mu.Lock()
@@ -331,7 +337,13 @@ func (t *sendTally) close(ctx context.Context) {
 	case <-t.done:
 	case <-ctx.Done():
 	}
-	t.flush(ctx, true)
+	wait := t.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		wait = max(wait, time.Until(dl))
+	}
+	lastCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
+	defer cancel()
+	t.flush(lastCtx, true)
 	t.mu.Lock()
 	t.final = true
 	t.mu.Unlock()

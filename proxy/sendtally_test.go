@@ -174,6 +174,19 @@ func TestRelayShutdownWritesPendingSends(t *testing.T) {
 	}
 }
 
+func TestRelayShutdownPastItsGraceStillWritesSends(t *testing.T) {
+	h := newHarness(t, withTally(SendTallyConfig{}, make(chan time.Time)))
+	h.sendN(t, "spring", "a@example.net", "b@example.net")
+	// The grace period is already spent (slow transactions took it all):
+	// the delivered messages' counts still get one store timeout.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h.relay.Shutdown(ctx)
+	if c := sendsOf(t, h.store, "spring"); c.SendsNotGranted != 2 {
+		t.Errorf("after a shutdown past its grace: %d sends, want 2", c.SendsNotGranted)
+	}
+}
+
 // sendFailures is the embedded store with RecordSend failing on demand, as
 // a store that cannot take writes does; everything else is the real store.
 type sendFailures struct {
