@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -352,5 +353,22 @@ func TestUpstreamRefusesLineBreakInAddress(t *testing.T) {
 		if strings.HasPrefix(c, "RCPT") {
 			t.Errorf("sent %q", c)
 		}
+	}
+}
+
+// TestUpstreamAuthLeavesNoCredentials: the reused command buffer of a
+// pooled connection does not keep the AUTH line.
+func TestUpstreamAuthLeavesNoCredentials(t *testing.T) {
+	cert, clientTLS := testTLS(t)
+	sink := startSink(t, smtpsink.Options{TLS: cert.TLSConfig(), Users: map[string]string{"relay": "S3cret-pw"}})
+	up, _ := ParseUpstream(UpstreamConfig{URL: "smtp://relay:S3cret-pw@" + sink.Addr, TLS: clientTLS})
+	c, err := up.dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	secret := base64.StdEncoding.EncodeToString([]byte("\x00relay\x00S3cret-pw"))
+	if strings.Contains(string(c.line[:cap(c.line)]), secret) {
+		t.Error("AUTH line left in the command buffer")
 	}
 }
