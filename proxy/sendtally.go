@@ -20,8 +20,8 @@ type SendTallyConfig struct {
 	// Quiet: the tally is also written once no message has been delivered
 	// for this long (default 20 ms; negative: never), so figures appear at
 	// once when mail trickles in, while steady traffic, which never leaves
-	// such a gap, is written by FlushInterval and MaxPending alone. It
-	// bounds the writes to one per Quiet whatever the traffic.
+	// such a gap, is written by FlushInterval and MaxPending alone. This
+	// rule writes at most once per Quiet, whatever the traffic.
 	Quiet time.Duration
 	// MaxPending sends waiting make the tally write before the interval is
 	// up (default 512).
