@@ -25,13 +25,18 @@ func (es *edits) add(start, end int, repl []byte) {
 	*es = append(*es, edit{start, end, repl})
 }
 
+// growth is how much longer the edits make their source.
+func (es edits) growth() int {
+	n := 0
+	for _, e := range es {
+		n += len(e.repl) - (e.end - e.start)
+	}
+	return n
+}
+
 // apply returns src with the edits applied.
 func (es edits) apply(src []byte) []byte {
-	size := len(src)
-	for _, e := range es {
-		size += len(e.repl) - (e.end - e.start)
-	}
-	out := make([]byte, 0, size)
+	out := make([]byte, 0, len(src)+es.growth())
 	pos := 0
 	for _, e := range es {
 		out = append(out, src[pos:e.start]...)

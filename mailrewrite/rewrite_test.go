@@ -368,3 +368,38 @@ func TestLinks(t *testing.T) {
 		t.Errorf("second granted rewrite changed links (%v):\n%s", err, firstDiff(out, again))
 	}
 }
+
+// Removing a tracker never joins text into a boundary line, whether the
+// part's body is rewritten in place (8bit) or re-encoded: the rewrite
+// either keeps the text apart or refuses the message, never changes the
+// structure.
+func TestBoundaryJoinRefused(t *testing.T) {
+	rw := newTestRewriter(t)
+	for _, cte := range []string{"8bit", "quoted-printable"} {
+		img := `<img src="https://u1.ct.sendgrid.net/wf/open?upn=Ab12Cd34Ef56Gh78Ij90" width="1" height="1">`
+		if cte == "quoted-printable" {
+			img = strings.ReplaceAll(img, "=", "=3D")
+		}
+		for _, line := range []string{"--" + img + "zz--", img + "--zz", "-" + img + "-zz"} {
+			msg := "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"zz\"\r\n\r\n" +
+				"--zz\r\nContent-Type: text/plain\r\n\r\nhello\r\n" +
+				"--zz\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: " + cte + "\r\n\r\n" +
+				"<p>before</p>\r\n" + line + "\r\n<p>after</p>\r\n" +
+				"--zz--\r\n"
+			out, _, err := rw.Rewrite([]byte(msg), decisionFor(Refused))
+			if err != nil {
+				var pe *ParseError
+				if !errors.As(err, &pe) || out != nil {
+					t.Errorf("%s %q: %v", cte, line, err)
+				}
+				continue
+			}
+			if bytes.Contains(out, []byte("sendgrid")) {
+				t.Errorf("%s %q: tracker left", cte, line)
+			}
+			if n := bytes.Count(out, []byte("\n--zz")); n != 3 {
+				t.Errorf("%s %q: %d boundary lines after the rewrite, want 3:\n%s", cte, line, n, out)
+			}
+		}
+	}
+}

@@ -178,25 +178,62 @@ func (r *Rewriter) Rewrite(msg []byte, d Decision) (out []byte, rep *Report, err
 	j.addFooters(parts, d.AskConsent, lineEnding(msg))
 
 	var top edits
+	// spliced: parts whose edits went straight into top, with the range of
+	// their edits there.
+	type splice struct {
+		p        *bodyPart
+		from, to int
+	}
+	var spliced []splice
+	lastEnd := 0
 	for _, p := range parts {
 		es := *p.editList()
 		if len(es) == 0 {
 			continue
 		}
+		j.rep.PartsRewritten = append(j.rep.PartsRewritten, p.e.leafPath())
+		if p.codec.identity() && p.e.bodyStart >= lastEnd {
+			// The part's content is the message's own bytes: its edits
+			// apply to the message directly, saving a copy of the body
+			// per message (issue 4). The parts come in document order
+			// and each one's edits are sorted and disjoint, so top
+			// stays sorted.
+			sp := splice{p: p, from: len(top)}
+			for _, e := range es {
+				top = append(top, edit{p.e.bodyStart + e.start, p.e.bodyStart + e.end, e.repl})
+			}
+			sp.to = len(top)
+			spliced = append(spliced, sp)
+			lastEnd = p.e.end
+			continue
+		}
 		body := p.codec.encode(es.apply(p.content))
 		if startsDelimiter(body, p.e.enclosing) {
-			// Only hostile input gets here (text that joins into a
-			// boundary once a tracker between its halves is gone):
-			// refuse it rather than deliver a different structure.
-			return nil, nil, parseErr(p.e.leafPath(), p.e.bodyStart, "rewritten body would contain a MIME boundary line")
+			return nil, nil, errBoundaryInBody(p)
 		}
 		top.add(p.e.bodyStart, p.e.end, body)
-		j.rep.PartsRewritten = append(j.rep.PartsRewritten, p.e.leafPath())
+		lastEnd = p.e.end
 	}
 	if len(top) == 0 {
 		return bytes.Clone(msg), j.rep, nil
 	}
-	return top.apply(msg), j.rep, nil
+	out = top.apply(msg)
+	for _, sp := range spliced {
+		// Where the part's body landed in out: moved by the edits before
+		// it, grown by its own.
+		start, end := sp.p.e.bodyStart+top[:sp.from].growth(), sp.p.e.end+top[:sp.to].growth()
+		if startsDelimiter(out[start:end], sp.p.e.enclosing) {
+			return nil, nil, errBoundaryInBody(sp.p)
+		}
+	}
+	return out, j.rep, nil
+}
+
+// errBoundaryInBody: only hostile input gets here (text that joins into a
+// boundary once a tracker between its halves is gone); it is refused rather
+// than delivered with a different structure.
+func errBoundaryInBody(p *bodyPart) error {
+	return parseErr(p.e.leafPath(), p.e.bodyStart, "rewritten body would contain a MIME boundary line")
 }
 
 // Scan reports what a rewrite for a recipient without consent would find

@@ -55,6 +55,15 @@ func (c transferCodec) decode(body []byte, path string, partOff int) ([]byte, er
 	}
 }
 
+// identity: the decoded content is the encoded body itself.
+func (c transferCodec) identity() bool {
+	switch c.cte {
+	case "quoted-printable", "base64":
+		return false
+	}
+	return true
+}
+
 func (c transferCodec) encode(content []byte) []byte {
 	switch c.cte {
 	case "quoted-printable":
