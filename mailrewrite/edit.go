@@ -1,5 +1,7 @@
 package mailrewrite
 
+import "slices"
+
 // edit replaces src[start:end] with repl. Rewrites are expressed as edits on
 // the original bytes so that everything between them is copied untouched.
 type edit struct {
@@ -35,8 +37,11 @@ func (es edits) growth() int {
 }
 
 // apply returns src with the edits applied.
-func (es edits) apply(src []byte) []byte {
-	out := make([]byte, 0, len(src)+es.growth())
+func (es edits) apply(src []byte) []byte { return es.appendApply(nil, src) }
+
+// appendApply appends src with the edits applied to dst.
+func (es edits) appendApply(dst, src []byte) []byte {
+	out := slices.Grow(dst, len(src)+es.growth())
 	pos := 0
 	for _, e := range es {
 		out = append(out, src[pos:e.start]...)

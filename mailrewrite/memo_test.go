@@ -13,7 +13,8 @@ import (
 // (issue 4). A later copy of a campaign, for any recipient, must get
 // exactly what a Rewriter that never saw the campaign gives: the memo must
 // not carry one recipient's identity, consent or click wrapping into
-// another's message.
+// another's message. The relay's ways of calling (CountOnly, AppendRewrite)
+// must give the same message too.
 func checkMemoAnswers(t *testing.T, warm, cold *Rewriter, msg []byte, rcpts ...string) {
 	t.Helper()
 	granted := decisionFor(Granted)
@@ -47,6 +48,13 @@ func checkMemoAnswers(t *testing.T, warm, cold *Rewriter, msg []byte, rcpts ...s
 		}
 		if !reflect.DeepEqual(wRep, cRep) {
 			t.Fatalf("decision %d: report differs with the memo:\n%+v\nwant\n%+v", i, wRep, cRep)
+		}
+		// Appending to a buffer that already holds bytes gives the same
+		// message after them (the relay's reused buffers).
+		prefix := []byte("earlier bytes\r\n--zz\r\n")
+		aOut, _, err := warm.AppendRewrite(bytes.Clone(prefix), msg, d)
+		if err != nil || !bytes.Equal(aOut, append(bytes.Clone(prefix), cOut...)) {
+			t.Fatalf("decision %d: AppendRewrite differs from Rewrite (%v)", i, err)
 		}
 		// The relay's counting mode changes the report's form only.
 		d.CountOnly = true

@@ -136,6 +136,13 @@ func (p *bodyPart) editList() *edits {
 // Everything not rewritten is byte-identical to msg. On error out is nil:
 // never partial output. Parse failures are *ParseError.
 func (r *Rewriter) Rewrite(msg []byte, d Decision) (out []byte, rep *Report, err error) {
+	return r.AppendRewrite(nil, msg, d)
+}
+
+// AppendRewrite is Rewrite appending the message to dst, so that a caller
+// rewriting message after message can reuse one buffer (the relay, issue 4).
+// dst must not overlap msg.
+func (r *Rewriter) AppendRewrite(dst, msg []byte, d Decision) (out []byte, rep *Report, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			out, rep, err = nil, nil, fmt.Errorf("%w: %v", ErrInternal, p)
@@ -215,13 +222,14 @@ func (r *Rewriter) Rewrite(msg []byte, d Decision) (out []byte, rep *Report, err
 		lastEnd = p.e.end
 	}
 	if len(top) == 0 {
-		return bytes.Clone(msg), j.rep, nil
+		return append(dst, msg...), j.rep, nil
 	}
-	out = top.apply(msg)
+	out = top.appendApply(dst, msg)
+	base := len(dst)
 	for _, sp := range spliced {
 		// Where the part's body landed in out: moved by the edits before
 		// it, grown by its own.
-		start, end := sp.p.e.bodyStart+top[:sp.from].growth(), sp.p.e.end+top[:sp.to].growth()
+		start, end := base+sp.p.e.bodyStart+top[:sp.from].growth(), base+sp.p.e.end+top[:sp.to].growth()
 		if startsDelimiter(out[start:end], sp.p.e.enclosing) {
 			return nil, nil, errBoundaryInBody(sp.p)
 		}

@@ -38,7 +38,7 @@ func BenchmarkRewriteCampaign(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := h.cfg.Rewrite(msg, d); err != nil {
+		if _, err := h.cfg.Rewrite(nil, msg, d); err != nil {
 			b.Fatal(err)
 		}
 	}

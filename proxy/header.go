@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -115,12 +116,15 @@ func (h *rawHeader) set(name, value string) {
 }
 
 // bytes writes the header, the empty line and body back into one message.
-func (h *rawHeader) bytes(body []byte) []byte {
+func (h *rawHeader) bytes(body []byte) []byte { return h.appendMessage(nil, body) }
+
+// appendMessage appends the header and body to dst.
+func (h *rawHeader) appendMessage(dst, body []byte) []byte {
 	n := len(body) + 2
 	for _, f := range h.fields {
 		n += len(f.raw)
 	}
-	out := make([]byte, 0, n)
+	out := slices.Grow(dst, n)
 	for _, f := range h.fields {
 		out = append(out, f.raw...)
 		if !bytes.HasSuffix(f.raw, []byte("\r\n")) {

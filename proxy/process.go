@@ -53,7 +53,11 @@ func (r *Relay) process(s *session, msg []byte) error {
 		URLs:           r.cfg.URLs(s.key, s.env.To, campaign),
 		Learned:        r.learnedFor(log, campaign),
 	}
-	rw, err := r.cfg.Rewrite(msg, d)
+	// The rewritten copy and the final message go in reused buffers: after
+	// the read buffer they were the relay's largest garbage (issue 4).
+	// Nothing keeps either once Deliver returned (process is synchronous).
+	rw, err := r.cfg.Rewrite(r.buffers.get(), msg, d)
+	defer func() { r.buffers.put(rw.Msg) }()
 	if err != nil {
 		if errors.Is(err, ErrUnparseable) {
 			m.Messages.WithLabelValues("unparseable").Inc()
@@ -75,7 +79,8 @@ func (r *Relay) process(s *session, msg []byte) error {
 		m.Findings.WithLabelValues(k.Reason, vendor, k.Action).Add(float64(n))
 	}
 
-	out, err := r.finish(s, id, origHeader, origBody, rw.Msg)
+	out, err := r.finish(s, id, origHeader, origBody, rw.Msg, r.buffers.get())
+	defer func() { r.buffers.put(out) }()
 	if err != nil {
 		m.Messages.WithLabelValues("internal-error").Inc()
 		log.Error("finishing message failed", "err", err)
@@ -173,7 +178,9 @@ func rewriteConsent(s consent.State) mailrewrite.Consent {
 // finish applies the relay's header changes to the rewritten message:
 // internal headers out, ESP tracking switches in, Received on top, DKIM
 // fixed last so signatures cover the final bytes.
-func (r *Relay) finish(s *session, id string, origHeader rawHeader, origBody, rewritten []byte) ([]byte, error) {
+//
+// The message is appended to dst.
+func (r *Relay) finish(s *session, id string, origHeader rawHeader, origBody, rewritten, dst []byte) ([]byte, error) {
 	h, body, err := splitMessage(rewritten)
 	if err != nil {
 		return nil, fmt.Errorf("rewritten message: %w", err)
@@ -195,7 +202,7 @@ func (r *Relay) finish(s *session, id string, origHeader rawHeader, origBody, re
 		m.WithLabelValues("removed").Add(float64(res.Removed))
 		m.WithLabelValues("signed").Add(float64(res.Signed))
 	}
-	return h.bytes(body), nil
+	return h.appendMessage(dst[:0], body), nil
 }
 
 func hasDKIM(h *rawHeader) bool {

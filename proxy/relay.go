@@ -34,9 +34,12 @@ import (
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
 )
 
-// RewriteFunc rewrites one message for one recipient (mailrewrite). A
-// message it cannot parse is reported with an error wrapping ErrUnparseable.
-type RewriteFunc func(msg []byte, d mailrewrite.Decision) (Rewritten, error)
+// RewriteFunc rewrites one message for one recipient (mailrewrite),
+// appending the result to dst (a reused buffer; Rewritten.Msg may be a
+// fresh one, but never shares memory with msg: the relay reuses both). A
+// message it cannot parse is reported with an error wrapping
+// ErrUnparseable.
+type RewriteFunc func(dst, msg []byte, d mailrewrite.Decision) (Rewritten, error)
 
 // Rewritten is a rewrite's result as the relay needs it.
 type Rewritten struct {

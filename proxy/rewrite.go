@@ -11,10 +11,10 @@ import (
 // ErrUnparseable (554 5.6.0 with the reason), the report tells whether the
 // consent request block went in (R5 MarkAsked) and which reasons fired.
 func MailRewrite(rw *mailrewrite.Rewriter) RewriteFunc {
-	return func(msg []byte, d mailrewrite.Decision) (Rewritten, error) {
+	return func(dst, msg []byte, d mailrewrite.Decision) (Rewritten, error) {
 		// The relay keeps only counts of the findings (metrics).
 		d.CountOnly = true
-		out, rep, err := rw.Rewrite(msg, d)
+		out, rep, err := rw.AppendRewrite(dst, msg, d)
 		if err != nil {
 			var pe *mailrewrite.ParseError
 			if errors.As(err, &pe) {
