@@ -80,4 +80,7 @@ type Decision struct {
 	// metrics), so findings are counted as they come and Report.Findings
 	// stays empty: a campaign message has hundreds of them (issue 4).
 	CountOnly bool
+	// SkipResources: the caller will not learn from this copy, so
+	// Report.Resources stays empty.
+	SkipResources bool
 }

@@ -31,6 +31,9 @@ type PerRecipientMatcher interface {
 // collectResource remembers a URL of the incoming message, in document
 // order, for the per-campaign learner (Report.Resources).
 func (j *job) collectResource(u, carrier string) {
+	if j.skipResources {
+		return
+	}
 	j.rep.Resources = append(j.rep.Resources, learn.Resource{URL: strings.TrimSpace(u), Carrier: carrier})
 }
 

@@ -71,6 +71,7 @@ type job struct {
 	trackClicks   bool   // consenting recipient, click analytics on
 
 	learned         PerRecipientMatcher // Decision.Learned
+	skipResources   bool                // Decision.SkipResources
 	listUnsubscribe []string            // List-Unsubscribe targets: never touched
 
 	scratch []byte // a link's folded URL or text (unsubscribe), reused
@@ -155,6 +156,7 @@ func (r *Rewriter) AppendRewrite(dst, msg []byte, d Decision) (out []byte, rep *
 	if d.CountOnly {
 		j.rep.countOnly = true
 	}
+	j.skipResources = d.SkipResources
 	switch {
 	case d.Consent == Granted:
 		j.wantPixel, j.purpose = true, PurposeOpen

@@ -52,6 +52,9 @@ func (r *Relay) process(s *session, msg []byte) error {
 		TrackClicks:    r.cfg.TrackClicks,
 		URLs:           r.cfg.URLs(s.key, s.env.To, campaign),
 		Learned:        r.learnedFor(log, campaign),
+		CountOnly:      true, // the relay keeps counts only (metrics)
+		// A campaign the learner has frozen needs no list of its URLs.
+		SkipResources: r.cfg.Learn == nil || !r.cfg.Learn.Learning(campaign),
 	}
 	// The rewritten copy and the final message go in reused buffers: after
 	// the read buffer they were the relay's largest garbage (issue 4).

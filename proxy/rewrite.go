@@ -12,8 +12,6 @@ import (
 // consent request block went in (R5 MarkAsked) and which reasons fired.
 func MailRewrite(rw *mailrewrite.Rewriter) RewriteFunc {
 	return func(dst, msg []byte, d mailrewrite.Decision) (Rewritten, error) {
-		// The relay keeps only counts of the findings (metrics).
-		d.CountOnly = true
 		out, rep, err := rw.AppendRewrite(dst, msg, d)
 		if err != nil {
 			var pe *mailrewrite.ParseError

@@ -267,6 +267,14 @@ func (s *Store) mayStart(ctx context.Context) (bool, error) {
 }
 
 // frozen: the cached state has seen enough copies and needs no refresh.
+// Learning reports whether the campaign's next copy could still teach
+// anything: false once what is learnt is frozen, so a caller need not
+// collect the copy's URLs for Observe (issue 4: most of a campaign's copies
+// come after that).
+func (s *Store) Learning(campaign string) bool {
+	return campaign != "" && !s.frozen(campaign)
+}
+
 func (s *Store) frozen(campaign string) bool {
 	e, ok := s.fresh(campaign)
 	return ok && e.st != nil && e.st.Frozen(s.o.Limits) && !s.touchDue(e.st)

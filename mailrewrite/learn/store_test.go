@@ -248,10 +248,17 @@ func TestStoreFrozenCampaignCostsNoWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !s.Learning("jan") || s.Learning("") {
+		t.Fatal("a new campaign must be learning, no campaign never")
+	}
 	for i := range 3 {
 		if err := s.Observe(ctx, "jan", newsletter("jan", newRecipient(i))); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Frozen: the relay need not collect the next copies' URLs.
+	if s.Learning("jan") {
+		t.Fatal("a frozen campaign still asks for its copies' URLs")
 	}
 	before := rec.calls()
 	for i := range 50 {
@@ -268,6 +275,9 @@ func TestStoreFrozenCampaignCostsNoWrite(t *testing.T) {
 	// Half the TTL later the state is written again, so that it expires
 	// TTL after the last send.
 	clk.Add(16 * 24 * time.Hour)
+	if !s.Learning("jan") {
+		t.Fatal("a copy is needed to refresh the frozen state, but Learning is false")
+	}
 	before = rec.puts
 	if err := s.Observe(ctx, "jan", newsletter("jan", newRecipient(99))); err != nil {
 		t.Fatal(err)
