@@ -3,6 +3,7 @@ package mailrewrite
 import (
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pixelgate/pixelgate/mailrewrite/internal/memo"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
@@ -58,16 +59,38 @@ type verdict struct {
 
 // isRemote: only http(s) and scheme-relative URLs make a mail client reach
 // the network; cid: and data: never do (DESIGN §5).
-func isRemote(raw string) bool {
-	s := strings.TrimSpace(raw)
-	if len(s) >= 2 && s[0] == '/' && s[1] == '/' {
-		return true
+func isRemote[T string | []byte](raw T) bool {
+	i := 0
+	for i < len(raw) && isSpaceASCII(raw[i]) {
+		i++
 	}
-	return hasPrefixFold(s, "http://") || hasPrefixFold(s, "https://")
+	if i < len(raw) && raw[i] >= utf8.RuneSelf {
+		// Leading Unicode space, as strings.TrimSpace takes it off: rare.
+		s := strings.TrimSpace(string(raw))
+		return hasPrefixFold(s, "//") || hasPrefixFold(s, "http://") || hasPrefixFold(s, "https://")
+	}
+	s := raw[i:]
+	return hasPrefixFold(s, "//") || hasPrefixFold(s, "http://") || hasPrefixFold(s, "https://")
 }
 
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+// isSpaceASCII: the ASCII white space strings.TrimSpace takes off.
+func isSpaceASCII(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// hasPrefixFold: s starts with prefix (lower-case ASCII), letters in either
+// case.
+func hasPrefixFold[T string | []byte](s T, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := range len(prefix) {
+		c, p := s[i], prefix[i]
+		if c != p && !('a' <= p && p <= 'z' && c == p-'a'+'A') {
+			return false
+		}
+	}
+	return true
 }
 
 // classify decides what one remote URL is.
@@ -152,15 +175,25 @@ func (j *job) classify(raw string, c carrier) verdict {
 		}
 	default:
 		v.class = ClassContent
-		v.reasons = append(v.reasons, ReasonContent)
+		if len(v.reasons) == 0 {
+			v.reasons = contentOnly // most images: no slice to make
+		} else {
+			v.reasons = append(v.reasons, ReasonContent)
+		}
 	}
 	return v
 }
+
+// contentOnly is the reasons of a resource with nothing against it. It is
+// shared and never written: its length is its capacity, so an append makes
+// a copy.
+var contentOnly = []string{ReasonContent}
 
 // resourceFacts is what the rules say about one remote resource URL (as
 // classify cleaned it), the same for every recipient: the Rewriter keeps
 // it across messages like linkFacts (issue 4). Shared: never changed.
 type resourceFacts struct {
+	raw       string   // the URL, as classify cleaned it
 	u         *url.URL // nil: not a URL we can reason about
 	rule      string   // the "rule:<id>" reason when a tracker rule matched
 	vendor    string
@@ -174,11 +207,23 @@ type resourceFacts struct {
 	spacer bool // a static spacer image by its URL
 }
 
+// srcString is an attribute's URL as a string: the resource memo's own copy
+// when it knows the URL exactly as written, so a campaign's known images
+// cost no copy (issue 4).
+func (j *job) srcString(b []byte) string {
+	if !j.r.noMemo {
+		if f, ok := memo.GetBytes(&j.r.resourceMemo, b); ok {
+			return f.raw
+		}
+	}
+	return string(b)
+}
+
 func (j *job) resourceFactsOf(raw string) *resourceFacts {
 	if f, ok := j.r.resourceMemo.Get(memo.String(raw)); ok && !j.r.noMemo {
 		return f
 	}
-	f := &resourceFacts{clean: raw}
+	f := &resourceFacts{raw: raw, clean: raw}
 	if u, ok := j.r.rules.ParseURL(raw); ok {
 		f.u = u
 		if m, ok := j.r.rules.MatchTracker(u); ok {

@@ -419,8 +419,8 @@ func (t *tagEdit) apply(j *job) error {
 // srcset. mayHoldPixel: the tag can be swapped for pixelgate's pixel.
 func (j *job) imageLike(t *tagEdit, c carrier, a tagAttrs, mayHoldPixel bool) error {
 	d := t.d
-	if len(a.src) > 0 && isRemote(string(a.src)) {
-		u := string(a.src)
+	if len(a.src) > 0 && isRemote(a.src) {
+		u := j.srcString(a.src)
 		v := j.judge(d, u, c)
 		switch v.class {
 		case ClassOwn:

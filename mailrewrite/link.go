@@ -1,6 +1,7 @@
 package mailrewrite
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
 	"strings"
@@ -27,11 +28,11 @@ const (
 // pixelgate's redirect around the clean destination, which a withdrawal
 // silences (R3).
 func (j *job) link(t *tagEdit, val []byte) error {
-	raw := strings.TrimSpace(string(val))
+	lf := j.factsOf(bytes.TrimSpace(val))
+	raw := lf.raw
 	if isRemote(raw) {
 		j.collectResource(raw, "link")
 	}
-	lf := j.factsOf(raw)
 	r, err := j.judgeLink(raw, lf)
 	if err != nil {
 		return err
@@ -63,6 +64,7 @@ type linkResult struct {
 // analytics) is decided per message in judgeLink. A kept linkFacts is
 // shared by concurrent rewrites: nothing in it is ever changed.
 type linkFacts struct {
+	raw      string   // the URL as written (white space trimmed)
 	u        *url.URL // nil: not a web URL with a host; else parsed, or the destination when unwrapped
 	dest     string   // the destination when unwrapped, else the URL as written
 	unwrap   string   // the link-unwrapped reason, "" when not a known redirect
@@ -75,11 +77,15 @@ type linkFacts struct {
 
 // factsOf returns raw's linkFacts, from the Rewriter's memo when a copy of
 // the campaign was seen.
-func (j *job) factsOf(raw string) *linkFacts {
-	if f, ok := j.r.linkMemo.Get(memo.String(raw)); ok && !j.r.noMemo {
-		return f
+// The URL is looked up as the message's bytes: a known link costs no copy.
+func (j *job) factsOf(val []byte) *linkFacts {
+	if !j.r.noMemo {
+		if f, ok := memo.GetBytes(&j.r.linkMemo, val); ok {
+			return f
+		}
 	}
-	f := &linkFacts{dest: raw, unsubURL: j.r.unsubURL.in(j.foldURL(raw))}
+	raw := string(val)
+	f := &linkFacts{raw: raw, dest: raw, unsubURL: j.r.unsubURL.in(j.foldURL(raw))}
 	if u, ok := j.r.rules.ParseURL(raw); ok {
 		f.u = u
 		if du, rule, ok := j.r.rules.Unwrap(u); ok {

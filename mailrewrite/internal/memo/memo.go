@@ -106,3 +106,18 @@ func (m *Memo[K, V]) KeyBytes() int {
 	}
 	return n
 }
+
+// GetBytes is Get for a String key given as bytes; the lookup makes no
+// copy of them (a URL read in place from the message).
+func GetBytes[V any](m *Memo[String, V], b []byte) (V, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.cur[String(b)]; ok {
+		return v, true
+	}
+	v, ok := m.prev[String(b)]
+	if ok {
+		m.putLocked(String(b), v)
+	}
+	return v, ok
+}
