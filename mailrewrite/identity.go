@@ -17,8 +17,10 @@ import (
 type identity struct {
 	// folded needles are searched in the lower-cased, percent-decoded URL.
 	folded []needle
-	// exact needles (base64) are case-sensitive.
-	exact []needle
+	// exact needles (base64) are case-sensitive; exactSet finds any of
+	// them in one pass over a URL (issue 4: a URL was read once per needle).
+	exact    []needle
+	exactSet *wordSet
 }
 
 type needle struct {
@@ -59,6 +61,11 @@ func newIdentity(addr string) *identity {
 			}
 		}
 	}
+	words := make([]string, len(id.exact))
+	for i, n := range id.exact {
+		words[i] = n.s
+	}
+	id.exactSet = newWordSet(words)
 	return id
 }
 
@@ -117,10 +124,8 @@ func (id *identity) match(s string) string {
 }
 
 func (id *identity) matchOne(s string) string {
-	for _, n := range id.exact {
-		if strings.Contains(s, n.s) {
-			return n.form
-		}
+	if wordsIn(id.exactSet, s) {
+		return "base64" // the only exact form
 	}
 	if strings.IndexByte(s, '@') >= 0 || strings.Contains(s, "%40") {
 		low := strings.ToLower(s)

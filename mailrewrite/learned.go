@@ -136,9 +136,12 @@ func newWordSet(words []string) *wordSet {
 }
 
 // in: s contains one of the words.
-func (w *wordSet) in(s []byte) bool {
-	for i, c := range s {
-		for _, x := range w.byFirst[c] {
+func (w *wordSet) in(s []byte) bool { return wordsIn(w, s) }
+
+// wordsIn: s contains one of w's words.
+func wordsIn[T string | []byte](w *wordSet, s T) bool {
+	for i := 0; i < len(s); i++ {
+		for _, x := range w.byFirst[s[i]] {
 			if len(s)-i >= len(x) && string(s[i:i+len(x)]) == x {
 				return true
 			}
