@@ -67,6 +67,10 @@ type Decision struct {
 	// {{pixelgate_consent_request}} placeholder is then filled with a request
 	// block, otherwise with nothing.
 	AskConsent bool
+	// Ask, when set, replaces AskConsent: it is called at most once, and
+	// only when the message has the request placeholder, so that a caller
+	// whose answer costs a store round trip pays it only then (issue 4).
+	Ask func() bool
 	// TrackClicks: route a consenting recipient's links through pixelgate's
 	// redirect (opt-in click analytics).
 	TrackClicks bool

@@ -403,3 +403,34 @@ func TestBoundaryJoinRefused(t *testing.T) {
 		}
 	}
 }
+
+// Decision.Ask is asked only for a message with the request placeholder,
+// once however many placeholders it has, and its answer is what fills them.
+func TestAskOnlyWhenPlaceholder(t *testing.T) {
+	rw := newTestRewriter(t)
+	for _, tc := range []struct {
+		body   string
+		answer bool
+		calls  int
+		block  bool
+	}{
+		{"<p>no placeholder</p>", true, 0, false},
+		{"<p>{{pixelgate_consent_request}}</p><p>{{pixelgate_consent_request}}</p>", true, 1, true},
+		{"<p>{{pixelgate_consent_request}}</p>", false, 1, false},
+	} {
+		calls := 0
+		d := decisionFor(Unknown)
+		d.Ask = func() bool { calls++; return tc.answer }
+		msg := "Content-Type: text/html\r\n\r\n" + tc.body
+		out, rep, err := rw.Rewrite([]byte(msg), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if calls != tc.calls || rep.ConsentRequested != tc.block {
+			t.Errorf("%q: Ask called %d times (want %d), request block %v (want %v)", tc.body, calls, tc.calls, rep.ConsentRequested, tc.block)
+		}
+		if bytes.Contains(out, []byte("{{pixelgate_consent_request}}")) {
+			t.Errorf("%q: placeholder left in the output", tc.body)
+		}
+	}
+}

@@ -184,7 +184,17 @@ func (r *Rewriter) AppendRewrite(dst, msg []byte, d Decision) (out []byte, rep *
 	if err := j.addPixel(parts); err != nil {
 		return nil, nil, err
 	}
-	j.addFooters(parts, d.AskConsent, lineEnding(msg))
+	ask := func() bool { return d.AskConsent }
+	if d.Ask != nil {
+		asked, decided := false, false
+		ask = func() bool {
+			if !decided {
+				asked, decided = d.Ask(), true
+			}
+			return asked
+		}
+	}
+	j.addFooters(parts, ask, lineEnding(msg))
 
 	var top edits
 	// spliced: parts whose edits went straight into top, with the range of
@@ -415,7 +425,7 @@ func insertionPoint(d *htmlDoc) int {
 // addFooters fills the placeholders, or adds the consent footer link to
 // every HTML and text part when the message has neither placeholder nor an
 // earlier pixelgate footer (R3).
-func (j *job) addFooters(parts []*bodyPart, ask bool, eol string) {
+func (j *job) addFooters(parts []*bodyPart, ask func() bool, eol string) {
 	lang := ""
 	for _, p := range parts {
 		if p.html != nil && p.html.lang != "" {
@@ -444,7 +454,7 @@ func (j *job) addFooters(parts []*bodyPart, ask bool, eol string) {
 			return []byte(url)
 		})
 		j.fill(p.content, PlaceholderConsentRequest, es, func(int) []byte {
-			if !ask {
+			if !ask() {
 				return nil
 			}
 			j.rep.ConsentRequested = true

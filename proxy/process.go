@@ -33,10 +33,6 @@ func (r *Relay) process(s *session, msg []byte) error {
 	campaign, campaignName := campaignOf(&origHeader, r.cfg.CampaignHeader)
 
 	state, failClosed := r.lookup(s.key)
-	ask := false
-	if state == consent.None && !failClosed {
-		ask = r.eligibleToAsk(s.key)
-	}
 	decisionLabel := state.String()
 	if failClosed {
 		decisionLabel = "fail-closed"
@@ -48,11 +44,15 @@ func (r *Relay) process(s *session, msg []byte) error {
 		Consent:        rewriteConsent(state),
 		Campaign:       campaign,
 		Deliverability: r.cfg.Deliverability,
-		AskConsent:     ask,
-		TrackClicks:    r.cfg.TrackClicks,
-		URLs:           r.cfg.URLs(s.key, s.env.To, campaign),
-		Learned:        r.learnedFor(log, campaign),
-		CountOnly:      true, // the relay keeps counts only (metrics)
+		// Whether the recipient may be asked (R5) costs a store call: the
+		// rewrite asks only when the message has the request placeholder.
+		Ask: func() bool {
+			return state == consent.None && !failClosed && r.eligibleToAsk(s.key)
+		},
+		TrackClicks: r.cfg.TrackClicks,
+		URLs:        r.cfg.URLs(s.key, s.env.To, campaign),
+		Learned:     r.learnedFor(log, campaign),
+		CountOnly:   true, // the relay keeps counts only (metrics)
 		// A campaign the learner has frozen needs no list of its URLs.
 		SkipResources: r.cfg.Learn == nil || !r.cfg.Learn.Learning(campaign),
 	}
