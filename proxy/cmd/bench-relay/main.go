@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/pixelgate/pixelgate/proxy/benchmail"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
@@ -86,8 +87,10 @@ func run(bin string, n, c int, useRedis bool, timeout time.Duration) error {
 	args := []string{"serve", "--data-dir", dir, "--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--upstream", "smtp://" + sink.Addr + "?tls=none", "--upstream-pool", strconv.Itoa(c)}
 	storeName := "embedded"
+	var rurl string
 	if useRedis {
-		rurl, stop, err := startRedis(ctx, dir)
+		var stop func()
+		rurl, stop, err = startRedis(ctx, dir)
 		if err != nil {
 			return err
 		}
@@ -160,7 +163,46 @@ func run(bin string, n, c int, useRedis bool, timeout time.Duration) error {
 	fmt.Printf("pixelgate:    %8.1f msg/s  %6.2f ms CPU/msg\n", pgRate, pgCPU)
 	fmt.Printf("ratio:        %8.3f (target >= 0.9)\n", pgRate/passRate)
 	fmt.Printf("pixelgate peak RSS: %.1f MiB\n", float64(rss)/(1<<20))
+	if rurl != "" {
+		printRedisCalls(ctx, rurl, n+min(n, 50))
+	}
 	return nil
+}
+
+// printRedisCalls says which commands pixelgate sent per message: Redis's
+// CPU is not in pixelgate's figure, but it shares the machine.
+func printRedisCalls(ctx context.Context, rurl string, messages int) {
+	opt, err := redis.ParseURL(rurl)
+	if err != nil {
+		return
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		var calls int
+		var usec int64
+		for f := range strings.SplitSeq(rest, ",") {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "calls":
+				calls, _ = strconv.Atoi(v)
+			case "usec":
+				usec, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		if calls >= messages/10 {
+			fmt.Printf("redis %-14s %5.2f calls/msg  %5.1f µs/msg in redis-server\n", strings.TrimPrefix(name, "cmdstat_"),
+				float64(calls)/float64(messages), float64(usec)/float64(messages))
+		}
+	}
 }
 
 // load sends n messages over c sessions, one recipient per transaction, and
