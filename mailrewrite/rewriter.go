@@ -493,7 +493,7 @@ func (j *job) keepsLink(parts []*bodyPart, s string) bool {
 		return false
 	}
 	for _, p := range parts {
-		if !bytes.Contains(p.content, []byte(s)) {
+		if !containsRare(p.content, []byte(s)) {
 			continue
 		}
 		if bytes.Contains(p.editList().apply(p.content), []byte(s)) {
