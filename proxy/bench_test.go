@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/proxy/benchmail"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
@@ -13,17 +14,25 @@ import (
 // (embedded store, real rewriter, pooled upstream into a discarding sink);
 // compare with BenchmarkUpstreamOnly, the delivery alone.
 func BenchmarkRelayMessage(b *testing.B) {
-	h := newHarness(b, func(_ *Config, o *smtpsink.Options) {
-		o.Behaviour = func(*smtpsink.Message) smtpsink.Action { return smtpsink.Action{Discard: true} }
-	})
-	c := h.dial(false)
-	msg := string(benchmail.Campaign(60 << 10))
-	b.SetBytes(int64(len(msg)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := send(c, "news@shop.example", fmt.Sprintf("r%d@example.net", i), msg); err != nil {
-			b.Fatal(err)
-		}
+	var srv *redistest.Server
+	for _, st := range []struct {
+		name string
+		open storeMaker
+	}{{"bolt", boltStore}, {"redis", redisStore(&srv)}} {
+		b.Run(st.name, func(b *testing.B) {
+			h := newHarnessWith(b, st.open, func(_ *Config, o *smtpsink.Options) {
+				o.Behaviour = func(*smtpsink.Message) smtpsink.Action { return smtpsink.Action{Discard: true} }
+			})
+			c := h.dial(false)
+			msg := string(benchmail.Campaign(60 << 10))
+			b.SetBytes(int64(len(msg)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := send(c, "news@shop.example", fmt.Sprintf("r%d@example.net", i), msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
