@@ -21,6 +21,7 @@ type identity struct {
 	// them in one pass over a URL (issue 4: a URL was read once per needle).
 	exact    []needle
 	exactSet *wordSet
+	minExact int // the shortest exact needle
 }
 
 type needle struct {
@@ -66,6 +67,11 @@ func newIdentity(addr string) *identity {
 		words[i] = n.s
 	}
 	id.exactSet = newWordSet(words)
+	for _, w := range words {
+		if id.minExact == 0 || len(w) < id.minExact {
+			id.minExact = len(w)
+		}
+	}
 	return id
 }
 
@@ -124,8 +130,12 @@ func (id *identity) match(s string) string {
 }
 
 func (id *identity) matchOne(s string) string {
-	if wordsIn(id.exactSet, s) {
-		return "base64" // the only exact form
+	// A base64 form lies inside a run of base64 characters at least as
+	// long as it: most URLs have none, and only the runs are read.
+	for i, j := range runs(s, id.minExact, &base64Char) {
+		if wordsIn(id.exactSet, s[i:j]) {
+			return "base64" // the only exact form
+		}
 	}
 	if strings.IndexByte(s, '@') >= 0 || strings.Contains(s, "%40") {
 		low := strings.ToLower(s)
@@ -136,7 +146,7 @@ func (id *identity) matchOne(s string) string {
 		}
 	}
 	// Hashes: look only at runs of 32 or more hex digits.
-	for i, j := range hexRuns(s, 32) {
+	for i, j := range runs(s, 32, &hexDigit) {
 		run := strings.ToLower(s[i:j])
 		for _, n := range id.folded {
 			if (n.form == "md5" || n.form == "sha1" || n.form == "sha256") && strings.Contains(run, n.s) {
@@ -147,25 +157,28 @@ func (id *identity) matchOne(s string) string {
 	return ""
 }
 
-// hexRuns yields the start and end of every run of at least minLen hex
-// digits in s, left to right. It looks at one byte in minLen where there is
-// no such run: a run of minLen digits starting at i or later and before
+// runs yields the start and end of every run of at least minLen bytes of
+// class in s, left to right. It looks at one byte in minLen where there is
+// no such run: a run of minLen bytes starting at i or later and before
 // i+minLen covers s[i+minLen-1].
-func hexRuns(s string, minLen int) iter.Seq2[int, int] {
+func runs(s string, minLen int, class *[256]bool) iter.Seq2[int, int] {
 	return func(yield func(int, int) bool) {
-		// Invariant: i == 0 or s[i-1] is not a hex digit.
+		if minLen < 1 {
+			minLen = 1
+		}
+		// Invariant: i == 0 or s[i-1] is not of class.
 		for i := 0; i+minLen <= len(s); {
 			probe := i + minLen - 1
-			if !hexDigit[s[probe]] {
+			if !class[s[probe]] {
 				i = probe + 1
 				continue
 			}
 			start := probe
-			for start > i && hexDigit[s[start-1]] {
+			for start > i && class[s[start-1]] {
 				start--
 			}
 			end := probe + 1
-			for end < len(s) && hexDigit[s[end]] {
+			for end < len(s) && class[s[end]] {
 				end++
 			}
 			if end-start >= minLen && !yield(start, end) {
@@ -176,9 +189,14 @@ func hexRuns(s string, minLen int) iter.Seq2[int, int] {
 	}
 }
 
-var hexDigit = func() (t [256]bool) {
-	for _, c := range "0123456789abcdefABCDEF" {
-		t[c] = true
+var hexDigit = byteClass("0123456789abcdefABCDEF")
+
+// base64Char: the standard and URL-safe base64 alphabets, and padding.
+var base64Char = byteClass("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=")
+
+func byteClass(chars string) (t [256]bool) {
+	for i := 0; i < len(chars); i++ {
+		t[chars[i]] = true
 	}
 	return t
-}()
+}

@@ -8,17 +8,17 @@ import (
 	"testing"
 )
 
-// naiveHexRuns is the plain statement of what hexRuns finds: every maximal
-// run of at least minLen hex digits, left to right.
-func naiveHexRuns(s string, minLen int) [][2]int {
+// naiveRuns is the plain statement of what runs finds: every maximal run
+// of at least minLen bytes of class, left to right.
+func naiveRuns(s string, minLen int, class *[256]bool) [][2]int {
 	var out [][2]int
 	for i := 0; i < len(s); {
-		if !hexDigit[s[i]] {
+		if !class[s[i]] {
 			i++
 			continue
 		}
 		j := i
-		for j < len(s) && hexDigit[s[j]] {
+		for j < len(s) && class[s[j]] {
 			j++
 		}
 		if j-i >= minLen {
@@ -29,7 +29,7 @@ func naiveHexRuns(s string, minLen int) [][2]int {
 	return out
 }
 
-func FuzzHexRuns(f *testing.F) {
+func FuzzRuns(f *testing.F) {
 	h := strings.Repeat("ab12", 8)
 	for _, s := range []string{"", h, "x" + h, h + "x", h[:31], "x" + h[:31] + "y" + h + "z" + h + h,
 		"https://t.example/o/" + h + "?e=" + h[:20] + "&m=" + h + h[:8]} {
@@ -40,12 +40,14 @@ func FuzzHexRuns(f *testing.F) {
 		if minLen < 1 || minLen > 64 {
 			return
 		}
-		var got [][2]int
-		for i, j := range hexRuns(s, minLen) {
-			got = append(got, [2]int{i, j})
-		}
-		if want := naiveHexRuns(s, minLen); !slices.Equal(got, want) {
-			t.Fatalf("hexRuns(%q, %d) = %v, want %v", s, minLen, got, want)
+		for _, class := range []*[256]bool{&hexDigit, &base64Char} {
+			var got [][2]int
+			for i, j := range runs(s, minLen, class) {
+				got = append(got, [2]int{i, j})
+			}
+			if want := naiveRuns(s, minLen, class); !slices.Equal(got, want) {
+				t.Fatalf("runs(%q, %d) = %v, want %v", s, minLen, got, want)
+			}
 		}
 	})
 }
@@ -68,4 +70,28 @@ func TestIdentityFindsHashedAddress(t *testing.T) {
 			t.Errorf("match(%q) = %q, want %q", u, got, want)
 		}
 	}
+}
+
+// FuzzBase64Forms: looking for the base64 forms only inside runs of base64
+// characters finds them wherever a plain search of the whole URL does.
+func FuzzBase64Forms(f *testing.F) {
+	id := newIdentity("Reader.Name+news@Example.com")
+	for _, n := range id.exact {
+		f.Add("https://t.example/o/" + n.s + ".gif")
+		f.Add("https://t.example/o?d=x" + n.s + "&e=1")
+	}
+	f.Add("https://t.example/o/plain")
+	f.Fuzz(func(t *testing.T, s string) {
+		plain := false
+		for _, n := range id.exact {
+			plain = plain || strings.Contains(s, n.s)
+		}
+		found := false
+		for i, j := range runs(s, id.minExact, &base64Char) {
+			found = found || wordsIn(id.exactSet, s[i:j])
+		}
+		if found != plain {
+			t.Fatalf("%q: found in runs %v, plain search %v", s, found, plain)
+		}
+	})
 }
