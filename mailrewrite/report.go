@@ -93,7 +93,7 @@ func (r *Report) CountFindings() map[FindingCount]int {
 	out := map[FindingCount]int{}
 	if r.countOnly {
 		for _, c := range r.counts {
-			out[c.key] += c.n
+			eachReasonCode(c.f, func(k FindingCount) { out[k] += c.n })
 		}
 		return out
 	}
@@ -107,18 +107,18 @@ func countFinding(out map[FindingCount]int, f Finding) {
 	eachReasonCode(f, func(k FindingCount) { out[k]++ })
 }
 
-// count adds f to the counts of a CountOnly report. A message has a few
-// distinct rows and hundreds of findings: a short list beats a map.
+// count adds f to the counts of a CountOnly report, by its whole reason
+// list: a message has a few distinct ones and hundreds of findings, so a
+// short list beats a map, and the lists are split into codes once, in
+// CountFindings.
 func (r *Report) count(f Finding) {
-	eachReasonCode(f, func(k FindingCount) {
-		for i := range r.counts {
-			if r.counts[i].key == k {
-				r.counts[i].n++
-				return
-			}
+	for i := range r.counts {
+		if c := &r.counts[i]; c.f.Reason == f.Reason && c.f.Vendor == f.Vendor && c.f.Action == f.Action {
+			c.n++
+			return
 		}
-		r.counts = append(r.counts, findingCount{k, 1})
-	})
+	}
+	r.counts = append(r.counts, findingCount{Finding{Reason: f.Reason, Vendor: f.Vendor, Action: f.Action}, 1})
 }
 
 // eachReasonCode calls fn with f's row for each of its reason codes.
@@ -133,8 +133,8 @@ func eachReasonCode(f Finding, fn func(FindingCount)) {
 }
 
 type findingCount struct {
-	key FindingCount
-	n   int
+	f Finding // its Reason, Vendor and Action
+	n int
 }
 
 func (r *Report) add(f Finding) {
