@@ -1,6 +1,10 @@
 package mailrewrite
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/pixelgate/pixelgate/mailrewrite/internal/memo"
+)
 
 // cssRef is one remote reference in CSS: a url() token or an @import rule.
 type cssRef struct {
@@ -165,6 +169,20 @@ func nextDecl(style []byte, buf *[24]byte) (prop, value, rest []byte, ok bool) {
 type styleInfo struct {
 	hidden bool
 	w, h   int // px, -1 when not given in px
+}
+
+// readStyle is readStyle(style) through the Rewriter's memo: a campaign's
+// inline styles repeat from tag to tag and from copy to copy (issue 4).
+func (j *job) readStyle(style []byte) styleInfo {
+	if len(style) == 0 || j.r.noMemo {
+		return readStyle(style)
+	}
+	if si, ok := memo.GetBytes(&j.r.styleMemo, style); ok {
+		return si
+	}
+	si := readStyle(style)
+	j.r.styleMemo.Put(memo.String(style), si)
+	return si
 }
 
 // readStyle interprets the declarations that can hide an element or make

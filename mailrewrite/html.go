@@ -248,7 +248,7 @@ func (j *job) startTag(d *htmlDoc, name string, start, end int, spans []attrSpan
 	if name == "html" && len(a.lang) > 0 && d.lang == "" {
 		d.lang = strings.ToLower(string(a.lang))
 	}
-	si := readStyle(a.style)
+	si := j.readStyle(a.style)
 	selfHidden := a.hidden || si.hidden
 	if selfHidden && len(a.class) > 0 && d.revealedByClass(a.class) {
 		selfHidden = false

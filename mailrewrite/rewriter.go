@@ -24,9 +24,10 @@ type Rewriter struct {
 	// unsubURL and unsubText find the words of unsubscribe links.
 	unsubURL, unsubText *wordSet
 	// linkMemo and resourceMemo keep what the rules say about each URL
-	// across messages.
+	// across messages, styleMemo what each inline style says.
 	linkMemo     memo.Memo[memo.String, *linkFacts]
 	resourceMemo memo.Memo[memo.String, *resourceFacts]
+	styleMemo    memo.Memo[memo.String, styleInfo]
 	// noMemo: tests compare answers with and without linkMemo.
 	noMemo bool
 }
