@@ -32,7 +32,7 @@ func (r *Relay) process(s *session, msg []byte) error {
 	}
 	campaign, campaignName := campaignOf(&origHeader, r.cfg.CampaignHeader)
 
-	state, failClosed := r.lookup(s.key)
+	state, failClosed := s.consent.wait()
 	decisionLabel := state.String()
 	if failClosed {
 		decisionLabel = "fail-closed"
@@ -144,6 +144,38 @@ func (r *Relay) afterDelivery(log *slog.Logger, k consent.Key, send consent.Send
 	default:
 		work()
 	}
+}
+
+// pendingLookup is a consent lookup under way. It starts when the client
+// names the recipient, so that the store's round trip (Redis) overlaps the
+// transfer of the message instead of adding to the wait for the reply
+// (issue 4). Consent is still read at send time: milliseconds before the
+// hand-over, as before.
+type pendingLookup struct {
+	done       chan struct{}
+	state      consent.State
+	failClosed bool
+}
+
+func (r *Relay) startLookup(k consent.Key) *pendingLookup {
+	p := &pendingLookup{done: make(chan struct{})}
+	// Not in r.background: a lookup ends within StoreTimeout on its own,
+	// and one cut short by a closing store only fails closed.
+	go func() {
+		defer close(p.done)
+		p.state, p.failClosed = r.lookup(k)
+	}()
+	return p
+}
+
+// wait returns the lookup's answer; without a lookup (no RCPT, which go-smtp
+// does not let happen) it fails closed.
+func (p *pendingLookup) wait() (consent.State, bool) {
+	if p == nil {
+		return consent.None, true
+	}
+	<-p.done
+	return p.state, p.failClosed
 }
 
 // lookup returns the recipient's consent state; failClosed is true when the

@@ -44,6 +44,8 @@ type session struct {
 	env  Envelope
 	key  consent.Key
 	rcpt bool
+	// consent is the recipient's consent, looked up from RCPT on.
+	consent *pendingLookup
 	// sizeHint is the message size the client declared, bounded (0: none).
 	sizeHint int64
 }
@@ -117,6 +119,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return errBadRecipient
 	}
 	s.env.To, s.key, s.rcpt = to, k, true
+	s.consent = s.r.startLookup(k)
 	return nil
 }
 
@@ -143,7 +146,7 @@ func (s *session) endTx() {
 		s.inTx = false
 		s.r.endTransaction()
 	}
-	s.env, s.key, s.rcpt = Envelope{}, consent.Key{}, false
+	s.env, s.key, s.rcpt, s.consent = Envelope{}, consent.Key{}, false, nil
 }
 
 func (s *session) Reset() { s.endTx() }
