@@ -251,6 +251,12 @@ func (u *Upstream) transaction(c *upstreamConn, env Envelope, msg []byte) (sent 
 		return false, &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 3},
 			Message: "upstream does not accept 8-bit content (no 8BITMIME)"}
 	}
+	if c.ext.pipelining {
+		if err := c.envelopePipelined(env.From, env.To, len(msg), utf8); err != nil {
+			return false, err
+		}
+		return c.message(msg)
+	}
 	if err := c.mail(env.From, len(msg), utf8); err != nil {
 		return false, err
 	}

@@ -31,6 +31,9 @@ type scriptServer struct {
 	cmds  []string
 	conns int
 	data  []string
+	// ahead holds, for each command, whether more commands were already
+	// waiting behind it when it was read (the client pipelined).
+	ahead []bool
 }
 
 // startScript serves until the test ends. answer gets each command line
@@ -85,6 +88,7 @@ func (s *scriptServer) serve(conn net.Conn, answer func(string) string) {
 		cmd := strings.TrimRight(line, "\r\n")
 		s.mu.Lock()
 		s.cmds = append(s.cmds, cmd)
+		s.ahead = append(s.ahead, r.Buffered() > 0)
 		s.mu.Unlock()
 		reply := answer(cmd)
 		if _, err := io.WriteString(conn, reply); err != nil {
@@ -370,5 +374,81 @@ func TestUpstreamAuthLeavesNoCredentials(t *testing.T) {
 	secret := base64.StdEncoding.EncodeToString([]byte("\x00relay\x00S3cret-pw"))
 	if strings.Contains(string(c.line[:cap(c.line)]), secret) {
 		t.Error("AUTH line left in the command buffer")
+	}
+}
+
+// TestUpstreamPipelining: to a server that offers PIPELINING, MAIL, RCPT and
+// DATA leave in one write (RFC 2920 §3.1). A refusal at any of them reaches
+// the client with the upstream's code, every reply is read so the session
+// stays in step, the connection is reset and carries the next message, and
+// a server that says 354 to DATA after refusing the envelope gets an empty
+// message, never ours.
+func TestUpstreamPipelining(t *testing.T) {
+	ext := esmtp("PIPELINING", "8BITMIME")
+	var mu sync.Mutex
+	refuse := ""
+	s := startScript(t, func(cmd string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		verb, _, _ := strings.Cut(cmd, " ")
+		switch {
+		case refuse == "MAIL" && verb == "MAIL":
+			return "550 5.7.1 sender refused\r\n"
+		case refuse == "RCPT" && verb == "RCPT", refuse == "RCPT-then-354" && verb == "RCPT":
+			return "550-5.1.1 no such user\r\n550 5.1.1 here\r\n"
+		case (refuse == "MAIL" || refuse == "RCPT") && verb == "DATA":
+			return "503 5.5.1 no valid recipients\r\n"
+		case refuse == "DATA" && verb == "DATA":
+			return "451 4.3.0 try later\r\n"
+		case refuse == "RCPT-then-354" && cmd == ".":
+			return "554 5.5.1 no recipients\r\n"
+		}
+		return ext(cmd)
+	})
+	up, err := ParseUpstream(UpstreamConfig{URL: "smtp://" + s.addr + "?tls=none", Timeout: 2 * time.Second, DataTimeout: 2 * time.Second, MaxIdle: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	env := Envelope{From: "a@x.example", To: "b@y.example"}
+	deliver := func(how string) error {
+		mu.Lock()
+		refuse = how
+		mu.Unlock()
+		return up.Deliver(context.Background(), env, []byte(plainMsg))
+	}
+	if err := deliver(""); err != nil {
+		t.Fatal(err)
+	}
+	assertReply(t, deliver("MAIL"), 550, smtp.EnhancedCode{5, 7, 1})
+	assertReply(t, deliver("RCPT"), 550, smtp.EnhancedCode{5, 1, 1})
+	assertReply(t, deliver("DATA"), 451, smtp.EnhancedCode{4, 4, 0})
+	assertReply(t, deliver("RCPT-then-354"), 550, smtp.EnhancedCode{5, 1, 1})
+	if err := deliver(""); err != nil {
+		t.Fatal(err)
+	}
+	conns, data := s.received()
+	if conns != 1 {
+		t.Errorf("%d connections: refusals must leave the connection usable", conns)
+	}
+	if len(data) != 3 || data[0] != plainMsg || data[1] != "" || data[2] != plainMsg {
+		t.Errorf("messages received %q: want ours twice and one empty", data)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mails, resets := 0, 0
+	for i, c := range s.cmds {
+		switch {
+		case strings.HasPrefix(c, "MAIL"):
+			mails++
+			if !s.ahead[i] {
+				t.Errorf("command %d %q came alone: not pipelined", i, c)
+			}
+		case c == "RSET":
+			resets++
+		}
+	}
+	if mails != 6 || resets != 4 {
+		t.Errorf("%d MAIL and %d RSET, want 6 and 4: %q", mails, resets, s.cmds)
 	}
 }
