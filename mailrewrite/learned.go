@@ -122,15 +122,25 @@ func (j *job) unsubscribe(raw string, unsubURL bool, src []byte, tagEnd int) boo
 // only the words that start with it are compared (a pass per word was a
 // tenth of the rewrite, issue 4).
 type wordSet struct {
-	byFirst [256][]string
+	// group[c] is 1 + the index in groups of the words starting with c,
+	// 0 for none: a small table, as one is made per message (identity).
+	group  [256]uint16
+	groups [][]string
 }
 
 func newWordSet(words []string) *wordSet {
 	var w wordSet
 	for _, x := range words {
-		if x != "" {
-			w.byFirst[x[0]] = append(w.byFirst[x[0]], x)
+		if x == "" {
+			continue
 		}
+		g := w.group[x[0]]
+		if g == 0 {
+			w.groups = append(w.groups, nil)
+			g = uint16(len(w.groups))
+			w.group[x[0]] = g
+		}
+		w.groups[g-1] = append(w.groups[g-1], x)
 	}
 	return &w
 }
@@ -141,7 +151,11 @@ func (w *wordSet) in(s []byte) bool { return wordsIn(w, s) }
 // wordsIn: s contains one of w's words.
 func wordsIn[T string | []byte](w *wordSet, s T) bool {
 	for i := 0; i < len(s); i++ {
-		for _, x := range w.byFirst[s[i]] {
+		g := w.group[s[i]]
+		if g == 0 {
+			continue
+		}
+		for _, x := range w.groups[g-1] {
 			if len(s)-i >= len(x) && string(s[i:i+len(x)]) == x {
 				return true
 			}

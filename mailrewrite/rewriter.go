@@ -156,6 +156,9 @@ func (r *Rewriter) AppendRewrite(dst, msg []byte, d Decision) (out []byte, rep *
 	j := &job{r: r, rewrite: true, id: newIdentity(d.Recipient), rep: newReport(r), urls: d.URLs}
 	if d.CountOnly {
 		j.rep.countOnly = true
+	} else {
+		// Marketing mail carries a few dozen remote resources.
+		j.rep.Findings = make([]Finding, 0, 64)
 	}
 	j.skipResources = d.SkipResources
 	switch {
@@ -540,6 +543,5 @@ func (j *job) fill(content []byte, placeholder string, es *edits, repl func(at i
 }
 
 func newReport(r *Rewriter) *Report {
-	// Marketing mail carries a few dozen remote resources.
-	return &Report{RulesVersion: r.rules.Version(), Findings: make([]Finding, 0, 64)}
+	return &Report{RulesVersion: r.rules.Version()}
 }
