@@ -12,9 +12,9 @@ import (
 
 // Limit and Bytes bound each memo: a generation holds at most Limit keys
 // and Bytes bytes of keys, and a memo keeps two generations. Callers keep
-// answers no larger than their key (a parsed copy of the URL, a
-// destination taken out of it, parameter names), so a memo holds at most
-// about 4 × Bytes whatever the mail says.
+// answers made of a few copies of their key at most (a parsed URL, a
+// destination taken out of it, parameter names), so a memo holds a few
+// times 2 × Bytes (under 10 MB) whatever the mail says.
 const (
 	Limit = 4096
 	Bytes = 1 << 20
