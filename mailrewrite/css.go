@@ -27,13 +27,13 @@ func scanCSS(css []byte, fn func(ref cssRef)) {
 				return
 			}
 			i += 2 + end + 2
-		case c == '@' && hasPrefixFoldBytes(css[i:], "@import"):
+		case c == '@' && hasPrefixFold(css[i:], "@import"):
 			j := skipCSSSpace(css, i+len("@import"))
 			var us, ue int
 			var ok bool
 			if j < n && (css[j] == '"' || css[j] == '\'') {
 				us, ue, j, ok = cssString(css, j)
-			} else if hasPrefixFoldBytes(css[j:], "url(") {
+			} else if hasPrefixFold(css[j:], "url(") {
 				_, _, us, ue, j, ok = cssURLToken(css, j)
 			}
 			if !ok {
@@ -49,7 +49,7 @@ func scanCSS(css []byte, fn func(ref cssRef)) {
 			}
 			fn(cssRef{start: i, end: end, urlStart: us, urlEnd: ue, isImport: true})
 			i = end
-		case (c == 'u' || c == 'U') && hasPrefixFoldBytes(css[i:], "url(") && (i == 0 || !isIdentChar(css[i-1])):
+		case (c == 'u' || c == 'U') && hasPrefixFold(css[i:], "url(") && (i == 0 || !isIdentChar(css[i-1])):
 			s, e, us, ue, next, ok := cssURLToken(css, i)
 			if !ok {
 				// Unterminated: what follows cannot hold a complete url()
@@ -134,10 +134,6 @@ func isCSSSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c ==
 
 func isIdentChar(c byte) bool {
 	return c == '-' || c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c >= 0x80
-}
-
-func hasPrefixFoldBytes(b []byte, prefix string) bool {
-	return len(b) >= len(prefix) && asciiEqualFold(b[:len(prefix)], prefix)
 }
 
 // nextDecl returns the first "property: value" declaration of style, the

@@ -320,8 +320,7 @@ func (c *upstreamConn) envelopePipelined(from, to string, size int, utf8 bool) e
 		expect int
 	}{{"MAIL", 250}, {"RCPT", 25}, {"DATA", 354}} {
 		code, err := c.reply(st.expect)
-		var se *smtp.SMTPError
-		if err != nil && !errors.As(err, &se) {
+		if err != nil && !isReplyError(err) {
 			// The session is lost; the caller closes it. An earlier
 			// refusal is the better answer for the client.
 			if first != nil {
