@@ -23,6 +23,7 @@ const (
 	ReasonAlwaysPixel  = "amp-pixel"       // amp-pixel / amp-analytics exist only to report
 	ReasonOwnPixel     = "pixelgate-pixel" // pixelgate's own pixel
 	ReasonSpacer       = "static-spacer"   // a tiny image identical for every recipient
+	ReasonSigned       = "signed-url"      // an identifier in a signed URL: removed whole, never broken
 	ReasonContent      = "content"         // nothing suggests tracking
 )
 
@@ -166,11 +167,17 @@ func (j *job) classify(raw string, c carrier) verdict {
 	case weak:
 		v.class = ClassTracker
 	case form != "" || tokens || learnt:
-		if clean == raw || j.id.match(clean) != "" {
+		switch {
+		case clean == raw || j.id.match(clean) != "":
 			// The identifier is where it cannot be taken out (the host):
 			// the resource goes.
 			v.class = ClassTracker
-		} else {
+		case rf.signed:
+			// Taking the identifier out would break the signature: the
+			// resource goes whole rather than broken (R1).
+			v.class = ClassTracker
+			v.reasons = append(v.reasons, ReasonSigned)
+		default:
 			v.class, v.clean = ClassPerRecipient, clean
 		}
 	default:
@@ -205,6 +212,7 @@ type resourceFacts struct {
 	clean  string
 	tokens bool
 	spacer bool // a static spacer image by its URL
+	signed bool // the query carries a signature: never altered
 }
 
 // srcString is an attribute's URL as a string: the resource memo's own copy
@@ -233,6 +241,7 @@ func (j *job) resourceFactsOf(raw string) *resourceFacts {
 		f.params = j.r.rules.IdentifyingParams(u)
 		f.clean, f.tokens = stripRecipientParts(raw, nil, false, f.params, true)
 		f.spacer = isStaticSpacer(u)
+		f.signed = signed(raw)
 	}
 	j.r.resourceMemo.Put(memo.String(raw), f)
 	return f
@@ -317,7 +326,11 @@ func isStaticSpacer(u *url.URL) bool {
 }
 
 // recipientParams are query parameter names ESPs use for a recipient or
-// message id; with a value of some length they are per-recipient.
+// message id; with a value of some length they are per-recipient. The name
+// is the evidence: a value's shape alone is not, since campaign codes,
+// creative ids and file ids (an ad server's id=, a file host's id=) look
+// just as random and are the same for every recipient (R1 asks for what
+// identifies the reader, not for what looks random).
 var recipientParams = map[string]bool{
 	"e": true, "em": true, "email": true, "mail": true, "uid": true, "userid": true, "user_id": true,
 	"subscriber": true, "subscriberid": true, "subscriber_id": true, "sid": true, "rid": true,
@@ -326,16 +339,32 @@ var recipientParams = map[string]bool{
 	"_hsenc": true, "mc_eid": true, "vero_id": true, "lid": true,
 }
 
-// keptParams never carry a per-recipient value but do make a resource work:
-// signatures of signed CDN URLs (removing them breaks the image), cache
-// busters and image transformations.
-var keptParams = map[string]bool{
-	"s": true, "sig": true, "signature": true, "expires": true, "key-pair-id": true, "policy": true,
-	"x-amz-signature": true, "x-amz-credential": true, "x-amz-security-token": true, "x-amz-date": true,
-	"x-goog-signature": true, "x-goog-credential": true, "token": true, "alt": true, "hmac": true,
-	"v": true, "ver": true, "version": true, "rev": true, "cb": true, "w": true, "h": true,
-	"width": true, "height": true, "fit": true, "crop": true, "fm": true, "auto": true, "q": true,
-	"quality": true, "format": true, "dpr": true, "family": true, "display": true,
+// signatureParams sign a URL: the server refuses it once any other byte of
+// it changes (signed CDN and image-proxy URLs, S3 and GCS presigned URLs,
+// Facebook's oh=). Such a URL is never altered: it stays whole or, when it
+// does carry the reader's identity, goes whole.
+var signatureParams = map[string]bool{
+	"sig": true, "signature": true, "hmac": true, "x-amz-signature": true, "x-goog-signature": true,
+	"key-pair-id": true, "policy": true, "oh": true, "_nc_sig": true, "sign": true,
+}
+
+// signed reports whether a URL's query carries a signature parameter.
+func signed(raw string) bool {
+	_, q, ok := strings.Cut(raw, "?")
+	if !ok {
+		return false
+	}
+	q, _, _ = strings.Cut(q, "#")
+	for q != "" {
+		var p string
+		p, q, _ = strings.Cut(q, "&")
+		k, _, _ := strings.Cut(p, "=")
+		var buf [24]byte
+		if lk := lowerASCII(buf[:], k); lk != nil && signatureParams[string(lk)] {
+			return true
+		}
+	}
+	return false
 }
 
 // stripRecipientParts removes the query parameters and path segments that
@@ -406,7 +435,7 @@ func stripRecipientParts(raw string, id *identity, hasID bool, ruleParams []stri
 
 // dropParam decides about one "key=value" query parameter: drop it when
 // it holds the identity (hasID: the URL does), a parameter the link rules
-// name, or (heuristic) a value shaped like a per-recipient token.
+// name, or (heuristic) an id value under a name ESPs use for the recipient.
 func dropParam(p string, id *identity, hasID bool, ruleParams []string, heuristic bool) (drop, token bool) {
 	if hasID && id.match(p) != "" {
 		return true, false
@@ -426,7 +455,7 @@ func dropParam(p string, id *identity, hasID bool, ruleParams []string, heuristi
 	}
 	var buf [24]byte
 	lk := lowerASCII(buf[:], dk)
-	if lk != nil && keptParams[string(lk)] {
+	if lk == nil || !recipientParams[string(lk)] {
 		return false, false
 	}
 	dv := v
@@ -435,7 +464,7 @@ func dropParam(p string, id *identity, hasID bool, ruleParams []string, heuristi
 			dv = u
 		}
 	}
-	if isTokenValue(dv) || (lk != nil && recipientParams[string(lk)] && len(dv) >= 6 && isIDChars(dv)) {
+	if len(dv) >= 6 && isIDChars(dv) {
 		return true, true
 	}
 	return false, false

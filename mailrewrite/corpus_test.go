@@ -80,11 +80,39 @@ func corpusLabels(t *testing.T) map[string]corpusLabel {
 	return labels
 }
 
+// labelCorrections are corpus labels we believe wrong, by corpus, file and
+// URL prefix, with the label they should have. "per-recipient": a content
+// image whose URL carries an identifier of the reader, which the rewrite
+// must take out (altering it) or remove (R1).
+var labelCorrections = map[string]struct{ label, why string }{
+	// The cs value holds the same per-recipient token as the message's own
+	// open tracker (t.livingsocial.com/track/g_NG39CB...): OpenX learns
+	// who opened. The link rules name it (param-openx-cs).
+	"corpus/citp/example_email__living_social_1492521826493.html http://livingsocial-d.openx.net/e/1.0/ai?": {"per-recipient", "cs repeats the open tracker's per-recipient token"},
+	// The honeypot replaced the address inside this URL: it now carries
+	// the recipient's address in plain.
+	"corpus-wide/phishing_pot/email__sample-4905.eml https://www.gannett-cdn.com/strdimgs/p/657a3de76b9ea9b2366aphishing@pot6/": {"per-recipient", "the URL holds the recipient's address"},
+}
+
+func correctedLabel(dir, name, u, label string) string {
+	if label != "content" {
+		return label
+	}
+	for k, c := range labelCorrections {
+		file, prefix, _ := strings.Cut(k, " ")
+		if file == filepath.Base(dir)+"/"+name && strings.HasPrefix(u, prefix) {
+			return c.label
+		}
+	}
+	return label
+}
+
 // corpusScore is what TestCorpus measures on one corpus.
 type corpusScore struct {
 	messages, refused                      int
 	trackers, trackersOK                   int
 	content, contentChanged                int
+	corrected, correctedOK                 int
 	perRcpt, perRcptOK                     int
 	granted, grantedOK                     int
 	misses, changed, grantedBad, refusedBy []string
@@ -144,7 +172,14 @@ func scoreCorpus(t *testing.T, rw *Rewriter, dir string, labels map[string]corpu
 			objective := slices.ContainsFunc(r.Reasons, func(why string) bool {
 				return strings.Contains(why, "differs-between-recipients")
 			})
-			switch r.Label {
+			switch correctedLabel(dir, name, r.URL, r.Label) {
+			case "per-recipient":
+				s.corrected++
+				if neutralised {
+					s.correctedOK++
+				} else {
+					s.misses = append(s.misses, short(name)+": per-recipient "+r.URL+" action="+action[u])
+				}
 			case "tracker":
 				s.trackers++
 				if neutralised {
@@ -226,8 +261,8 @@ var corpusTargets = map[string]struct {
 	trackers, content   float64 // percent
 	refused, grantedBad int
 }{
-	"corpus":      {trackers: 99.5, content: 1.2},
-	"corpus-wide": {trackers: 96.9, content: 1.3, refused: 3, grantedBad: 3},
+	"corpus":      {trackers: 99.5, content: 0.3},
+	"corpus-wide": {trackers: 96.9, content: 0.5, refused: 3, grantedBad: 3},
 }
 
 // TestCorpus measures detection on both shared corpora against their
@@ -263,8 +298,8 @@ func TestCorpus(t *testing.T) {
 					t.Logf("%s %s", group.what, l)
 				}
 			}
-			t.Logf("%d messages, %d refused; trackers neutralised %d/%d (%.2f%%); per-recipient neutralised %d/%d; content removed or altered %d/%d (%.2f%%); granted copies right %d/%d",
-				s.messages, s.refused, s.trackersOK, s.trackers, pct(s.trackersOK, s.trackers), s.perRcptOK, s.perRcpt,
+			t.Logf("%d messages, %d refused; trackers neutralised %d/%d (%.2f%%); per-recipient neutralised %d/%d (and %d/%d by corrected labels); content removed or altered %d/%d (%.2f%%); granted copies right %d/%d",
+				s.messages, s.refused, s.trackersOK, s.trackers, pct(s.trackersOK, s.trackers), s.perRcptOK, s.perRcpt, s.correctedOK, s.corrected,
 				s.contentChanged, s.content, pct(s.contentChanged, s.content), s.grantedOK, s.granted)
 			if s.trackers == 0 || s.content == 0 {
 				t.Fatal("labels hold no tracker or no content resource: labels.json changed shape?")
@@ -273,8 +308,8 @@ func TestCorpus(t *testing.T) {
 			if pct(s.trackersOK, s.trackers) < want.trackers {
 				t.Errorf("trackers neutralised %d/%d, target %.1f%%", s.trackersOK, s.trackers, want.trackers)
 			}
-			if s.perRcptOK != s.perRcpt {
-				t.Errorf("per-recipient URLs neutralised %d/%d, target all", s.perRcptOK, s.perRcpt)
+			if s.perRcptOK != s.perRcpt || s.correctedOK != s.corrected {
+				t.Errorf("per-recipient URLs neutralised %d/%d (objective) and %d/%d (corrected labels), target all", s.perRcptOK, s.perRcpt, s.correctedOK, s.corrected)
 			}
 			if pct(s.contentChanged, s.content) > want.content {
 				t.Errorf("content images removed or altered %d/%d, target at most %.1f%%", s.contentChanged, s.content, want.content)

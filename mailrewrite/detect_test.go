@@ -1,0 +1,60 @@
+package mailrewrite
+
+import (
+	"strings"
+	"testing"
+)
+
+// detectCase is one image in a message for a refusing recipient and what
+// must happen to it.
+type detectCase struct {
+	name   string
+	body   string // the HTML; it holds url once
+	url    string
+	action string // the finding's action
+	reason string // a reason code the finding must carry ("" any)
+	out    string // the URL left in the message ("" when removed)
+}
+
+func checkDetect(t *testing.T, cases []detectCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, rep := rewriteHTML(t, c.body, decisionFor(Refused))
+			f := findingFor(rep, c.url)
+			if f == nil {
+				t.Fatalf("no finding for %s; findings %+v", c.url, rep.Findings)
+			}
+			if f.Action != c.action || (c.reason != "" && !strings.Contains(","+f.Reason+",", ","+c.reason)) {
+				t.Errorf("%s: action %s reason %s; want %s with %s", c.url, f.Action, f.Reason, c.action, c.reason)
+			}
+			if c.out != "" && !strings.Contains(out, `"`+c.out+`"`) && !strings.Contains(out, `"`+escapeAttr(c.out)+`"`) {
+				t.Errorf("want %s in the message:\n%s", c.out, out)
+			}
+		})
+	}
+}
+
+// A parameter is taken out of a content image only on evidence that it
+// identifies the reader: the address in some form, a name ESPs use for the
+// recipient, a rule. Random-looking campaign codes, file and creative ids
+// are the same for every recipient, and a signed URL is never altered.
+func TestStripOnlyOnEvidence(t *testing.T) {
+	const img = `<img width="300" src="`
+	fileID := "https://files.example/uc?export=view&id=16GcBF2h-iJzmxvaENq7_J3WHQ5b3EntN"
+	adID := "https://ads.example/serve/img?id=Zk3u9QmP2rT7vX1yB5nC&zone=12"
+	proxy := "https://proxy.mail.example/mail?url=https%3A%2F%2Fx.example%2Fa.png&t=1610616070&ymreqid=f636fad6-4dfd-f99a-1c12-d90007018900&sig=OHJFAKzoYce7JYgff972AQ--~D"
+	gproxy := "https://ci3.googleusercontent.com/proxy/sZeyTTjxRz9_LZ91fSBvXSQBi79rJChz003h_zUo55I18foF=s0-d-e1-ft#https://s.example/logo.png"
+	fbcdn := "https://scontent.example/v/p50x50/36935697_n.jpg?_nc_cat=107&_nc_ohc=x-8XVuMChS0AQk89xEwYTsvJFPn51YGT&oh=2ab1a7ec32a4fc821d417e21859dd455&oe=5E6B5009"
+	brevo := "https://img.shop.example/p.jpg?e=Xk29FqLmZt8RwP3nVb7CyA"
+	signedID := "https://cdn.shop.example/a.png?email=reader%40example.com&sig=9f8e7d6c5b4a"
+	checkDetect(t, []detectCase{
+		{"file id", img + fileID + `">`, fileID, ActionKept, ReasonContent, fileID},
+		{"ad creative id", img + adID + `">`, adID, ActionKept, ReasonContent, adID},
+		{"signed webmail proxy", img + proxy + `">`, proxy, ActionKept, ReasonContent, proxy},
+		{"gmail image proxy", img + gproxy + `">`, gproxy, ActionKept, ReasonContent, gproxy},
+		{"signed cdn", img + fbcdn + `">`, fbcdn, ActionKept, ReasonContent, fbcdn},
+		{"recipient parameter", img + brevo + `">`, brevo, ActionIdentifierRemoved, ReasonToken, "https://img.shop.example/p.jpg"},
+		{"identity in a signed url", img + signedID + `">`, signedID, ActionRemoved, "signed-url", ""},
+	})
+}
