@@ -7,6 +7,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/mailrewrite/internal/memo"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
+	"github.com/pixelgate/pixelgate/mailrewrite/rules"
 )
 
 // Reason codes. Every finding carries at least one; they are what
@@ -23,6 +24,7 @@ const (
 	ReasonAlwaysPixel  = "amp-pixel"       // amp-pixel / amp-analytics exist only to report
 	ReasonOwnPixel     = "pixelgate-pixel" // pixelgate's own pixel
 	ReasonSpacer       = "static-spacer"   // a tiny image identical for every recipient
+	ReasonStatic       = "static-image"    // hidden or small, but a static image identical for every recipient
 	ReasonSigned       = "signed-url"      // an identifier in a signed URL: removed whole, never broken
 	ReasonContent      = "content"         // nothing suggests tracking
 )
@@ -128,10 +130,12 @@ func (j *job) classify(raw string, c carrier) verdict {
 		v.openPixel = true
 		strong = true
 	}
-	weak := false // size/visibility: a tracker unless the URL is a static spacer
+	weak := false  // size/visibility: a tracker unless the URL is a static spacer
+	pixel := false // a true pixel (both sides at most 2): nothing to see in it
 	if c.sized && isTiny(c.w, c.h) {
 		v.reasons = append(v.reasons, ReasonTiny+":"+dimString(c.w)+"x"+dimString(c.h))
 		weak = true
+		pixel = isPixel(c.w, c.h)
 	}
 	if c.hidden {
 		v.reasons = append(v.reasons, ReasonHidden)
@@ -164,6 +168,13 @@ func (j *job) classify(raw string, c carrier) verdict {
 	case weak && form == "" && !tokens && !learnt && rf.spacer:
 		v.class = ClassContent
 		v.reasons = append(v.reasons, ReasonSpacer)
+	case weak && !pixel && form == "" && !tokens && !learnt && rf.static:
+		// Hidden (a responsive duplicate, a block a media query shows)
+		// or a small icon, at a URL with nothing in it that could tell
+		// one reader from another: the markup alone is no evidence of
+		// tracking (R1), and removing it loses content.
+		v.class = ClassContent
+		v.reasons = append(v.reasons, ReasonStatic)
 	case weak:
 		v.class = ClassTracker
 	case form != "" || tokens || learnt:
@@ -212,6 +223,7 @@ type resourceFacts struct {
 	clean  string
 	tokens bool
 	spacer bool // a static spacer image by its URL
+	static bool // a static image every recipient gets alike (isSharedStatic)
 	signed bool // the query carries a signature: never altered
 }
 
@@ -241,10 +253,24 @@ func (j *job) resourceFactsOf(raw string) *resourceFacts {
 		f.params = j.r.rules.IdentifyingParams(u)
 		f.clean, f.tokens = stripRecipientParts(raw, nil, false, f.params, true)
 		f.spacer = isStaticSpacer(u)
+		f.static = isSharedStatic(u)
 		f.signed = signed(raw)
 	}
 	j.r.resourceMemo.Put(memo.String(raw), f)
 	return f
+}
+
+// isPixel: an image no reader can see (0 or at most 2 px each way, or a
+// single such side declared). Removing it loses nothing, so its size alone
+// keeps it a tracker; larger small images are icons and bullets.
+func isPixel(w, h int) bool {
+	switch {
+	case w == 0 || h == 0:
+		return true
+	case w > 0 && h > 0:
+		return w <= 2 && h <= 2
+	}
+	return max(w, h) <= 2
 }
 
 // isTiny: a tracking pixel declares itself 1×1 or 0×0; the rule also takes
@@ -323,6 +349,52 @@ func isStaticSpacer(u *url.URL) bool {
 		return false
 	}
 	return spacerNames[base]
+}
+
+// imageExts are the file extensions of static images.
+var imageExts = map[string]bool{"png": true, "jpg": true, "jpeg": true, "gif": true, "webp": true, "svg": true, "bmp": true, "ico": true, "avif": true}
+
+// presentationParams only choose how an image is served (size, format,
+// quality, a cache version), the same for every recipient.
+var presentationParams = map[string]bool{
+	"w": true, "h": true, "width": true, "height": true, "fit": true, "crop": true, "fm": true, "auto": true,
+	"q": true, "quality": true, "format": true, "dpr": true, "v": true, "ver": true, "version": true, "rev": true,
+}
+
+// isSharedStatic: u names a static image file the same way for everyone:
+// an image extension, no user info or fragment, no query beyond
+// presentation parameters, and no host label or path segment shaped like
+// an identifier. Such a URL cannot tell who opened the message (R1).
+func isSharedStatic(u *url.URL) bool {
+	if u.User != nil || u.Fragment != "" {
+		return false
+	}
+	// A host label may be a CDN's distribution id (d3k81ch9hvuctc),
+	// the same for everyone: only a long token there counts.
+	for _, l := range strings.Split(u.Hostname(), ".") {
+		if isTokenValue(l) {
+			return false
+		}
+	}
+	path := u.EscapedPath()
+	dot := strings.LastIndexByte(path, '.')
+	if dot < 0 || strings.IndexByte(path[dot:], '/') >= 0 || !imageExts[strings.ToLower(path[dot+1:])] {
+		return false
+	}
+	for _, s := range strings.Split(strings.Trim(path, "/"), "/") {
+		if isTokenValue(s) || rules.IsToken(s) {
+			return false
+		}
+	}
+	for q := u.RawQuery; q != ""; {
+		var p string
+		p, q, _ = strings.Cut(q, "&")
+		k, _, _ := strings.Cut(p, "=")
+		if !presentationParams[strings.ToLower(k)] {
+			return false
+		}
+	}
+	return true
 }
 
 // recipientParams are query parameter names ESPs use for a recipient or

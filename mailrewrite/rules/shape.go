@@ -114,6 +114,11 @@ func inFolded(m map[string]bool, s string) bool {
 	return m[string(b)]
 }
 
+// IsToken reports whether a URL component looks like a per-message or
+// per-recipient identifier (isToken): the rewrite asks it of the path
+// segments of images that only their markup makes suspect.
+func IsToken(s string) bool { return isToken(s) }
+
 // isToken reports whether s looks like a per-message identifier rather
 // than a name a person chose: long enough, only token characters, and
 // letters and digits interleaved (names have few alternations: logo2023,
