@@ -58,3 +58,27 @@ func TestStripOnlyOnEvidence(t *testing.T) {
 		{"identity in a signed url", img + signedID + `">`, signedID, ActionRemoved, "signed-url", ""},
 	})
 }
+
+// A Content-Transfer-Encoding no one defined ("8bit+") is shown by mail
+// programs as it is: the part is read and rewritten as identity, not
+// refused, and its tracker goes.
+func TestUnknownTransferEncodingIsIdentity(t *testing.T) {
+	const trk = "https://u1.ct.sendgrid.net/wf/open?upn=Zx81Kq3Lm5Np7Rs9Tv1Wx3Yz5Ab7Cd9Ef"
+	for _, cte := range []string{"8bit+", "7-bit", "X-unknown"} {
+		msg := "From: a@shop.example\r\nTo: reader@example.com\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: multipart/alternative; boundary=\"b\"\r\n\r\n" +
+			"--b\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: " + cte + "\r\n\r\n" +
+			"<html><body><p>Caf\xc3\xa9</p><img src=\"" + trk + "\"><img src=\"https://cdn.shop.example/logo.png\"></body></html>\r\n--b--\r\n"
+		out, rep, err := newTestRewriter(t).Rewrite([]byte(msg), decisionFor(Refused))
+		if err != nil {
+			t.Fatalf("%s: %v", cte, err)
+		}
+		if f := findingFor(rep, trk); f == nil || f.Action != ActionRemoved || strings.Contains(string(out), "sendgrid") {
+			t.Errorf("%s: tracker not removed: %+v", cte, f)
+		}
+		if !strings.Contains(string(out), "Content-Transfer-Encoding: "+cte+"\r\n") ||
+			!strings.Contains(string(out), "<p>Caf\xc3\xa9</p><img src=\"https://cdn.shop.example/logo.png\">") {
+			t.Errorf("%s: part not kept as it was around the edit:\n%s", cte, out)
+		}
+	}
+}
