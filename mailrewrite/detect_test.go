@@ -82,3 +82,27 @@ func TestUnknownTransferEncodingIsIdentity(t *testing.T) {
 		}
 	}
 }
+
+// Open pixels the markup does not give away: vendor endpoints on the
+// sender's own host (Sailthru's link domain, Odoo), a SALESmanago pixel as
+// a CSS background, an image endpoint named /track, an open path whose
+// token is an unfilled merge field, and a background on a 1px element.
+func TestUnsizedOpenPixels(t *testing.T) {
+	sailthru := "https://link.news.example/img/5f976ba26365176ab66146a8j4frq.1c2b/b5cf7cc0.gif"
+	odoo := "https://shop.example/mail/track/368168/blank.gif?db=odoo"
+	sm := "https://app3.salesmanago.pl/api/vh108y66ehpysfmz/b5881056-41e3-46a3-8f80-2ca658999325/d473a9ca-98a6-11ee-8337-3cfdfeb6ee14/t.gif"
+	bare := "https://news.example/track"
+	merge := "http://news.example/track/[open]"
+	bg := "http://t.news.example/kugbxhafbcybv=kwctvavtkwawk0bg9m"
+	checkDetect(t, []detectCase{
+		{"sailthru link domain", `<img src="` + sailthru + `" alt="">`, sailthru, ActionRemoved, "rule:sailthru-img-anyhost", ""},
+		{"odoo", `<img src="` + odoo + `">`, odoo, ActionRemoved, "rule:odoo-mail-track", ""},
+		{"salesmanago background", `<td style="background-image:url('` + sm + `')">x</td>`, sm, ActionRemoved, "rule:salesmanago-tgif", ""},
+		{"bare track endpoint", `<img src="` + bare + `">`, bare, ActionRemoved, ReasonOpenEndpoint, ""},
+		{"merge field", `<img src="` + merge + `">`, merge, ActionRemoved, ReasonOpenEndpoint, ""},
+		{"1px background", `<div style="background: url('` + bg + `') no-repeat;height:1px;width:1;"> </div>`, bg, ActionRemoved, "tiny", ""},
+	})
+	// A background on an element of ordinary size is judged by its URL.
+	big := "https://cdn.news.example/hero.jpg"
+	checkDetect(t, []detectCase{{"background", `<div style="background:url('` + big + `');height:300px">x</div>`, big, ActionKept, ReasonContent, ""}})
+}
