@@ -33,9 +33,9 @@ type scanSummary struct {
 	// the action it led to: which signal removed, altered or spared how
 	// many resources across the files (a reader checking why an image
 	// went, or why a hidden one stayed: static-image).
-	Findings map[string]map[string]int `json:"findings_by_reason"`
-	TrackedLinks int            `json:"tracked_links"`
-	LinksOpaque  int            `json:"links_opaque"`
+	Findings     map[string]map[string]int `json:"findings_by_reason"`
+	TrackedLinks int                       `json:"tracked_links"`
+	LinksOpaque  int                       `json:"links_opaque"`
 }
 
 func runScan(_ context.Context, env *environ, args []string) error {
