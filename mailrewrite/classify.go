@@ -7,6 +7,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/mailrewrite/internal/memo"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
+	"github.com/pixelgate/pixelgate/mailrewrite/rules"
 )
 
 // Reason codes. Every finding carries at least one; they are what
@@ -23,6 +24,8 @@ const (
 	ReasonAlwaysPixel  = "amp-pixel"       // amp-pixel / amp-analytics exist only to report
 	ReasonOwnPixel     = "pixelgate-pixel" // pixelgate's own pixel
 	ReasonSpacer       = "static-spacer"   // a tiny image identical for every recipient
+	ReasonStatic       = "static-image"    // hidden or small, but a static image identical for every recipient
+	ReasonSigned       = "signed-url"      // an identifier in a signed URL: removed whole, never broken
 	ReasonContent      = "content"         // nothing suggests tracking
 )
 
@@ -127,10 +130,12 @@ func (j *job) classify(raw string, c carrier) verdict {
 		v.openPixel = true
 		strong = true
 	}
-	weak := false // size/visibility: a tracker unless the URL is a static spacer
+	weak := false  // size/visibility: a tracker unless the URL is a static spacer
+	pixel := false // a true pixel (both sides at most 2): nothing to see in it
 	if c.sized && isTiny(c.w, c.h) {
 		v.reasons = append(v.reasons, ReasonTiny+":"+dimString(c.w)+"x"+dimString(c.h))
 		weak = true
+		pixel = isPixel(c.w, c.h)
 	}
 	if c.hidden {
 		v.reasons = append(v.reasons, ReasonHidden)
@@ -163,14 +168,27 @@ func (j *job) classify(raw string, c carrier) verdict {
 	case weak && form == "" && !tokens && !learnt && rf.spacer:
 		v.class = ClassContent
 		v.reasons = append(v.reasons, ReasonSpacer)
+	case weak && !pixel && form == "" && !tokens && !learnt && rf.static:
+		// Hidden (a responsive duplicate, a block a media query shows)
+		// or a small icon, at a URL with nothing in it that could tell
+		// one reader from another: the markup alone is no evidence of
+		// tracking (R1), and removing it loses content.
+		v.class = ClassContent
+		v.reasons = append(v.reasons, ReasonStatic)
 	case weak:
 		v.class = ClassTracker
 	case form != "" || tokens || learnt:
-		if clean == raw || j.id.match(clean) != "" {
+		switch {
+		case clean == raw || j.id.match(clean) != "":
 			// The identifier is where it cannot be taken out (the host):
 			// the resource goes.
 			v.class = ClassTracker
-		} else {
+		case rf.signed:
+			// Taking the identifier out would break the signature: the
+			// resource goes whole rather than broken (R1).
+			v.class = ClassTracker
+			v.reasons = append(v.reasons, ReasonSigned)
+		default:
 			v.class, v.clean = ClassPerRecipient, clean
 		}
 	default:
@@ -205,6 +223,8 @@ type resourceFacts struct {
 	clean  string
 	tokens bool
 	spacer bool // a static spacer image by its URL
+	static bool // a static image every recipient gets alike (isSharedStatic)
+	signed bool // the query carries a signature: never altered
 }
 
 // srcString is an attribute's URL as a string: the resource memo's own copy
@@ -233,9 +253,24 @@ func (j *job) resourceFactsOf(raw string) *resourceFacts {
 		f.params = j.r.rules.IdentifyingParams(u)
 		f.clean, f.tokens = stripRecipientParts(raw, nil, false, f.params, true)
 		f.spacer = isStaticSpacer(u)
+		f.static = isSharedStatic(u)
+		f.signed = signed(raw)
 	}
 	j.r.resourceMemo.Put(memo.String(raw), f)
 	return f
+}
+
+// isPixel: an image no reader can see (0 or at most 2 px each way, or a
+// single such side declared). Removing it loses nothing, so its size alone
+// keeps it a tracker; larger small images are icons and bullets.
+func isPixel(w, h int) bool {
+	switch {
+	case w == 0 || h == 0:
+		return true
+	case w > 0 && h > 0:
+		return w <= 2 && h <= 2
+	}
+	return max(w, h) <= 2
 }
 
 // isTiny: a tracking pixel declares itself 1×1 or 0×0; the rule also takes
@@ -316,8 +351,58 @@ func isStaticSpacer(u *url.URL) bool {
 	return spacerNames[base]
 }
 
+// imageExts are the file extensions of static images.
+var imageExts = map[string]bool{"png": true, "jpg": true, "jpeg": true, "gif": true, "webp": true, "svg": true, "bmp": true, "ico": true, "avif": true}
+
+// presentationParams only choose how an image is served (size, format,
+// quality, a cache version), the same for every recipient.
+var presentationParams = map[string]bool{
+	"w": true, "h": true, "width": true, "height": true, "fit": true, "crop": true, "fm": true, "auto": true,
+	"q": true, "quality": true, "format": true, "dpr": true, "v": true, "ver": true, "version": true, "rev": true,
+}
+
+// isSharedStatic: u names a static image file the same way for everyone:
+// an image extension, no user info or fragment, no query beyond
+// presentation parameters, and no host label or path segment shaped like
+// an identifier. Such a URL cannot tell who opened the message (R1).
+func isSharedStatic(u *url.URL) bool {
+	if u.User != nil || u.Fragment != "" {
+		return false
+	}
+	// A host label may be a CDN's distribution id (d3k81ch9hvuctc),
+	// the same for everyone: only a long token there counts.
+	for _, l := range strings.Split(u.Hostname(), ".") {
+		if isTokenValue(l) {
+			return false
+		}
+	}
+	path := u.EscapedPath()
+	dot := strings.LastIndexByte(path, '.')
+	if dot < 0 || strings.IndexByte(path[dot:], '/') >= 0 || !imageExts[strings.ToLower(path[dot+1:])] {
+		return false
+	}
+	for _, s := range strings.Split(strings.Trim(path, "/"), "/") {
+		if isTokenValue(s) || rules.IsToken(s) {
+			return false
+		}
+	}
+	for q := u.RawQuery; q != ""; {
+		var p string
+		p, q, _ = strings.Cut(q, "&")
+		k, _, _ := strings.Cut(p, "=")
+		if !presentationParams[strings.ToLower(k)] {
+			return false
+		}
+	}
+	return true
+}
+
 // recipientParams are query parameter names ESPs use for a recipient or
-// message id; with a value of some length they are per-recipient.
+// message id; with a value of some length they are per-recipient. The name
+// is the evidence: a value's shape alone is not, since campaign codes,
+// creative ids and file ids (an ad server's id=, a file host's id=) look
+// just as random and are the same for every recipient (R1 asks for what
+// identifies the reader, not for what looks random).
 var recipientParams = map[string]bool{
 	"e": true, "em": true, "email": true, "mail": true, "uid": true, "userid": true, "user_id": true,
 	"subscriber": true, "subscriberid": true, "subscriber_id": true, "sid": true, "rid": true,
@@ -326,16 +411,32 @@ var recipientParams = map[string]bool{
 	"_hsenc": true, "mc_eid": true, "vero_id": true, "lid": true,
 }
 
-// keptParams never carry a per-recipient value but do make a resource work:
-// signatures of signed CDN URLs (removing them breaks the image), cache
-// busters and image transformations.
-var keptParams = map[string]bool{
-	"s": true, "sig": true, "signature": true, "expires": true, "key-pair-id": true, "policy": true,
-	"x-amz-signature": true, "x-amz-credential": true, "x-amz-security-token": true, "x-amz-date": true,
-	"x-goog-signature": true, "x-goog-credential": true, "token": true, "alt": true, "hmac": true,
-	"v": true, "ver": true, "version": true, "rev": true, "cb": true, "w": true, "h": true,
-	"width": true, "height": true, "fit": true, "crop": true, "fm": true, "auto": true, "q": true,
-	"quality": true, "format": true, "dpr": true, "family": true, "display": true,
+// signatureParams sign a URL: the server refuses it once any other byte of
+// it changes (signed CDN and image-proxy URLs, S3 and GCS presigned URLs,
+// Facebook's oh=). Such a URL is never altered: it stays whole or, when it
+// does carry the reader's identity, goes whole.
+var signatureParams = map[string]bool{
+	"sig": true, "signature": true, "hmac": true, "x-amz-signature": true, "x-goog-signature": true,
+	"key-pair-id": true, "policy": true, "oh": true, "_nc_sig": true, "sign": true,
+}
+
+// signed reports whether a URL's query carries a signature parameter.
+func signed(raw string) bool {
+	_, q, ok := strings.Cut(raw, "?")
+	if !ok {
+		return false
+	}
+	q, _, _ = strings.Cut(q, "#")
+	for q != "" {
+		var p string
+		p, q, _ = strings.Cut(q, "&")
+		k, _, _ := strings.Cut(p, "=")
+		var buf [24]byte
+		if lk := lowerASCII(buf[:], k); lk != nil && signatureParams[string(lk)] {
+			return true
+		}
+	}
+	return false
 }
 
 // stripRecipientParts removes the query parameters and path segments that
@@ -406,7 +507,7 @@ func stripRecipientParts(raw string, id *identity, hasID bool, ruleParams []stri
 
 // dropParam decides about one "key=value" query parameter: drop it when
 // it holds the identity (hasID: the URL does), a parameter the link rules
-// name, or (heuristic) a value shaped like a per-recipient token.
+// name, or (heuristic) an id value under a name ESPs use for the recipient.
 func dropParam(p string, id *identity, hasID bool, ruleParams []string, heuristic bool) (drop, token bool) {
 	if hasID && id.match(p) != "" {
 		return true, false
@@ -426,7 +527,7 @@ func dropParam(p string, id *identity, hasID bool, ruleParams []string, heuristi
 	}
 	var buf [24]byte
 	lk := lowerASCII(buf[:], dk)
-	if lk != nil && keptParams[string(lk)] {
+	if lk == nil || !recipientParams[string(lk)] {
 		return false, false
 	}
 	dv := v
@@ -435,7 +536,7 @@ func dropParam(p string, id *identity, hasID bool, ruleParams []string, heuristi
 			dv = u
 		}
 	}
-	if isTokenValue(dv) || (lk != nil && recipientParams[string(lk)] && len(dv) >= 6 && isIDChars(dv)) {
+	if len(dv) >= 6 && isIDChars(dv) {
 		return true, true
 	}
 	return false, false

@@ -324,7 +324,13 @@ func (j *job) startTag(d *htmlDoc, name string, start, end int, spans []attrSpan
 		j.attrURL(&t, "background", a.background, carrier{kind: "background-attr", w: -1, h: -1}, false)
 	}
 	if len(a.style) > 0 && containsFold(a.style, "url(") {
-		j.styleAttr(&t, a.style)
+		// A background on an element its own style makes a pixel is
+		// a pixel (a 1px-high div): the size counts as for an image.
+		c := carrier{kind: "style-attr", w: -1, h: -1}
+		if isPixel(si.w, si.h) {
+			c.sized, c.w, c.h = true, si.w, si.h
+		}
+		j.styleAttr(&t, a.style, c)
 	}
 	return t.apply(j)
 }
@@ -542,11 +548,11 @@ func (j *job) attrURL(t *tagEdit, attr string, val []byte, c carrier, wholeTag b
 
 // styleAttr handles url() in an inline style: a tracker becomes "none",
 // which keeps the declaration valid (background-image:none).
-func (j *job) styleAttr(t *tagEdit, style []byte) {
+func (j *job) styleAttr(t *tagEdit, style []byte, c carrier) {
 	d := t.d
 	var es edits
 	scanCSS(style, func(ref cssRef) {
-		j.cssRef(d, style, ref, "style-attr", &es)
+		j.cssRef(d, style, ref, c, &es)
 	})
 	if len(es) > 0 {
 		t.set("style", string(es.apply(style)))
@@ -555,15 +561,16 @@ func (j *job) styleAttr(t *tagEdit, style []byte) {
 
 // cssRef classifies one CSS reference and records its edit in es, with
 // offsets relative to css.
-func (j *job) cssRef(d *htmlDoc, css []byte, ref cssRef, kind string, es *edits) {
+func (j *job) cssRef(d *htmlDoc, css []byte, ref cssRef, c carrier, es *edits) {
 	u := string(css[ref.urlStart:ref.urlEnd])
 	if !isRemote(u) {
 		return
 	}
 	if ref.isImport {
-		kind = "css-import"
+		c = carrier{kind: "css-import", w: -1, h: -1}
 	}
-	v := j.judge(d, u, carrier{kind: kind, w: -1, h: -1})
+	kind := c.kind
+	v := j.judge(d, u, c)
 	switch v.class {
 	case ClassTracker, ClassOwn:
 		if ref.isImport {
@@ -587,7 +594,7 @@ func (j *job) styleBlock(d *htmlDoc, start, end int) {
 	collectRevealClasses(css, d)
 	var es edits
 	scanCSS(css, func(ref cssRef) {
-		j.cssRef(d, css, ref, "style-block", &es)
+		j.cssRef(d, css, ref, carrier{kind: "style-block", w: -1, h: -1}, &es)
 	})
 	if j.rewrite {
 		for _, e := range es {

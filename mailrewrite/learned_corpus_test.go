@@ -30,8 +30,8 @@ func TestCorpusLearning(t *testing.T) {
 	for _, f1 := range firsts {
 		n1 := "unspy/" + filepath.Base(f1)
 		n2 := strings.TrimSuffix(n1, "u1.eml") + "u2.eml"
-		msg1, _ := corpusMessage(t, n1)
-		msg2, rcpt2 := corpusMessage(t, n2)
+		msg1, _ := corpusMessage(t, corpusDir, n1)
+		msg2, rcpt2 := corpusMessage(t, corpusDir, n2)
 		l, st := newLearning(t)
 		var copies [2][]learn.Resource
 		for i, m := range [][]byte{msg1, msg2} {

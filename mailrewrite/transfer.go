@@ -21,10 +21,17 @@ type transferCodec struct {
 // canDecode reports whether the rewrite understands this encoding.
 func canDecode(cte string) bool {
 	switch cte {
-	case "", "7bit", "8bit", "binary", "quoted-printable", "base64":
-		return true
+	case "x-uuencode", "uuencode", "x-uue", "x-binhex40", "x-gzip64":
+		// Encodings some clients do decode: what they would show is
+		// not what we can read, so the part is refused (R1: fail closed).
+		return false
 	}
-	return false
+	// The identity encodings, the two of RFC 2045 §6, and any token no
+	// one defined ("8bit+", "7-bit"): mail programs show such a body as
+	// it is, so it is read and rewritten as identity. RFC 2045 §6.4 would
+	// have them hidden as application/octet-stream; refusing the message
+	// for it loses mail a reader would see.
+	return true
 }
 
 func newCodec(cte string, body []byte, eol string) transferCodec {

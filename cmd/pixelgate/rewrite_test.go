@@ -129,6 +129,10 @@ func TestScanCommand(t *testing.T) {
 	if len(doc.Files) != 2 || doc.Summary.Trackers != 2 || doc.Summary.ByReason["rule"] != 2 {
 		t.Errorf("json: %+v", doc)
 	}
+	// Every signal's findings, by the action they led to.
+	if f := doc.Summary.Findings; f["rule"]["removed"] != 2 || f["recipient-token"]["identifier-removed"] != 1 || f["content"]["kept"] < 1 {
+		t.Errorf("findings_by_reason: %v", f)
+	}
 
 	if code, _, _ := runCLI(t, "", "scan", filepath.Join(dir, "missing.eml")); code != 2 {
 		t.Errorf("missing file: exit %d, want 2", code)

@@ -29,8 +29,13 @@ type scanSummary struct {
 	Trackers     int            `json:"trackers"`
 	PerRecipient int            `json:"per_recipient"`
 	ByReason     map[string]int `json:"trackers_by_reason"`
-	TrackedLinks int            `json:"tracked_links"`
-	LinksOpaque  int            `json:"links_opaque"`
+	// Findings counts every finding, kept ones too, by reason code and
+	// the action it led to: which signal removed, altered or spared how
+	// many resources across the files (a reader checking why an image
+	// went, or why a hidden one stayed: static-image).
+	Findings     map[string]map[string]int `json:"findings_by_reason"`
+	TrackedLinks int                       `json:"tracked_links"`
+	LinksOpaque  int                       `json:"links_opaque"`
 }
 
 func runScan(_ context.Context, env *environ, args []string) error {
@@ -59,7 +64,7 @@ func runScan(_ context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	sum := scanSummary{ByReason: map[string]int{}}
+	sum := scanSummary{ByReason: map[string]int{}, Findings: map[string]map[string]int{}}
 	var results []scanFile
 	for _, f := range files {
 		res := scanFile{File: f}
@@ -75,6 +80,12 @@ func runScan(_ context.Context, env *environ, args []string) error {
 			sum.PerRecipient += rep.PerRecipient
 			sum.TrackedLinks += rep.TrackedLinks
 			sum.LinksOpaque += rep.LinksOpaque
+			for k, n := range rep.CountFindings() {
+				if sum.Findings[k.Reason] == nil {
+					sum.Findings[k.Reason] = map[string]int{}
+				}
+				sum.Findings[k.Reason][k.Action] += n
+			}
 			for _, fd := range rep.Findings {
 				if fd.Class == mailrewrite.ClassContent {
 					continue

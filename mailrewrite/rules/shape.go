@@ -49,12 +49,17 @@ func (s *Set) OpenEndpointShape(u *url.URL) bool {
 		return false
 	}
 	path := u.EscapedPath()
+	if bareEndpoint(path) {
+		return true
+	}
 	if !hasOpenShape(path) {
 		return false
 	}
 	tok := false
 	eachSegment(path, func(seg string) bool {
-		tok = isToken(seg)
+		// An unfilled merge field ("[open]", "{{id}}") stands where the
+		// sending tool meant a per-message token.
+		tok = isToken(seg) || isMergeField(seg)
 		return !tok
 	})
 	if tok {
@@ -65,6 +70,36 @@ func (s *Set) OpenEndpointShape(u *url.URL) bool {
 		return !tok
 	})
 	return tok
+}
+
+// bareEndpoints are whole paths that name an image endpoint by what it
+// does: an image at https://host/track serves nothing a reader looks at,
+// whatever its query.
+var bareEndpoints = map[string]bool{"track": true, "open": true, "opened": true, "trackopen": true, "track-open": true, "pixel": true}
+
+func bareEndpoint(path string) bool {
+	p := strings.Trim(path, "/")
+	return p != "" && strings.IndexByte(p, '/') < 0 && inFolded(bareEndpoints, p)
+}
+
+// isMergeField: a template placeholder left unfilled, as written by the
+// common template languages ([open], {{open}}, *|OPEN|*, %%open%%, ##open##),
+// raw or percent-encoded.
+func isMergeField(seg string) bool {
+	if strings.IndexByte(seg, '%') >= 0 {
+		if d, err := url.PathUnescape(seg); err == nil {
+			seg = d
+		}
+	}
+	if len(seg) < 3 {
+		return false
+	}
+	for _, p := range [][2]string{{"[", "]"}, {"{{", "}}"}, {"{", "}"}, {"*|", "|*"}, {"%%", "%%"}, {"##", "##"}} {
+		if len(seg) > len(p[0])+len(p[1]) && strings.HasPrefix(seg, p[0]) && strings.HasSuffix(seg, p[1]) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasOpenShape(path string) bool {
@@ -113,6 +148,11 @@ func inFolded(m map[string]bool, s string) bool {
 	}
 	return m[string(b)]
 }
+
+// IsToken reports whether a URL component looks like a per-message or
+// per-recipient identifier (isToken): the rewrite asks it of the path
+// segments of images that only their markup makes suspect.
+func IsToken(s string) bool { return isToken(s) }
 
 // isToken reports whether s looks like a per-message identifier rather
 // than a name a person chose: long enough, only token characters, and

@@ -22,12 +22,21 @@ func TestOpenEndpointShape(t *testing.T) {
 		{"https://mail.example.org/lists/ut.php?u=a3415d1d918ccd0639a9a7a2bc2f3198&m=28", true},
 		{"http://t.example.com/track/g_NG39CBIIRUHNSA1SESS8LO9TUUDUL7VNKPJ4RA3OO7PGT5370C40", true},
 		{"https://mail.example.org/Track/Open?id=p9unqonzo5iqumomk5uq", true},
+		// An image endpoint named by its function, and an open shape
+		// whose token is an unfilled merge field.
+		{"https://news.example/track", true},
+		{"https://news.example/open/?c=2", true},
+		{"http://mail.example.org/track/[open]", true},
+		{"http://mail.example.org/track/%5Bopen%5D", true},
+		{"https://mail.example.org/email/open/{{message_id}}", true},
 		// The shape without a token: ordinary names, dates, counters.
 		{"https://mail.example.org/track/open?campaign=spring-sale", false},
 		{"https://www.example.com/images/open.png?v=20230118", false},
 		{"https://www.example.com/o/logo.png", false},
 		{"https://www.example.com/open/summer-sale/banner2023.jpg", false},
 		{"https://www.example.com/track/banner.jpg", false},
+		{"https://www.example.com/tracks/open-air.jpg", false},
+		{"https://www.example.com/track/[x.jpg", false},
 		// A token without the shape.
 		{"https://cdn.example.com/img/p9unqonzo5iqumomk5uq.png", false},
 		{"https://d3k81ch9hvuctc.cloudfront.net/company/TXS8dR/images/91f6a664-43e1-4fd0-acaa-564f7a423619.png", false},
