@@ -15,6 +15,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -91,6 +92,14 @@ type Config struct {
 	StoreTimeout time.Duration
 	// DeliveryTimeout bounds the hand-over of one message (default 3 min).
 	DeliveryTimeout time.Duration
+	// MaxRecipients is the number of recipients per transaction (default
+	// 100, the least RFC 5321 §4.5.4.1 lets a server take); more get 452.
+	MaxRecipients int
+	// CopyConcurrency is how many recipients' copies of one transaction
+	// are rewritten and sent at once (default 8).
+	CopyConcurrency int
+	// Rand names ledger claims (default crypto/rand).
+	Rand io.Reader
 
 	Store        consent.Store
 	RecipientKey func(addr string) (consent.Key, error)
@@ -149,6 +158,15 @@ func (c *Config) defaults() error {
 	}
 	if c.DeliveryTimeout == 0 {
 		c.DeliveryTimeout = 3 * time.Minute
+	}
+	if c.MaxRecipients == 0 {
+		c.MaxRecipients = 100
+	}
+	if c.CopyConcurrency == 0 {
+		c.CopyConcurrency = 8
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
 	}
 	if c.CampaignHeader == "" {
 		c.CampaignHeader = DefaultCampaignHeader
