@@ -322,7 +322,7 @@ func TestRetryAfterKillBetweenCopies(t *testing.T) {
 	pg2 := startRelayToSink(t, sink, data, args...)
 	var last error
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
-		if last = relayMany(pg2.smtpAddr, to, msg); last == nil || !strings.HasPrefix(last.Error(), "DATA: 451") {
+		if last = relayMany(pg2.smtpAddr, to, msg); last == nil || !strings.HasPrefix(last.Error(), "end of DATA: 451") {
 			break
 		}
 	}
@@ -332,7 +332,8 @@ func TestRetryAfterKillBetweenCopies(t *testing.T) {
 	checkCopies(t, sink.Messages(), to, nil)
 }
 
-// relayMany is relay for many recipients.
+// relayMany hands one message for many recipients to a pixelgate SMTP
+// listener as a sender on a relay network does (no AUTH, no STARTTLS).
 func relayMany(addr string, to []string, msg string) error {
 	c, err := smtp.Dial(addr)
 	if err != nil {
@@ -352,10 +353,10 @@ func relayMany(addr string, to []string, msg string) error {
 		return fmt.Errorf("DATA: %w", err)
 	}
 	if _, err := io.WriteString(w, msg); err != nil {
-		return fmt.Errorf("DATA: %w", err)
+		return err
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("DATA: %w", err)
+		return fmt.Errorf("end of DATA: %w", err)
 	}
 	return c.Quit()
 }
