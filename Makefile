@@ -22,15 +22,18 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Relay throughput against a plain go-smtp pass-through relay in the same run
-# (issue 4): BENCH_N messages of 60 KB at BENCH_C sessions, embedded store then
+# (issue 4): BENCH_N recipients of a 60 KB message at BENCH_C sessions, one and
+# ten recipients per transaction, embedded store then
 # Redis (skipped with a message when redis-server is missing). Loopback only.
 BENCH_N ?= 2000
 BENCH_C ?= 4
 bench-relay: build
 	$(GO) run ./proxy/cmd/bench-relay -pixelgate bin/pixelgate -n $(BENCH_N) -c $(BENCH_C)
+	$(GO) run ./proxy/cmd/bench-relay -pixelgate bin/pixelgate -n $(BENCH_N) -c $(BENCH_C) -rcpts 10
 	@if command -v redis-server >/dev/null; then \
 	  $(GO) run ./proxy/cmd/bench-relay -pixelgate bin/pixelgate -n $(BENCH_N) -c $(BENCH_C) -redis; \
-	else echo "bench-relay: redis-server not installed, Redis run skipped"; fi
+	  $(GO) run ./proxy/cmd/bench-relay -pixelgate bin/pixelgate -n $(BENCH_N) -c $(BENCH_C) -rcpts 10 -redis; \
+	else echo "bench-relay: redis-server not installed, Redis runs skipped"; fi
 
 # Pixel endpoint load (issue 5): /o/{token}.gif with many distinct valid
 # tokens against a real redis-server, interleaved with a minimal chi handler

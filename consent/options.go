@@ -35,13 +35,18 @@ type Retention struct {
 	// an unanswered request (R5). The marker of an unanswered request is
 	// dropped once its quiet period is over.
 	AskQuiet time.Duration
+	// Ledger: a delivery ledger mark (a message's copy for one recipient
+	// was accepted upstream) is kept this long, the longest time an MTA
+	// keeps retrying a message (Postfix maximal_queue_lifetime and Exim's
+	// default retry rule: 5 days), so no retry within it sends a copy twice.
+	Ledger time.Duration
 }
 
 const day = 24 * time.Hour
 
 // DefaultRetention is R9 and R5: opens 13 months, audit 1 year, consent
 // evidence 5 years after consent ended, deliverability date 3 years, quiet
-// period 6 months.
+// period 6 months, delivery ledger 5 days.
 func DefaultRetention() Retention {
 	return Retention{
 		Opens:          396 * day,
@@ -49,6 +54,7 @@ func DefaultRetention() Retention {
 		Evidence:       5*365*day + 2*day,
 		Deliverability: 3*365*day + day,
 		AskQuiet:       183 * day,
+		Ledger:         5 * day,
 	}
 }
 
@@ -58,6 +64,7 @@ func (r Retention) WithDefaults() Retention {
 	for _, f := range []struct{ v, def *time.Duration }{
 		{&r.Opens, &d.Opens}, {&r.Audit, &d.Audit}, {&r.Evidence, &d.Evidence},
 		{&r.Deliverability, &d.Deliverability}, {&r.AskQuiet, &d.AskQuiet},
+		{&r.Ledger, &d.Ledger},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def

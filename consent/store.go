@@ -88,6 +88,10 @@ type Store interface {
 	// Never recipients' personal data.
 	Records() Records
 
+	// Ledger is the delivery ledger shared by replicas: which copies of a
+	// multi-recipient message the upstream already accepted.
+	Ledger() Ledger
+
 	// Purge enforces retention (R9, see Retention for what expires when)
 	// now. Redis relies on TTLs and may do little; the embedded store
 	// deletes what has expired. Either way, expired data is never returned

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/smtp"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -43,28 +42,7 @@ func campaignMessage(to string) string {
 // relay network does (no AUTH; pixelgate's certificate is self-signed, so
 // no STARTTLS either).
 func relay(addr, to, msg string) error {
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.Mail("news@shop.example"); err != nil {
-		return fmt.Errorf("MAIL: %w", err)
-	}
-	if err := c.Rcpt(to); err != nil {
-		return fmt.Errorf("RCPT: %w", err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		return fmt.Errorf("DATA: %w", err)
-	}
-	if _, err := io.WriteString(w, msg); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("end of DATA: %w", err)
-	}
-	return c.Quit()
+	return relayMany(addr, []string{to}, msg)
 }
 
 // send relays one message through a replica's SMTP side and returns what

@@ -8,12 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/pixelgate/pixelgate/consent"
 )
 
 // Envelope is what the relay hands a Deliverer besides the message.
 type Envelope struct {
 	From string
 	To   string
+	// Key is To's recipient key (pseudonymous: what the outbox records).
+	Key consent.Key
 	// UTF8 carries the client's SMTPUTF8 to the upstream. 8-bit bodies
 	// need no flag: the upstream client declares BODY=8BITMIME whenever
 	// the upstream offers it.
@@ -48,8 +52,9 @@ func NewOutbox(dir string, now func() time.Time) (*Outbox, error) {
 }
 
 // Deliver writes the message under a name made of the time and random bytes,
-// never of the address (R8).
-func (o *Outbox) Deliver(_ context.Context, _ Envelope, msg []byte) error {
+// never of the address (R8), headed by its recipient's key (outboxRcptKey).
+func (o *Outbox) Deliver(_ context.Context, env Envelope, msg []byte) error {
+	msg = withRcptKey(env, msg)
 	var rnd [6]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return tempFailure("outbox: %v", err)

@@ -18,21 +18,15 @@ import (
 // internalHeaderPrefix: instructions to pixelgate that must not leave it.
 const internalHeaderPrefix = "x-pixelgate-"
 
-// process turns the received message into the recipient's message and hands
-// it over synchronously: the client hears 250 only after the upstream did.
-func (r *Relay) process(s *session, msg []byte) error {
-	id := r.nextID()
-	log := s.logger(id)
+// sendCopy turns the received message into one recipient's copy and hands
+// it over synchronously: nil only once the upstream accepted it (R1: every
+// copy is rewritten for its own recipient's consent).
+func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
+	log := r.cfg.Logger.With("txn", t.id, "rk", rc.key.String())
 	m := r.cfg.Metrics
+	campaign := t.campaign
 
-	origHeader, origBody, err := splitMessage(msg)
-	if err != nil {
-		m.Messages.WithLabelValues("unparseable").Inc()
-		return unparseable(fmt.Errorf("%w: %v", ErrUnparseable, err))
-	}
-	campaign, campaignName := campaignOf(&origHeader, r.cfg.CampaignHeader)
-
-	state, failClosed := s.consent.wait()
+	state, failClosed := rc.consent.wait()
 	decisionLabel := state.String()
 	if failClosed {
 		decisionLabel = "fail-closed"
@@ -40,17 +34,17 @@ func (r *Relay) process(s *session, msg []byte) error {
 		log.Warn("consent store unavailable: delivering without tracking (fail closed)")
 	}
 	d := mailrewrite.Decision{
-		Recipient:      s.env.To,
+		Recipient:      rc.to,
 		Consent:        rewriteConsent(state),
 		Campaign:       campaign,
 		Deliverability: r.cfg.Deliverability,
 		// Whether the recipient may be asked (R5) costs a store call: the
 		// rewrite asks only when the message has the request placeholder.
 		Ask: func() bool {
-			return state == consent.None && !failClosed && r.eligibleToAsk(s.key)
+			return state == consent.None && !failClosed && r.eligibleToAsk(rc.key)
 		},
 		TrackClicks: r.cfg.TrackClicks,
-		URLs:        r.cfg.URLs(s.key, s.env.To, campaign),
+		URLs:        r.cfg.URLs(rc.key, rc.to, campaign),
 		Learned:     r.learnedFor(log, campaign),
 		CountOnly:   true, // the relay keeps counts only (metrics)
 		// A campaign the learner has frozen needs no list of its URLs.
@@ -58,8 +52,8 @@ func (r *Relay) process(s *session, msg []byte) error {
 	}
 	// The rewritten copy and the final message go in reused buffers: after
 	// the read buffer they were the relay's largest garbage (issue 4).
-	// Nothing keeps either once Deliver returned (process is synchronous).
-	rw, err := r.cfg.Rewrite(r.buffers.get(), msg, d)
+	// Nothing keeps either once Deliver returned (sendCopy is synchronous).
+	rw, err := r.cfg.Rewrite(r.buffers.get(), t.msg, d)
 	defer func() { r.buffers.put(rw.Msg) }()
 	if err != nil {
 		if errors.Is(err, ErrUnparseable) {
@@ -82,7 +76,7 @@ func (r *Relay) process(s *session, msg []byte) error {
 		m.Findings.WithLabelValues(k.Reason, vendor, k.Action).Add(float64(n))
 	}
 
-	out, err := r.finish(s, id, origHeader, origBody, rw.Msg, r.buffers.get())
+	out, err := r.finish(s, t.id, t.origHeader, t.origBody, rw.Msg, r.buffers.get())
 	defer func() { r.buffers.put(out) }()
 	if err != nil {
 		m.Messages.WithLabelValues("internal-error").Inc()
@@ -92,21 +86,26 @@ func (r *Relay) process(s *session, msg []byte) error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DeliveryTimeout)
 	start := time.Now()
-	err = r.cfg.Delivery.Deliver(ctx, s.env, out)
+	env := s.env
+	env.To, env.Key = rc.to, rc.key
+	err = r.cfg.Delivery.Deliver(ctx, env, out)
 	cancel()
 	if err != nil {
 		return r.deliveryFailed(log, err)
 	}
 	m.UpstreamSeconds.Observe(time.Since(start).Seconds())
 	m.Messages.WithLabelValues("delivered").Inc()
+	// Recorded before anything else: the window in which a crash could
+	// make a retry send this copy again is this one store write.
+	t.delivered(r, log, rc.key)
 
 	// Bookkeeping after the hand-over runs after the client has its 250:
 	// a store hiccup must not make the client resend a delivered message,
 	// and the embedded store's write batching must not delay the reply.
-	send := consent.Send{Campaign: campaign, CampaignName: campaignName,
+	send := consent.Send{Campaign: campaign, CampaignName: t.campaignName,
 		Granted: state == consent.Granted && !failClosed, At: r.cfg.Now()}
-	r.afterDelivery(log, s.key, send, rw.AskedConsent, rw.Resources)
-	// Per-message success is debug detail; metrics carry the volume.
+	r.afterDelivery(log, rc.key, send, rw.AskedConsent, rw.Resources)
+	// Per-copy success is debug detail; metrics carry the volume.
 	log.Debug("delivered", "campaign", campaign, "decision", decisionLabel, "bytes", len(out))
 	return nil
 }

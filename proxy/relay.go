@@ -1,20 +1,17 @@
 // Package proxy holds pixelgate's two network edges: the SMTP relay that
-// rewrites every outbound message for its one recipient before forwarding
-// it to the ESP (DESIGN §2), and the pixel endpoint.
+// rewrites every outbound message for each of its recipients before
+// forwarding it to the ESP, and the pixel endpoint.
 //
-// One recipient per transaction: a second RCPT gets "452 4.5.3 Too many
-// recipients" (RFC 5321 §4.5.3.1.10), so every recipient gets their own
-// rewrite and nothing waits in a queue. MTAs honour it: Postfix sends the
-// remaining recipients in further transactions (documented behaviour of its
-// SMTP client), Exim and Sendmail defer them and retry. Mail libraries differ:
-// Python's smtplib.sendmail and Nodemailer deliver to the accepted recipient
-// and report the others as refused to the caller, and Go's net/smtp SendMail
-// fails the whole call; such senders must submit one message per recipient,
-// which personalised campaigns do anyway.
+// Up to Config.MaxRecipients recipients per transaction (RFC 5321
+// §4.5.3.1.8: a server takes at least 100; beyond it 452, §4.5.3.1.10):
+// each recipient's copy is rewritten for their consent (R1) and sent as its
+// own upstream transaction, and the delivery ledger makes a client's retry
+// after a partial failure send only the missing copies (fanout.go).
 package proxy
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -91,6 +88,14 @@ type Config struct {
 	StoreTimeout time.Duration
 	// DeliveryTimeout bounds the hand-over of one message (default 3 min).
 	DeliveryTimeout time.Duration
+	// MaxRecipients is the number of recipients per transaction (default
+	// 100, the least RFC 5321 §4.5.3.1.8 lets a server take); more get 452.
+	MaxRecipients int
+	// CopyConcurrency is how many recipients' copies of one transaction
+	// are rewritten and sent at once (default 8).
+	CopyConcurrency int
+	// Rand names ledger claims (default crypto/rand).
+	Rand io.Reader
 
 	Store        consent.Store
 	RecipientKey func(addr string) (consent.Key, error)
@@ -149,6 +154,15 @@ func (c *Config) defaults() error {
 	}
 	if c.DeliveryTimeout == 0 {
 		c.DeliveryTimeout = 3 * time.Minute
+	}
+	if c.MaxRecipients == 0 {
+		c.MaxRecipients = 100
+	}
+	if c.CopyConcurrency == 0 {
+		c.CopyConcurrency = 8
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
 	}
 	if c.CampaignHeader == "" {
 		c.CampaignHeader = DefaultCampaignHeader

@@ -306,7 +306,7 @@ func TestRelayRewritesPerConsent(t *testing.T) {
 }
 
 func TestRelayOneRecipientPerTransaction(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, func(c *Config, _ *smtpsink.Options) { c.MaxRecipients = 1 })
 	c := h.dial(false)
 	if err := c.Mail("news@shop.example"); err != nil {
 		t.Fatal(err)

@@ -5,8 +5,12 @@ import "github.com/prometheus/client_golang/prometheus"
 // RelayMetrics are the relay's Prometheus metrics. No label ever carries a
 // recipient, sender or address (R8).
 type RelayMetrics struct {
-	// Messages by outcome: delivered, unparseable, refused-content,
-	// upstream-temporary, upstream-permanent, internal-error.
+	// Messages by outcome, one per recipient's copy: delivered,
+	// already-delivered (skipped on a retry: the ledger), unparseable,
+	// refused-content, upstream-temporary, upstream-permanent,
+	// internal-error; and per transaction whose copies ended differently:
+	// partial-deferred (4xx, the retry sends the rest) or
+	// partial-refused-dsn (250 and a report to the sender).
 	Messages *prometheus.CounterVec
 	// Recipients by the consent decision used for the rewrite: granted,
 	// refused, withdrawn, none, fail-closed.
@@ -34,6 +38,8 @@ type RelayMetrics struct {
 	// counted again at each failure) and dropped (lost after repeated
 	// failures, beyond the tally's bound, or at shutdown).
 	SendTally *prometheus.CounterVec
+	// LedgerErrors counts delivery ledger calls that failed.
+	LedgerErrors prometheus.Counter
 }
 
 // NewRelayMetrics creates the metrics and registers them on reg.
@@ -74,8 +80,12 @@ func NewRelayMetrics(reg prometheus.Registerer) *RelayMetrics {
 			Name: "pixelgate_relay_send_counts_total",
 			Help: "Delivered messages in the campaign send counts, by event: written to the store, write-failed (kept for the next write) or dropped.",
 		}, []string{"event"}),
+		LedgerErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pixelgate_relay_ledger_errors_total",
+			Help: "Delivery ledger calls that failed (a many-recipient transaction is then deferred, or a delivered copy left unrecorded).",
+		}),
 	}
-	reg.MustRegister(m.Messages, m.Recipients, m.Findings, m.FailClosed, m.UpstreamSeconds, m.UpstreamErrors,
+	reg.MustRegister(m.LedgerErrors, m.Messages, m.Recipients, m.Findings, m.FailClosed, m.UpstreamSeconds, m.UpstreamErrors,
 		m.DKIM, m.AuthFailures, m.ConnectionsRefused, m.Transactions, m.SendTally)
 	return m
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/emersion/go-sasl"
@@ -17,9 +16,9 @@ import (
 var (
 	errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
 		Message: "Authentication required"}
-	// errTooManyRcpts: one recipient per transaction, so every recipient
-	// gets their own rewrite without a queue. RFC 5321 §4.5.3.1.10 obliges
-	// the client to send the rest in a new transaction (Postfix does).
+	// errTooManyRcpts: past --max-recipients. RFC 5321 §4.5.3.1.10 obliges
+	// the client to send the rest in a new transaction (Postfix and Exim
+	// do, at once, over the same or a new connection).
 	errTooManyRcpts = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
 		Message: "Too many recipients"}
 	errShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2},
@@ -42,10 +41,8 @@ type session struct {
 
 	inTx bool
 	env  Envelope
-	key  consent.Key
-	rcpt bool
-	// consent is the recipient's consent, looked up from RCPT on.
-	consent *pendingLookup
+	// rcpts are the transaction's distinct recipients, in RCPT order.
+	rcpts []*recipient
 	// sizeHint is the message size the client declared, bounded (0: none).
 	sizeHint int64
 }
@@ -108,7 +105,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !s.inTx {
 		return errNeedMail
 	}
-	if s.rcpt {
+	if len(s.rcpts) >= s.r.cfg.MaxRecipients {
 		return errTooManyRcpts
 	}
 	if !strings.Contains(to, "@") {
@@ -118,8 +115,16 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err != nil {
 		return errBadRecipient
 	}
-	s.env.To, s.key, s.rcpt = to, k, true
-	s.consent = s.r.startLookup(k)
+	for _, rc := range s.rcpts {
+		if rc.key == k {
+			// The same recipient named twice gets one copy
+			// (RFC 5321 §3.3 lets a server drop duplicates).
+			return nil
+		}
+	}
+	// The lookup runs while the client names the others and sends the
+	// message.
+	s.rcpts = append(s.rcpts, &recipient{to: to, key: k, consent: s.r.startLookup(k)})
 	return nil
 }
 
@@ -146,7 +151,7 @@ func (s *session) endTx() {
 		s.inTx = false
 		s.r.endTransaction()
 	}
-	s.env, s.key, s.rcpt, s.consent = Envelope{}, consent.Key{}, false, nil
+	s.env, s.rcpts = Envelope{}, nil
 }
 
 func (s *session) Reset() { s.endTx() }
@@ -156,7 +161,10 @@ func (s *session) Logout() error {
 	return nil
 }
 
-// logger carries the transaction's recipient key, never the address (R8).
-func (s *session) logger(id string) *slog.Logger {
-	return s.r.cfg.Logger.With("txn", id, "rk", s.key.String())
+// recipient is one RCPT of the transaction: its address (only for the
+// rewrite and the upstream envelope, never logged: R8), key and consent.
+type recipient struct {
+	to      string
+	key     consent.Key
+	consent *pendingLookup
 }

@@ -45,6 +45,8 @@ type serveSettings struct {
 
 	maxMessageBytes *int64
 	maxConnections  *int
+	maxRecipients   *int
+	copyConcurrency *int
 	smtpTimeout     *time.Duration
 	storeTimeout    *time.Duration
 	deliveryTimeout *time.Duration
@@ -85,6 +87,8 @@ func addServeFlags(fs *flagSet) *serveSettings {
 
 		maxMessageBytes: fs.Int64("max-message-bytes", 25<<20, "largest message the upstream accepts; clients may send up to 64 KiB less (SIZE), room for what the rewrite adds"),
 		maxConnections:  fs.Int("max-connections", 100, "simultaneous SMTP connections; more get 421"),
+		maxRecipients:   fs.Int("max-recipients", 100, "recipients per SMTP transaction, each sent its own rewritten copy; more get 452 (RFC 5321 §4.5.3.1.10)"),
+		copyConcurrency: fs.Int("copy-concurrency", 8, "recipients' copies of one transaction rewritten and sent upstream at once"),
 		smtpTimeout:     fs.Duration("smtp-timeout", 5*time.Minute, "SMTP command read/write timeout"),
 		storeTimeout:    fs.Duration("store-timeout", 2*time.Second, "consent lookup timeout; past it the relay fails closed"),
 		deliveryTimeout: fs.Duration("delivery-timeout", 3*time.Minute, "time allowed to hand one message to the upstream"),
@@ -173,6 +177,9 @@ func (s *serveSettings) validate() (checked, error) {
 	}
 	if *s.maxMessageBytes < 1024 || *s.maxConnections < 1 || *s.upstreamPool < 0 {
 		errs = append(errs, errors.New("--max-message-bytes, --max-connections and --upstream-pool must be positive"))
+	}
+	if *s.maxRecipients < 1 || *s.copyConcurrency < 1 {
+		errs = append(errs, errors.New("--max-recipients and --copy-concurrency must be at least 1"))
 	}
 	for _, a := range []struct{ name, addr string }{{"--smtp-addr", *s.smtpAddr}, {"--http-addr", *s.httpAddr}, {"--smtps-addr", *s.smtpsAddr}} {
 		if a.addr == "" && a.name == "--smtps-addr" {
@@ -342,6 +349,8 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		ReadTimeout:     *set.smtpTimeout,
 		WriteTimeout:    *set.smtpTimeout,
 		MaxConnections:  *set.maxConnections,
+		MaxRecipients:   *set.maxRecipients,
+		CopyConcurrency: *set.copyConcurrency,
 		StoreTimeout:    *set.storeTimeout,
 		DeliveryTimeout: *set.deliveryTimeout,
 		Store:           store,

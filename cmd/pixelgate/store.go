@@ -24,7 +24,7 @@ type storeSecretFlags struct {
 	recipientSecretFile *string
 	auditKeyFile        *string
 
-	retainOpens, retainAudit, retainEvidence, retainDeliverability, askQuiet *time.Duration
+	retainOpens, retainAudit, retainEvidence, retainDeliverability, askQuiet, retainLedger *time.Duration
 }
 
 func addStoreSecretFlags(fs *flagSet) storeSecretFlags {
@@ -39,12 +39,13 @@ func addStoreSecretFlags(fs *flagSet) storeSecretFlags {
 		retainEvidence:       fs.Duration("retain-evidence", d.Evidence, "how long consent evidence is kept after consent ended (R9: 5 years)"),
 		retainDeliverability: fs.Duration("retain-deliverability", d.Deliverability, "how long the deliverability last-open date is kept (R9: 3 years)"),
 		askQuiet:             fs.Duration("ask-quiet", d.AskQuiet, "no new consent request this long after a refusal or unanswered request (R5: 6 months)"),
+		retainLedger:         fs.Duration("retain-ledger", d.Ledger, "how long the delivery ledger remembers that a recipient's copy of a message was delivered (the longest MTA retry window: 5 days)"),
 	}
 }
 
 func (f storeSecretFlags) retention() consent.Retention {
 	return consent.Retention{Opens: *f.retainOpens, Audit: *f.retainAudit, Evidence: *f.retainEvidence,
-		Deliverability: *f.retainDeliverability, AskQuiet: *f.askQuiet}
+		Deliverability: *f.retainDeliverability, AskQuiet: *f.askQuiet, Ledger: *f.retainLedger}
 }
 
 // keysDir is --keys-dir or DATA_DIR/keys.

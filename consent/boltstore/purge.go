@@ -44,6 +44,7 @@ func (s *Store) Purge(ctx context.Context) error {
 			},
 			func(tx *bolt.Tx) error { return s.purgeEvidence(tx, now) },
 			func(tx *bolt.Tx) error { return s.purgeAudit(tx, now) },
+			func(tx *bolt.Tx) error { return purgeLedger(tx, now) },
 			func(tx *bolt.Tx) error {
 				rb := tx.Bucket(bRecords)
 				return rb.ForEachBucket(func(name []byte) error {

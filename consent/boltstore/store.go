@@ -45,7 +45,7 @@ var (
 	bAudit     = []byte("audit")     // seq (8) -> JSON AuditEntry
 	bMeta      = []byte("meta")      // fingerprint, audit anchors
 	bRecords   = []byte("records")   // sub-bucket per namespace: key -> expiry (8) || value
-	allBuckets = [][]byte{bStatus, bHistory, bAsked, bDeliv, bOpens, bCampaigns, bHourly, bDays, bCurrent, bAudit, bMeta, bRecords}
+	allBuckets = [][]byte{bStatus, bHistory, bAsked, bDeliv, bOpens, bCampaigns, bHourly, bDays, bCurrent, bAudit, bMeta, bRecords, bLedger}
 )
 
 // Store is the bbolt implementation of consent.Store. It is safe for

@@ -68,6 +68,9 @@ func Run(t *testing.T, open Opener) {
 		{"CancelledContextFailsClosed", testCancelled},
 		{"BadInput", testBadInput},
 		{"Concurrency", testConcurrency},
+		{"Ledger", testLedger},
+		{"LedgerConcurrentClaims", testLedgerConcurrentClaims},
+		{"LedgerModel", testLedgerModel},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(newEnv(t, open)) })

@@ -1,12 +1,15 @@
 // Command bench-relay measures the SMTP relay's throughput against a plain
-// pass-through relay in the same run (issue 4): N copies of a realistic 60 KB
-// marketing email, one recipient each, at C parallel sessions, through
+// pass-through relay in the same run: N recipients of a realistic 60 KB
+// marketing email, -rcpts recipients per transaction (1: one message per
+// recipient; 10: pixelgate sends ten rewritten copies where the
+// pass-through relay forwards one transaction with ten RCPTs), at C
+// parallel sessions, through
 // `pixelgate serve` (a child process, embedded store or Redis) into a local
 // sink, and through a go-smtp relay that only buffers each message and
 // forwards it with go-smtp's stock client (servePassThrough). Everything listens on 127.0.0.1; the run is bounded by -n and
 // -timeout.
 //
-//	go run ./proxy/cmd/bench-relay -pixelgate bin/pixelgate -n 2000 -c 4 [-redis]
+//	go run ./proxy/cmd/bench-relay -pixelgate bin/pixelgate -n 2000 -c 4 [-rcpts 10] [-redis]
 package main
 
 import (
@@ -36,7 +39,8 @@ import (
 
 func main() {
 	bin := flag.String("pixelgate", "bin/pixelgate", "pixelgate binary to run")
-	n := flag.Int("n", 2000, "messages per relay")
+	n := flag.Int("n", 2000, "recipients per relay")
+	rcpts := flag.Int("rcpts", 1, "recipients per transaction")
 	c := flag.Int("c", 4, "parallel SMTP sessions")
 	useRedis := flag.Bool("redis", false, "run pixelgate on a redis-server started for the run (else the embedded store)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "bound on the whole run")
@@ -48,12 +52,15 @@ func main() {
 		}
 		return
 	}
-	if err := run(*bin, *n, *c, *useRedis, *timeout); err != nil {
+	if *rcpts < 1 {
+		log.Fatal("-rcpts must be at least 1")
+	}
+	if err := run(*bin, *n, *c, *rcpts, *useRedis, *timeout); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(bin string, n, c int, useRedis bool, timeout time.Duration) error {
+func run(bin string, n, c, rcpts int, useRedis bool, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	msg := benchmail.Campaign(60 << 10)
@@ -105,10 +112,14 @@ func run(bin string, n, c int, useRedis bool, timeout time.Duration) error {
 	defer pg.stop()
 
 	// Warm both paths (connections, pools, page cache) before measuring.
-	if _, err := load(ctx, pass.smtpAddr, msg, min(n, 50), c); err != nil {
+	// Every transaction is a new message to new recipients (its own
+	// Message-ID), as in a campaign: the delivery ledger must not see a
+	// retry where there is none.
+	var seq atomic.Int64
+	if _, err := load(ctx, pass.smtpAddr, msg, min(n, 50), c, rcpts, &seq); err != nil {
 		return fmt.Errorf("warm-up pass-through: %w", err)
 	}
-	if _, err := load(ctx, pg.smtpAddr, msg, min(n, 50), c); err != nil {
+	if _, err := load(ctx, pg.smtpAddr, msg, min(n, 50), c, rcpts, &seq); err != nil {
 		return fmt.Errorf("warm-up pixelgate: %w", err)
 	}
 	// Alternate the two relays in rounds so that load from other processes
@@ -116,6 +127,8 @@ func run(bin string, n, c int, useRedis bool, timeout time.Duration) error {
 	// user+system CPU time gives the cost per message.
 	before := sink.Count()
 	const rounds = 6
+	// Whole transactions only.
+	n -= n % (rounds * rcpts)
 	type side struct {
 		name string
 		p    *child
@@ -134,7 +147,7 @@ func run(bin string, n, c int, useRedis bool, timeout time.Duration) error {
 			if err != nil {
 				return err
 			}
-			d, err := load(ctx, sd.p.smtpAddr, msg, per, c)
+			d, err := load(ctx, sd.p.smtpAddr, msg, per, c, rcpts, &seq)
 			if err != nil {
 				return fmt.Errorf("%s: %w", sd.name, err)
 			}
@@ -151,16 +164,18 @@ func run(bin string, n, c int, useRedis bool, timeout time.Duration) error {
 	pgRate := float64(n) / sides[1].wall.Seconds()
 	passCPU := sides[0].cpu.Seconds() * 1000 / float64(n)
 	pgCPU := sides[1].cpu.Seconds() * 1000 / float64(n)
-	if got := sink.Count() - before; got != int64(2*n) {
-		return fmt.Errorf("sink received %d messages, want %d", got, 2*n)
+	// The pass-through relay forwards one message per transaction,
+	// pixelgate one per recipient.
+	if got, want := sink.Count()-before, int64(n/rcpts+n); got != want {
+		return fmt.Errorf("sink received %d messages, want %d", got, want)
 	}
 	rss, err := peakRSS(pg.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("message %d bytes, n=%d per relay, c=%d, store %s\n", len(msg), n, c, storeName)
-	fmt.Printf("pass-through: %8.1f msg/s  %6.2f ms CPU/msg\n", passRate, passCPU)
-	fmt.Printf("pixelgate:    %8.1f msg/s  %6.2f ms CPU/msg\n", pgRate, pgCPU)
+	fmt.Printf("message %d bytes, %d recipients per transaction, n=%d recipients per relay, c=%d, store %s\n", len(msg), rcpts, n, c, storeName)
+	fmt.Printf("pass-through: %8.1f rcpt/s  %6.2f ms CPU/rcpt\n", passRate, passCPU)
+	fmt.Printf("pixelgate:    %8.1f rcpt/s  %6.2f ms CPU/rcpt\n", pgRate, pgCPU)
 	fmt.Printf("ratio:        %8.3f (target >= 0.9)\n", pgRate/passRate)
 	fmt.Printf("pixelgate peak RSS: %.1f MiB\n", float64(rss)/(1<<20))
 	if rurl != "" {
@@ -205,9 +220,10 @@ func printRedisCalls(ctx context.Context, rurl string, messages int) {
 	}
 }
 
-// load sends n messages over c sessions, one recipient per transaction, and
+// load sends a message to n recipients over c sessions, rcpts recipients
+// per transaction, each transaction a new message (seq numbers them), and
 // returns the time it took.
-func load(ctx context.Context, addr string, msg []byte, n, c int) (time.Duration, error) {
+func load(ctx context.Context, addr string, msg []byte, n, c, rcpts int, seq *atomic.Int64) (time.Duration, error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, c)
@@ -222,14 +238,21 @@ func load(ctx context.Context, addr string, msg []byte, n, c int) (time.Duration
 				return
 			}
 			defer cl.Close()
+			var buf []byte
 			for {
-				i := next.Add(1)
+				i := next.Add(int64(rcpts))
 				if i > int64(n) || ctx.Err() != nil {
 					break
 				}
-				to := fmt.Sprintf("reader%d@example.net", i)
-				if err := cl.SendMail("news@shop.example", []string{to}, bytes.NewReader(msg)); err != nil {
-					errs <- fmt.Errorf("message %d: %w", i, err)
+				id := seq.Add(1)
+				to := make([]string, rcpts)
+				for j := range to {
+					to[j] = fmt.Sprintf("reader%d-%d@example.net", id, j)
+				}
+				buf = fmt.Appendf(buf[:0], "Message-ID: <bench-%d@shop.example>\r\n", id)
+				buf = append(buf, msg...)
+				if err := cl.SendMail("news@shop.example", to, bytes.NewReader(buf)); err != nil {
+					errs <- fmt.Errorf("message %d: %w", id, err)
 					return
 				}
 			}
@@ -268,12 +291,16 @@ func servePassThrough(upstream string) error {
 }
 
 type passSession struct {
-	pool     *passPool
-	from, to string
+	pool *passPool
+	from string
+	to   []string
 }
 
-func (s *passSession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
-func (s *passSession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.to = to; return nil }
+func (s *passSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.from, s.to = from, nil
+	return nil
+}
+func (s *passSession) Rcpt(to string, _ *smtp.RcptOptions) error { s.to = append(s.to, to); return nil }
 func (s *passSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
@@ -296,7 +323,7 @@ type passPool struct {
 // send delivers one message on an idle connection or a new one. Like
 // pixelgate's pool, a pooled connection found dead at MAIL is replaced
 // once; after that nothing is retried, so nothing is sent twice.
-func (p *passPool) send(from, to string, msg []byte) error {
+func (p *passPool) send(from string, to []string, msg []byte) error {
 	for attempt := 0; ; attempt++ {
 		p.mu.Lock()
 		var c *smtp.Client
@@ -335,11 +362,13 @@ func (p *passPool) send(from, to string, msg []byte) error {
 	}
 }
 
-// passTransaction is the rest of the transaction after MAIL: RCPT, then
-// the message through go-smtp's DATA writer.
-func passTransaction(c *smtp.Client, to string, msg []byte) error {
-	if err := c.Rcpt(to, nil); err != nil {
-		return fmt.Errorf("RCPT: %w", err)
+// passTransaction is the rest of the transaction after MAIL: the RCPTs,
+// then the message through go-smtp's DATA writer.
+func passTransaction(c *smtp.Client, to []string, msg []byte) error {
+	for _, a := range to {
+		if err := c.Rcpt(a, nil); err != nil {
+			return fmt.Errorf("RCPT: %w", err)
+		}
 	}
 	w, err := c.Data()
 	if err != nil {
