@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -355,7 +354,12 @@ func startBinServe(t *testing.T, dir string, args ...string) *binServe {
 	if len(s.lines) < 4 {
 		t.Fatalf("serve did not start: %q\n%s", s.lines, s.stderr.String())
 	}
-	go func() { _, _ = io.Copy(s.rest, out) }()
+	// The scanner may hold lines past the startup ones: keep reading with it.
+	go func() {
+		for sc.Scan() {
+			_, _ = s.rest.Write([]byte(sc.Text() + "\n"))
+		}
+	}()
 	return s
 }
 
