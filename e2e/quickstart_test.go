@@ -15,7 +15,8 @@ import (
 )
 
 // TestQuickStart walks the README's quick start with the real binary and
-// zero configuration (only the ports are free ones instead of 2525/8080):
+// zero configuration (only the ports are free ones instead of 2525/8080, and
+// the links, derived from the HTTP address, point at that free port):
 // send with swaks, see the rewritten message in the outbox, allow tracking
 // on the consent page, send again, see pixelgate's pixel in place of the
 // ESP's, fetch it, create the first admin from the printed one-time link and
@@ -50,9 +51,10 @@ func TestQuickStart(t *testing.T) {
 		return string(b)
 	}
 
+	base := regexp.QuoteMeta("http://" + r.httpAddr)
 	sendSwaks()
 	first := newest()
-	consentLink := regexp.MustCompile(`http://127\.0\.0\.1:8080/c/[A-Za-z0-9_-]+`).FindString(first)
+	consentLink := regexp.MustCompile(base + `/c/[A-Za-z0-9_-]+`).FindString(first)
 	if strings.Contains(first, "sendgrid.net") || consentLink == "" || !strings.Contains(first, "Manage open tracking") {
 		t.Fatalf("first message: want the ESP pixel gone and a consent link:\n%s", first)
 	}
@@ -60,7 +62,7 @@ func TestQuickStart(t *testing.T) {
 
 	sendSwaks()
 	second := newest()
-	pixel := regexp.MustCompile(`http://127\.0\.0\.1:8080/o/[A-Za-z0-9_-]+\.gif`).FindString(second)
+	pixel := regexp.MustCompile(base + `/o/[A-Za-z0-9_-]+\.gif`).FindString(second)
 	if pixel == "" || strings.Contains(second, "sendgrid.net") {
 		t.Fatalf("second message: want pixelgate's pixel in place of the ESP's:\n%s", second)
 	}
@@ -74,7 +76,7 @@ func TestQuickStart(t *testing.T) {
 	}
 
 	// The dashboard: the one-time link serve printed creates the admin.
-	setup := r.waitStdout(t, regexp.MustCompile(`http://127\.0\.0\.1:8080/admin/setup/[A-Z0-9]+`))
+	setup := r.waitStdout(t, regexp.MustCompile(base+`/admin/setup/[A-Z0-9]+`))
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar}
 	const password = "Correct-Horse-Battery-42!"
@@ -92,7 +94,7 @@ func TestQuickStart(t *testing.T) {
 		return string(b)
 	}
 	post(setup, url.Values{"name": {"admin"}, "password": {password}, "password2": {password}})
-	page := post("http://127.0.0.1:8080/admin/login", url.Values{"name": {"admin"}, "password": {password}, "next": {"/admin/campaigns"}})
+	page := post("http://"+r.httpAddr+"/admin/login", url.Values{"name": {"admin"}, "password": {password}, "next": {"/admin/campaigns"}})
 	text := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(page, " ")), " ")
 	// Campaign, first and last send, sends, consented share, unique opens.
 	row := regexp.MustCompile(`spring-sale \S+ \S+ UTC \S+ \S+ UTC 2 50\.0 % 1 100\.0 %`)

@@ -32,8 +32,8 @@ func backupCommand(who whoAmI) func(ctx context.Context, env *environ, args []st
 		if err := fs.parse(args); err != nil {
 			return err
 		}
-		if fs.NArg() > 0 {
-			return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+		if err := fs.wantArgs("backup", 0, ""); err != nil {
+			return err
 		}
 		embedded := *sf.redisURL == ""
 		if embedded && *out == "" {

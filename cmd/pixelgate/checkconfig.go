@@ -17,7 +17,15 @@ func runCheckConfig(_ context.Context, env *environ, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	_, verr := set.validate()
+	if err := fs.wantArgs("check-config", 0, ""); err != nil {
+		return err
+	}
+	c, verr := set.validate()
+	if verr == nil && c.derived {
+		// Show the URL serve will use, and why.
+		*set.publicURL = c.publicURL
+		fs.origin["public-url"] = "derived from http-addr"
+	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SETTING\tVALUE\tFROM")
 	for _, row := range fs.effective() {
@@ -26,6 +34,9 @@ func runCheckConfig(_ context.Context, env *environ, args []string) error {
 	tw.Flush()
 	if verr != nil {
 		return verr
+	}
+	for _, w := range publicURLWarnings(publicURL{url: c.publicURL, derived: c.derived}, *set.pixel.consentTexts) {
+		fmt.Fprintf(env.stderr, "warning: %s\n", w)
 	}
 	fmt.Fprintln(env.stdout, "configuration OK")
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"sort"
@@ -29,31 +30,37 @@ type flagSet struct {
 	origin map[string]string // flag name -> "flag", "env", "config", "default"
 	// strict makes unknown config-file keys an error (check-config).
 	strict bool
+
+	// usage and about are the help text; actions the verbs of a command
+	// that has several (flags.go).
+	usage, about string
+	actions      []action
+	// pos are the positional arguments, wherever they stood (flags.go).
+	pos []string
 }
 
 // newFlagSet starts the flags of one command. usage is the line after
 // "Usage: pixelgate "; about says what the command does.
 func newFlagSet(env *environ, usage, about string) *flagSet {
 	name, _, _ := strings.Cut(usage, " ")
-	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), env: env, origin: map[string]string{}}
-	fs.SetOutput(env.stderr)
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), env: env, origin: map[string]string{},
+		usage: usage, about: about}
+	// The flag package's own messages are silenced: parseFlags prints help
+	// on stdout when asked for, and errors come back to runMain once.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.config = fs.String("config", "", "config file of `key = value` lines (keys are flag names)")
-	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "Usage: pixelgate %s\n\n%s\n\nFlags:\n", usage, about)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
-// parse parses args, then fills every flag not given on the command line from
-// the environment or the config file.
+// parse parses args (flags anywhere, see flags.go), then fills every flag
+// not given on the command line from the environment or the config file.
 func (fs *flagSet) parse(args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelpShown
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	pos, err := fs.parseFlags(args)
+	if err != nil {
+		return err
 	}
+	fs.pos = pos
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true; fs.origin[f.Name] = "flag" })
 

@@ -34,51 +34,30 @@ type cliSession struct {
 	key   consent.Key
 }
 
-// startCLISession parses `VERB [flags] ADDR`, opens the store and derives
-// the recipient key. The plain address goes no further than this function.
-func startCLISession(ctx context.Context, env *environ, who whoAmI, args []string, usage, about string, verbs []string,
+// startCLISession parses `VERB ADDR` with its flags, opens the store and
+// derives the recipient key. The plain address goes no further than this
+// function.
+func startCLISession(ctx context.Context, env *environ, who whoAmI, args []string, usage, about string, actions []action,
 	extra func(fs *flagSet)) (*cliSession, string, error) {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		fs := newFlagSet(env, usage, about)
-		addStoreFlags(fs)
-		if extra != nil {
-			extra(fs)
-		}
-		fs.Usage()
-		if len(args) == 0 {
-			return nil, "", fmt.Errorf("%w: missing %v", errUsage, verbs)
-		}
-		return nil, "", errHelpShown
-	}
-	verb := args[0]
-	known := false
-	for _, v := range verbs {
-		known = known || v == verb
-	}
-	if !known {
-		return nil, "", fmt.Errorf("%w: unknown action %q (want one of %v)", errUsage, verb, verbs)
-	}
 	fs := newFlagSet(env, usage, about)
 	sf := addStoreFlags(fs)
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.parse(args[1:]); err != nil {
+	a, rest, err := fs.parseAction(args, actions)
+	if err != nil {
 		return nil, "", err
-	}
-	if fs.NArg() != 1 {
-		return nil, "", fmt.Errorf("%w: %s %s takes one address after the flags", errUsage, fs.Name(), verb)
 	}
 	h, actor, err := openAsOperator(ctx, who, sf)
 	if err != nil {
 		return nil, "", err
 	}
-	k, err := h.keyring.RecipientKey(fs.Arg(0))
+	k, err := h.keyring.RecipientKey(rest[0])
 	if err != nil {
 		_ = h.close()
 		return nil, "", fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return &cliSession{h: h, actor: actor, key: k}, verb, nil
+	return &cliSession{h: h, actor: actor, key: k}, a.name, nil
 }
 
 // audited runs op and records it in the audit log whatever the outcome
@@ -101,11 +80,15 @@ func (s *cliSession) audited(ctx context.Context, action string, op func() error
 func consentCommand(who whoAmI) func(ctx context.Context, env *environ, args []string) error {
 	return func(ctx context.Context, env *environ, args []string) error {
 		var policy, textHash *string
-		s, verb, err := startCLISession(ctx, env, who, args, "consent show|grant|withdraw [flags] ADDR",
+		const where = "\nWorks while `pixelgate serve` runs (through its admin socket); refuses a --data-dir without a store."
+		s, verb, err := startCLISession(ctx, env, who, args, "consent ACTION [flags] ADDR",
 			"Show a recipient's open-tracking consent with its evidence trail, or record a grant or withdrawal\n"+
-				"made outside pixelgate (source cli, actor = your OS user). Every call is audited.\n"+
-				"Works while `pixelgate serve` runs (through its admin socket).",
-			[]string{"show", "grant", "withdraw"},
+				"made outside pixelgate (source cli, actor = your OS user). Every call is audited."+where,
+			[]action{
+				{name: "show", args: "ADDR", nargs: 1, noun: "address", about: "show ADDR's open-tracking consent and its evidence trail (audited)" + where},
+				{name: "grant", args: "ADDR", nargs: 1, noun: "address", about: "record that ADDR agreed to open tracking outside pixelgate (audited)" + where},
+				{name: "withdraw", args: "ADDR", nargs: 1, noun: "address", about: "record that ADDR withdrew consent to open tracking (audited)" + where},
+			},
 			func(fs *flagSet) {
 				policy = fs.String("policy-version", "", "grant/withdraw: version of the information text the recipient saw")
 				textHash = fs.String("text-hash", "", "grant/withdraw: hex SHA-256 of that information text (R2 evidence)")

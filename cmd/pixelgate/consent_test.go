@@ -132,6 +132,7 @@ func checkAudit(t *testing.T, entries []consent.AuditEntry) {
 
 func TestConsentAndDSAROnEmbeddedStore(t *testing.T) {
 	dir := cliDataDir(t)
+	seedStore(t, dir)
 	exercise(t, "--data-dir", dir)
 	checkAudit(t, auditOf(t, "--data-dir", dir))
 	for _, p := range []string{dir, filepath.Join(dir, "keys")} {
@@ -181,7 +182,7 @@ func TestConsentWhileServerRuns(t *testing.T) {
 
 func TestConsentLockedFileWithoutServer(t *testing.T) {
 	dir := cliDataDir(t)
-	mustRun(t, "consent", "show", "--data-dir", dir, addr)
+	seedStore(t, dir)
 	kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: filepath.Join(dir, "keys")})
 	if err != nil {
 		t.Fatal(err)

@@ -83,11 +83,11 @@ func serveFlagNames(t *testing.T) []string {
 		t.Fatalf("serve -h: exit %d: %s", code, errb.String())
 	}
 	var names []string
-	for _, m := range regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(errb.String(), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(out.String(), -1) {
 		names = append(names, m[1])
 	}
 	if len(names) < 10 {
-		t.Fatalf("serve -h printed %d flags:\n%s", len(names), errb.String())
+		t.Fatalf("serve -h printed %d flags:\n%s", len(names), out.String())
 	}
 	return names
 }
@@ -253,7 +253,7 @@ func TestComposeSettingsAreServeFlags(t *testing.T) {
 	var out, errb bytes.Buffer
 	e := &environ{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return env[k] }}
 	if code := runMain(context.Background(), e, []string{"check-config"}); code != 0 {
-		t.Errorf("check-config with the compose environment: exit %d\n%s%s", code, out.String(), errb.String())
+		t.Errorf("check-config with the compose environment: exit %d\n%s%s", code, out.String(), out.String())
 	}
 	for k, v := range env {
 		if strings.HasPrefix(k, "PIXELGATE_") && !strings.Contains(out.String(), strings.TrimSuffix(v, "?tls=none")) {

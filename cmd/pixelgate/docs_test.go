@@ -40,7 +40,7 @@ func serveFlagDocs(t *testing.T) []flagDoc {
 		t.Fatalf("serve -h: exit %d", code)
 	}
 	var docs []flagDoc
-	for _, m := range regexp.MustCompile(flagLineRe).FindAllStringSubmatch(errb.String(), -1) {
+	for _, m := range regexp.MustCompile(flagLineRe).FindAllStringSubmatch(out.String(), -1) {
 		usage := strings.Join(strings.Fields(strings.ReplaceAll(m[3], "\t", " ")), " ")
 		d := flagDoc{name: m[1], kind: m[2]}
 		if i := strings.LastIndex(usage, " (default "); i >= 0 && strings.HasSuffix(usage, ")") {
@@ -54,7 +54,7 @@ func serveFlagDocs(t *testing.T) []flagDoc {
 		docs = append(docs, d)
 	}
 	if len(docs) < 10 {
-		t.Fatalf("parsed %d flags from serve -h:\n%s", len(docs), errb.String())
+		t.Fatalf("parsed %d flags from serve -h:\n%s", len(docs), out.String())
 	}
 	return docs
 }
@@ -116,7 +116,7 @@ func TestDocsNameRealFlags(t *testing.T) {
 			continue
 		}
 		runMain(context.Background(), env, args)
-		for _, m := range regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(errb.String()+out.String(), -1) {
+		for _, m := range regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(out.String()+errb.String(), -1) {
 			known[m[1]] = true
 		}
 	}

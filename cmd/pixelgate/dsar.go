@@ -11,11 +11,16 @@ import (
 // dsarCommand is `pixelgate dsar export|erase ADDR` (R11).
 func dsarCommand(who whoAmI) func(ctx context.Context, env *environ, args []string) error {
 	return func(ctx context.Context, env *environ, args []string) error {
-		s, verb, err := startCLISession(ctx, env, who, args, "dsar export|erase [flags] ADDR",
+		s, verb, err := startCLISession(ctx, env, who, args, "dsar ACTION [flags] ADDR",
 			"Serve a data subject request: export prints, as JSON, everything pixelgate holds about the address\n"+
 				"(access/portability); erase deletes it, keeping only a \"withdrawn\" tombstone so the address is\n"+
 				"never tracked again. Both are audited with your OS user as actor.",
-			[]string{"export", "erase"}, nil)
+			[]action{
+				{name: "export", args: "ADDR", nargs: 1, noun: "address",
+					about: "print, as JSON, everything pixelgate holds about ADDR (GDPR access and portability; audited)"},
+				{name: "erase", args: "ADDR", nargs: 1, noun: "address",
+					about: "delete everything held about ADDR but a \"withdrawn\" tombstone, so it is never tracked again (audited)"},
+			}, nil)
 		if err != nil {
 			return err
 		}

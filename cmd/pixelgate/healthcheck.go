@@ -23,8 +23,8 @@ func runHealthcheck(ctx context.Context, env *environ, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if err := fs.wantArgs("healthcheck", 0, ""); err != nil {
+		return err
 	}
 	target, err := probeURL(*set.httpAddr, *path)
 	if err != nil {

@@ -14,42 +14,28 @@ import (
 // audited (R10): they decide which emails' links keep working.
 func keysCommand(who whoAmI) func(ctx context.Context, env *environ, args []string) error {
 	return func(ctx context.Context, env *environ, args []string) error {
-		const usage = "keys list|rotate|retire [flags] [ID]"
-		const about = "List the token keys, add a new one that seals every new token (rotate), or delete an old one (retire ID).\n" +
-			"Links sealed with older keys keep working until their key is retired. Copy the keys directory to every\n" +
-			"replica and restart them after a rotation (docs/operator-guide.md, \"Keys and their rotation\")."
-		verb := ""
-		if len(args) > 0 {
-			verb = args[0]
-		}
-		fs := newFlagSet(env, usage, about)
+		fs := newFlagSet(env, "keys ACTION [flags] [ID]",
+			"List the token keys, add a new one that seals every new token (rotate), or delete an old one (retire ID).\n"+
+				"Links sealed with older keys keep working until their key is retired. Copy the keys directory to every\n"+
+				"replica and restart them after a rotation (docs/operator-guide.md, \"Keys and their rotation\").")
 		sf := addStoreFlags(fs)
-		switch verb {
-		case "list", "rotate", "retire":
-		case "", "-h", "-help", "--help":
-			fs.Usage()
-			if verb == "" {
-				return fmt.Errorf("%w: missing list, rotate or retire", errUsage)
-			}
-			return errHelpShown
-		default:
-			return fmt.Errorf("%w: unknown action %q (want list, rotate or retire)", errUsage, verb)
-		}
-		if err := fs.parse(args[1:]); err != nil {
+		a, rest, err := fs.parseAction(args, []action{
+			{name: "list", about: "list the token keys and which one seals new tokens"},
+			{name: "rotate", about: "add a token key that seals new tokens once pixelgate restarts; older links keep working (audited)"},
+			{name: "retire", args: "ID", nargs: 1, noun: "key id",
+				about: "delete token key ID (from `pixelgate keys list`): links sealed with it are refused from then on (audited)"},
+		})
+		if err != nil {
 			return err
 		}
+		verb := a.name
 		var retire uint8
-		switch {
-		case verb == "retire" && fs.NArg() == 1:
-			id, err := strconv.ParseUint(fs.Arg(0), 10, 8)
+		if verb == "retire" {
+			id, err := strconv.ParseUint(rest[0], 10, 8)
 			if err != nil {
-				return fmt.Errorf("%w: key id %q: want a number from `pixelgate keys list`", errUsage, fs.Arg(0))
+				return fmt.Errorf("%w: key id %q: want a number from `pixelgate keys list`", errUsage, rest[0])
 			}
 			retire = uint8(id)
-		case verb == "retire":
-			return fmt.Errorf("%w: keys retire takes one key id", errUsage)
-		case fs.NArg() > 0:
-			return fmt.Errorf("%w: keys %s takes no arguments", errUsage, verb)
 		}
 		h, actor, err := openAsOperator(ctx, who, sf)
 		if err != nil {

@@ -17,8 +17,9 @@ import (
 func TestKeysRotation(t *testing.T) {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
+	seedStore(t, dir)
 	if code, out := cli("keys", "list", "--data-dir", dir); code != 0 || !strings.Contains(out, "token key 1: seals new tokens") {
-		t.Fatalf("keys list on a fresh data dir: exit %d:\n%s", code, out)
+		t.Fatalf("keys list on a new deployment: exit %d:\n%s", code, out)
 	}
 	load := func() *consent.Keyring {
 		kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: keys, NoCreate: true})

@@ -80,6 +80,9 @@ func runMain(ctx context.Context, env *environ, args []string) int {
 			return 0
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(env.stderr, "pixelgate %s: %v\n", name, err)
+			if name != "help" {
+				fmt.Fprintf(env.stderr, "Run 'pixelgate help %s' for its usage.\n", name)
+			}
 			return 2
 		default:
 			fmt.Fprintf(env.stderr, "pixelgate %s: %v\n", name, err)
@@ -97,18 +100,24 @@ func printCommands(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'pixelgate help COMMAND' or 'pixelgate COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'pixelgate help COMMAND [ACTION]' or 'pixelgate COMMAND [ACTION] -h' for a command's flags.")
+	fmt.Fprintln(w, "Flags may come before or after the arguments; -- ends them.")
 	fmt.Fprintln(w, "Settings come from flags, then PIXELGATE_<FLAG> environment variables, then the --config file.")
 }
 
+// runHelp is `pixelgate help [COMMAND [ACTION]]`: the same text as
+// `pixelgate COMMAND [ACTION] -h`, on stdout.
 func runHelp(ctx context.Context, env *environ, args []string) error {
-	if len(args) == 0 {
+	if len(args) == 0 || (len(args) == 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help")) {
 		printCommands(env.stdout)
 		return nil
 	}
+	if len(args) > 2 {
+		return fmt.Errorf("%w: help takes a command and at most one action; got %d arguments: %s", errUsage, len(args), quoteAll(args))
+	}
 	for _, c := range commands() {
 		if c.name == args[0] && c.name != "help" {
-			return c.run(ctx, env, []string{"-h"})
+			return c.run(ctx, env, append(args[1:], "-h"))
 		}
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])

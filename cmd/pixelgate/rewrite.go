@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -29,13 +30,19 @@ func runRewrite(_ context.Context, env *environ, args []string) error {
 	explain := fs.Bool("explain", false, "print a table of every remote resource and the action taken on stderr")
 	deliverability := fs.Bool("deliverability", false, "the stream has the R4 deliverability exemption: a non-consenting recipient gets a date-only pixel")
 	ask := fs.Bool("ask-consent", false, "fill {{pixelgate_consent_request}} with the consent request block")
-	dataDir := fs.String("data-dir", "./data", "directory whose keys/ holds the token keys (created on first use)")
-	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "base URL of pixel and consent links as recipients reach it")
+	dataDir := fs.String("data-dir", "./data", "data directory of the deployment whose token keys (DATA_DIR/keys, read only) seal the links; "+
+		"without keys there, throwaway keys are used and the links in the output open nothing")
+	pu := addPublicURLFlags(fs, "base URL of pixel and consent links as recipients reach it")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q (the message is read from stdin)", errUsage, fs.Args())
+	if err := fs.wantArgs("rewrite", 0, ""); err != nil {
+		return fmt.Errorf("%w (the message is read from stdin)", err)
+	}
+	host, _ := os.Hostname()
+	publicURL, err := pu.resolve(host)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if strings.TrimSpace(*rcpt) == "" {
 		return fmt.Errorf("%w: --rcpt is required", errUsage)
@@ -48,9 +55,9 @@ func runRewrite(_ context.Context, env *environ, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read message from stdin: %w", err)
 	}
-	kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: filepath.Join(*dataDir, "keys")})
+	kr, err := keysOrThrowaway(env, filepath.Join(*dataDir, "keys"))
 	if err != nil {
-		return fmt.Errorf("open token keys: %w", err)
+		return err
 	}
 	key, err := kr.RecipientKey(*rcpt)
 	if err != nil {
@@ -66,7 +73,7 @@ func runRewrite(_ context.Context, env *environ, args []string) error {
 		Campaign:       *campaign,
 		Deliverability: *deliverability,
 		AskConsent:     *ask,
-		URLs:           proxy.NewURLs(kr, *publicURL, key, *rcpt, *campaign),
+		URLs:           proxy.NewURLs(kr, publicURL.url, key, *rcpt, *campaign),
 	})
 	if err != nil {
 		var pe *mailrewrite.ParseError
@@ -82,6 +89,33 @@ func runRewrite(_ context.Context, env *environ, args []string) error {
 		return fmt.Errorf("write message: %w", err)
 	}
 	return nil
+}
+
+// keysOrThrowaway reads the deployment's keys in dir without changing them,
+// or, when there are none, makes throwaway keys in a temporary directory
+// removed at once: a command that only rewrites must not leave a keys
+// directory in whatever folder it ran (R6: a token sealed with them opens
+// nothing in any deployment, so the output is only for looking at).
+func keysOrThrowaway(env *environ, dir string) (*consent.Keyring, error) {
+	if _, err := os.Stat(dir); err == nil {
+		kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: dir, NoCreate: true})
+		if err != nil {
+			return nil, fmt.Errorf("read the token keys in %s: %w", dir, err)
+		}
+		return kr, nil
+	}
+	tmp, err := os.MkdirTemp("", "pixelgate-throwaway-keys-")
+	if err != nil {
+		return nil, fmt.Errorf("make throwaway keys: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: filepath.Join(tmp, "keys")})
+	if err != nil {
+		return nil, fmt.Errorf("make throwaway keys: %w", err)
+	}
+	fmt.Fprintf(env.stderr, "pixelgate: no token keys in %s: the links in this output are sealed with throwaway keys and open nothing; "+
+		"pass --data-dir of the deployment to make working ones\n", dir)
+	return kr, nil
 }
 
 func parseConsent(s string) (mailrewrite.Consent, error) {

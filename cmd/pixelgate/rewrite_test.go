@@ -53,8 +53,12 @@ func TestRewriteCommand(t *testing.T) {
 			t.Errorf("--explain lacks %q:\n%s", want, errs)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "keys")); err != nil {
-		t.Errorf("token keys not created in --data-dir: %v", err)
+	// Without a deployment's keys, throwaway ones: nothing is left behind.
+	if _, err := os.Stat(filepath.Join(dir, "keys")); !os.IsNotExist(err) {
+		t.Errorf("rewrite made a keys directory in --data-dir: %v", err)
+	}
+	if !strings.Contains(errs, "throwaway keys") {
+		t.Errorf("rewrite did not say its links are sealed with throwaway keys:\n%s", errs)
 	}
 
 	// Granted: exactly one pixelgate pixel, in place of SendGrid's.

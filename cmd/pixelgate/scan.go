@@ -51,10 +51,17 @@ func runScan(_ context.Context, env *environ, args []string) error {
 		return err
 	}
 	if *pair {
+		if err := fset.wantArgs("scan --pair", 2, "files (one copy of the email per recipient)"); err != nil {
+			return err
+		}
 		return runScanPair(env, fset.Args(), *asJSON)
 	}
 	if fset.NArg() == 0 {
-		return fmt.Errorf("%w: name at least one FILE or DIR", errUsage)
+		return fmt.Errorf("%w: scan takes at least one FILE or DIR; got none", errUsage)
+	}
+	if fset.NArg() == 1 && fset.Arg(0) == "help" {
+		fset.printHelp(env.stdout, nil)
+		return errHelpShown
 	}
 	files, err := scanTargets(fset.Args())
 	if err != nil {

@@ -20,11 +20,8 @@ type pairResult struct {
 	PerRecipient int `json:"per_recipient"`
 }
 
-// runScanPair is `scan --pair A B`.
+// runScanPair is `scan --pair A B`; runScan checked there are two.
 func runScanPair(env *environ, args []string, asJSON bool) error {
-	if len(args) != 2 {
-		return fmt.Errorf("%w: --pair takes two files, one copy of the email per recipient", errUsage)
-	}
 	rw, err := mailrewrite.New(mailrewrite.Options{})
 	if err != nil {
 		return err

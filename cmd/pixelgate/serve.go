@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -68,12 +67,13 @@ type serveSettings struct {
 }
 
 func addServeFlags(fs *flagSet) *serveSettings {
+	pu := addPublicURLFlags(fs, "base URL of pixel and consent links as recipients reach it")
 	return &serveSettings{
 		store:         addStoreFlags(fs),
 		smtpAddr:      fs.String("smtp-addr", "127.0.0.1:2525", "SMTP relay address (STARTTLS offered)"),
 		smtpsAddr:     fs.String("smtps-addr", "", "optional implicit-TLS SMTP address (RFC 8314), e.g. 127.0.0.1:4650"),
-		httpAddr:      fs.String("http-addr", "127.0.0.1:8080", "HTTP address: pixel, consent pages, dashboard, metrics"),
-		publicURL:     fs.String("public-url", "http://127.0.0.1:8080", "base URL of pixel and consent links as recipients reach it"),
+		httpAddr:      pu.httpAddr,
+		publicURL:     pu.publicURL,
 		hostname:      fs.String("hostname", "", "name in the SMTP greeting and Received field (default: the host name)"),
 		relayNetworks: fs.String("relay-networks", "127.0.0.0/8,::1/128", "comma-separated networks that may relay without AUTH"),
 		tlsCert:       fs.String("tls-cert", "", "PEM certificate chain for STARTTLS/implicit TLS (default: self-signed, made once in --data-dir)"),
@@ -113,8 +113,10 @@ func addServeFlags(fs *flagSet) *serveSettings {
 
 // checked are the settings that validate() turned into values.
 type checked struct {
-	networks   []netip.Prefix
-	publicURL  string
+	networks  []netip.Prefix
+	publicURL string
+	// derived: publicURL follows the HTTP listener (no --public-url).
+	derived    bool
 	hostname   string
 	upstreamCA *x509.CertPool
 }
@@ -139,15 +141,15 @@ func (s *serveSettings) validate() (checked, error) {
 		// An empty list means "nobody without AUTH", never "everybody".
 		c.networks = []netip.Prefix{}
 	}
-	u, err := url.Parse(*s.publicURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("--public-url %q: want http(s)://host[:port][/path]", *s.publicURL))
-	}
-	c.publicURL = strings.TrimRight(*s.publicURL, "/")
 	c.hostname = *s.hostname
 	if c.hostname == "" {
 		c.hostname, _ = os.Hostname()
 	}
+	pu, err := publicURLFlags{httpAddr: s.httpAddr, publicURL: s.publicURL}.resolve(c.hostname)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.publicURL, c.derived = pu.url, pu.derived
 	if *s.upstream != "" {
 		if _, err := proxy.ParseUpstream(proxy.UpstreamConfig{URL: *s.upstream}); err != nil {
 			errs = append(errs, fmt.Errorf("--upstream: %w", err))
@@ -290,6 +292,9 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
+	if err := fs.wantArgs("serve", 0, ""); err != nil {
+		return err
+	}
 	c, err := set.validate()
 	if err != nil {
 		return err
@@ -299,6 +304,24 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		logger = slog.New(slog.NewJSONHandler(env.stderr, nil))
 	} else {
 		logger = slog.New(slog.NewTextHandler(env.stderr, nil))
+	}
+
+	// The HTTP listener comes first: without --public-url the links in
+	// every email follow the port it actually got (port 0 = any free one).
+	httpL, err := net.Listen("tcp", *set.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen HTTP: %w", err)
+	}
+	defer httpL.Close()
+	if c.derived {
+		pu, err := derivePublicURL(httpL.Addr().String(), c.hostname)
+		if err != nil {
+			return err
+		}
+		c.publicURL = pu.url
+	}
+	for _, w := range publicURLWarnings(publicURL{url: c.publicURL, derived: c.derived}, *set.pixel.consentTexts) {
+		logger.Warn(w)
 	}
 
 	st, err := openServeStore(ctx, env, set.store, logger)
@@ -392,14 +415,6 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 			smtpL.Close()
 			return fmt.Errorf("listen SMTPS: %w", err)
 		}
-	}
-	httpL, err := net.Listen("tcp", *set.httpAddr)
-	if err != nil {
-		smtpL.Close()
-		if smtpsL != nil {
-			smtpsL.Close()
-		}
-		return fmt.Errorf("listen HTTP: %w", err)
 	}
 	httpSrv := &http.Server{Handler: web.NewRouter(handlers), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}

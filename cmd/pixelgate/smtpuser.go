@@ -22,30 +22,21 @@ func smtpUserCommand(who whoAmI) func(ctx context.Context, env *environ, args []
 }
 
 func runSMTPUser(ctx context.Context, env *environ, who whoAmI, args []string) error {
-	fs := newFlagSet(env, "smtp-user add|remove|list [flags] [NAME]",
-		"Manage the SMTP relay's AUTH accounts.\n"+
-			"  add NAME      create or replace NAME; prints a generated password, or reads one line from stdin with --password-stdin\n"+
-			"  remove NAME   delete NAME\n"+
-			"  list          list the account names")
+	fs := newFlagSet(env, "smtp-user ACTION [flags] [NAME]",
+		"Manage the SMTP relay's AUTH accounts, stored hashed in the store so every replica accepts them.\n"+
+			"Changes are audited with your OS user as actor.")
 	sf := addStoreFlags(fs)
-	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
-	if len(args) == 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: missing add, remove or list", errUsage)
-	}
-	verb := args[0]
-	if err := fs.parse(args[1:]); err != nil {
+	fromStdin := fs.Bool("password-stdin", false, "add: read the password from the first line of standard input")
+	a, rest, err := fs.parseAction(args, []action{
+		{name: "add", args: "NAME", nargs: 1, noun: "account name",
+			about: "create or replace the relay account NAME; prints a generated password, or reads one line from stdin with --password-stdin"},
+		{name: "remove", args: "NAME", nargs: 1, noun: "account name", about: "delete the relay account NAME"},
+		{name: "list", about: "list the relay account names"},
+	})
+	if err != nil {
 		return err
 	}
-	rest := fs.Args()
-	want := map[string]int{"add": 1, "remove": 1, "list": 0}
-	n, ok := want[verb]
-	if !ok {
-		return fmt.Errorf("%w: unknown smtp-user action %q (want add, remove or list)", errUsage, verb)
-	}
-	if len(rest) != n {
-		return fmt.Errorf("%w: smtp-user %s takes %d name(s) after the flags", errUsage, verb, n)
-	}
+	verb := a.name
 	if verb == "list" {
 		// Listing changes nothing: no actor needed.
 		st, err := openCLIStore(ctx, env, sf)

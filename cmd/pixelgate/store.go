@@ -100,6 +100,9 @@ const cliLockWait = 300 * time.Millisecond
 // set; otherwise the embedded file, or, when `pixelgate serve` holds that
 // file, the server's admin socket (DESIGN §7).
 func openStore(ctx context.Context, sf storeFlags) (*storeHandle, error) {
+	if err := checkRecordStore(sf); err != nil {
+		return nil, err
+	}
 	kr, err := sf.keyring()
 	if err != nil {
 		return nil, err
@@ -191,6 +194,10 @@ func openServeStore(ctx context.Context, _ *environ, sf storeFlags, log *slog.Lo
 	if err := checkSecrets(ctx, h); err != nil {
 		_ = h.store.Close()
 		return nil, err
+	}
+	// Other commands read it to refuse the wrong store (storecheck.go).
+	if err := writeStoreMarker(sf); err != nil {
+		log.Warn("could not record the store in the data directory; CLI commands there cannot tell it is "+sf.storeKind(), "err", err)
 	}
 	bg, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

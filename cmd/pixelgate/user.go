@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"strings"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -20,42 +20,38 @@ import (
 // command line, and there is no default password.
 func userCommand(who whoAmI) func(ctx context.Context, env *environ, args []string) error {
 	return func(ctx context.Context, env *environ, args []string) error {
-		const usage = "user add|reset|disable|enable|list [flags] [NAME]"
-		const about = "Manage dashboard accounts. add creates an account (--role analyst, dpo or admin) and prints a\n" +
-			"one-time link to set its password; reset invalidates the password, ends the account's sessions and\n" +
-			"prints a new link; disable ends its sessions and API tokens. Every change is audited with your OS\n" +
-			"user as actor. Works while `pixelgate serve` runs (through its admin socket)."
-		fs := newFlagSet(env, usage, about)
+		const where = "\nEvery change is audited with your OS user as actor. Works while `pixelgate serve` runs (through its admin socket)."
+		fs := newFlagSet(env, "user ACTION [flags] [NAME]",
+			"Manage dashboard accounts. add creates an account (--role analyst, dpo or admin) and prints a\n"+
+				"one-time link to set its password; reset invalidates the password, ends the account's sessions and\n"+
+				"prints a new link; disable ends its sessions and API tokens."+where)
 		sf := addStoreFlags(fs)
 		role := fs.String("role", "analyst", "add: role of the new account (analyst, dpo, admin)")
-		publicURL := fs.String("public-url", "http://127.0.0.1:8080", "base URL of the dashboard, for the printed link")
-		if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-			fs.Usage()
-			if len(args) == 0 {
-				return fmt.Errorf("%w: missing add, reset, disable, enable or list", errUsage)
-			}
-			return errHelpShown
-		}
-		verb := args[0]
-		if err := fs.parse(flagsFirst(args[1:])); err != nil {
+		pu := addPublicURLFlags(fs, "base URL of the dashboard, for the printed link")
+		a, rest, err := fs.parseAction(args, []action{
+			{name: "add", args: "NAME", nargs: 1, noun: "account name",
+				about: "create the account NAME with --role and print a one-time link to choose its password" + where},
+			{name: "reset", args: "NAME", nargs: 1, noun: "account name",
+				about: "invalidate NAME's password, end its sessions and print a new one-time link" + where},
+			{name: "disable", args: "NAME", nargs: 1, noun: "account name", about: "end NAME's sessions and API tokens and refuse its logins" + where},
+			{name: "enable", args: "NAME", nargs: 1, noun: "account name", about: "let a disabled account NAME log in again" + where},
+			{name: "list", about: "list the accounts with role, status, two-step login and last login"},
+		})
+		if err != nil {
 			return err
 		}
-		wantArgs := 1
-		switch verb {
-		case "list":
-			wantArgs = 0
-		case "add", "reset", "disable", "enable":
-		default:
-			return fmt.Errorf("%w: unknown action %q (want add, reset, disable, enable or list)", errUsage, verb)
-		}
-		if fs.NArg() != wantArgs {
-			return fmt.Errorf("%w: user %s takes %d account name(s) after the flags", errUsage, verb, wantArgs)
-		}
-		name := fs.Arg(0)
-		if wantArgs == 1 {
+		verb := a.name
+		name := ""
+		if len(rest) == 1 {
+			name = rest[0]
 			if err := auth.ValidName(name); err != nil {
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
+		}
+		host, _ := os.Hostname()
+		publicURL, err := pu.resolve(host)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		r, err := auth.ParseRole(*role)
 		if err != nil {
@@ -102,7 +98,7 @@ func userCommand(who whoAmI) func(ctx context.Context, env *environ, args []stri
 				return err
 			}
 			fmt.Fprintf(env.stdout, "account %s: give its owner this one-time link to choose a password (valid %s):\n%s\n",
-				name, users.Config().SetupLinkTTL, admin.SetupURL(*publicURL, tok))
+				name, users.Config().SetupLinkTTL, admin.SetupURL(publicURL.url, tok))
 			return nil
 		default:
 			if err := audited("account."+verb, "", func() error { return users.SetDisabled(ctx, name, verb == "disable") }); err != nil {
@@ -139,27 +135,4 @@ func listUsers(ctx context.Context, env *environ, users *auth.Service) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Role, status, totp, last)
 	}
 	return tw.Flush()
-}
-
-// flagsFirst moves the account name after the flags, so that both
-// `user add --role dpo paul` and `user add paul --role dpo` work. Every flag
-// of this command takes a value, given as "-f v" or "-f=v".
-func flagsFirst(args []string) []string {
-	var flags, names []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			return append(append(flags, "--"), append(names, args[i+1:]...)...)
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(args) {
-				i++
-				flags = append(flags, args[i])
-			}
-		default:
-			names = append(names, a)
-		}
-	}
-	return append(flags, names...)
 }

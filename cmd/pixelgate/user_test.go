@@ -27,6 +27,7 @@ var linkRE = regexp.MustCompile(`https://dash\.example/admin/setup/([A-Z2-7]+)`)
 
 func TestUserCommand(t *testing.T) {
 	dir := t.TempDir()
+	seedStore(t, dir)
 	out, err := runUser(t, dir, "add", "paul", "--role", "dpo")
 	if err != nil {
 		t.Fatal(err)
