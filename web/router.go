@@ -1,6 +1,6 @@
 // Package web is pixelgate's HTTP side: one chi router that serves the pixel
 // endpoint (handed in by the caller), the consent pages, the admin dashboard,
-// the JSON API, metrics and health checks (DESIGN §7).
+// the JSON API, metrics and health checks.
 package web
 
 import (
@@ -26,9 +26,23 @@ type Handlers struct {
 	Static  http.Handler
 	Metrics http.Handler
 	// Ready reports whether the process can do its job (store reachable,
-	// upstream reachable or outbox writable); nil means always ready.
+	// upstream reachable or outbox writable, room on disk); nil means
+	// always ready. Its error may name internal addresses: /readyz never
+	// shows it, the caller logs it and the dashboard shows it to admins.
 	Ready func(ctx context.Context) error
+	// HSTS is set when --public-url is https: every response then tells
+	// browsers to use https only for this host.
+	HSTS bool
 }
+
+// hsts lasts one year: a recipient who opened one consent page stays on
+// https until long after the next campaign. No
+// includeSubDomains: pixelgate answers for its own host only, and the
+// operator's other subdomains may still serve plain http (RFC 6797 §6.1.2).
+// Behind a proxy that terminates TLS pixelgate sees plain http, so the
+// header goes on every response; browsers ignore it on a plain-http one
+// (RFC 6797 §8.1).
+const hsts = "max-age=31536000"
 
 // NewRouter builds the HTTP handler of `pixelgate serve`.
 //
@@ -38,18 +52,26 @@ type Handlers struct {
 // mounted handler.
 func NewRouter(h Handlers) http.Handler {
 	r := chi.NewRouter()
+	if h.HSTS {
+		r.Use(func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				w.Header().Set("Strict-Transport-Security", hsts)
+				next.ServeHTTP(w, req)
+			})
+		})
+	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	r.Get("/readyz", func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if h.Ready != nil {
-			if err := h.Ready(req.Context()); err != nil {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
-				return
-			}
+		// The public listener says only whether: which check failed names
+		// internal hosts (Redis, the upstream) and paths.
+		if h.Ready != nil && h.Ready(req.Context()) != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready\n"))
+			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})

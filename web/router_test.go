@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -18,20 +19,48 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 	return rec.Code, string(b)
 }
 
-// A load balancer takes a replica out of rotation when /readyz fails, and
-// the reason is there for the operator.
-func TestReadyzReportsWhyNotReady(t *testing.T) {
+// A load balancer takes a replica out of rotation when /readyz fails; the
+// public answer says only that, never which internal host failed.
+func TestReadyzSaysOnlyWhether(t *testing.T) {
 	var down error
 	h := NewRouter(Handlers{Ready: func(context.Context) error { return down }})
 	if code, body := get(t, h, "/readyz"); code != 200 || body != "ready\n" {
 		t.Fatalf("ready: %d %q", code, body)
 	}
-	down = errors.New("store: connection refused")
-	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "store: connection refused") {
-		t.Fatalf("not ready: %d %q", code, body)
+	down = errors.Join(errors.New("store: dial tcp 10.1.2.3:6379: connection refused"),
+		errors.New("delivery: upstream smtp://relay.internal.example:587: EOF"),
+		errors.New("data disk: /var/lib/pixelgate has 0.0 MiB free"))
+	code, body := get(t, h, "/readyz")
+	if code != 503 || body != "not ready\n" {
+		t.Fatalf("not ready: %d %q, want 503 \"not ready\" and nothing more", code, body)
 	}
 	if code, _ := get(t, h, "/healthz"); code != 200 {
 		t.Fatalf("healthz while not ready: %d (the process is up)", code)
+	}
+}
+
+// With an https public URL every response on the public listener carries
+// HSTS for a year, for this host only; with an http one, none does.
+func TestHSTSFollowsPublicURL(t *testing.T) {
+	named := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "page") })
+	paths := []string{"/c/tok", "/c/tok/withdraw", "/admin/login", "/o/abc.gif", "/l/tok", "/static/x.css", "/api/v1/campaigns", "/readyz", "/nowhere"}
+	for _, https := range []bool{true, false} {
+		h := NewRouter(Handlers{HSTS: https, Consent: named, Admin: named, Pixel: named, Link: named, Static: named, API: named})
+		for _, path := range paths {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			got := rec.Header().Get("Strict-Transport-Security")
+			if !https {
+				if got != "" {
+					t.Errorf("http public URL, %s: HSTS %q", path, got)
+				}
+				continue
+			}
+			age, ok := strings.CutPrefix(got, "max-age=")
+			if n, err := strconv.Atoi(age); !ok || err != nil || n < 365*24*3600 {
+				t.Errorf("https public URL, %s: HSTS %q, want max-age of a year or more and nothing else", path, got)
+			}
+		}
 	}
 }
 

@@ -70,7 +70,7 @@ func newDashboard(d *serveDeps, env *environ, f dashboardFlags) (*dashboard, err
 	rec := auditlog.New(d.store, siem, d.logger.With("part", "audit"), d.registry)
 	logger := d.logger.With("part", "dashboard")
 	deps := admin.Deps{Store: d.store, Keyring: d.keyring, Users: users, Audit: rec, Logger: logger, Now: d.now, Registerer: d.registry}
-	adm, err := admin.New(admin.Config{PublicURL: d.publicURL, AuditLogOutput: *f.auditLog}, deps)
+	adm, err := admin.New(admin.Config{PublicURL: d.publicURL, AuditLogOutput: *f.auditLog, Ready: d.ready}, deps)
 	if err != nil {
 		_ = closeSIEM()
 		return nil, err

@@ -44,7 +44,9 @@ func runHealthcheck(ctx context.Context, env *environ, args []string) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	answer := strings.TrimSpace(string(body))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("probe %s: %s: %s", target, resp.Status, answer)
+		// /readyz keeps the cause off the public listener.
+		return fmt.Errorf("probe %s: %s: %s (the cause is in the server's log and on the dashboard's Settings page)",
+			target, resp.Status, answer)
 	}
 	fmt.Fprintln(env.stdout, answer)
 	return nil

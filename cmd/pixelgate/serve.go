@@ -213,10 +213,19 @@ func (s *serveSettings) certificate(hostname string) (*proxy.Certificate, error)
 	return proxy.SelfSignedCertificate(*s.store.dataDir, hostname, time.Now(), rand.Reader)
 }
 
+// outboxDir is where messages go when no upstream is configured; "" when
+// one is.
+func (s *serveSettings) outboxDir() string {
+	if *s.upstream != "" {
+		return ""
+	}
+	return filepath.Join(*s.store.dataDir, "outbox")
+}
+
 // delivery is the upstream, or the outbox when none is configured.
 func (s *serveSettings) delivery(c checked) (proxy.Deliverer, error) {
-	if *s.upstream == "" {
-		return proxy.NewOutbox(filepath.Join(*s.store.dataDir, "outbox"), time.Now)
+	if dir := s.outboxDir(); dir != "" {
+		return proxy.NewOutbox(dir, time.Now)
 	}
 	tc := &tls.Config{RootCAs: c.upstreamCA}
 	return proxy.ParseUpstream(proxy.UpstreamConfig{URL: *s.upstream, HelloName: c.hostname,
@@ -233,6 +242,15 @@ type serveDeps struct {
 	registry  *prometheus.Registry
 	logger    *slog.Logger
 	now       func() time.Time
+
+	// embedded says the store is the file in dataDir; outboxDir is where
+	// messages are written ("" with an upstream); both need disk room
+	// for a message of maxMessageBytes to be ready. ready is the full
+	// readiness check, for the dashboard's admins.
+	embedded        bool
+	outboxDir       string
+	maxMessageBytes int64
+	ready           func(context.Context) error
 
 	// dashboardFlags and env configure the dashboard; httpHandlers sets
 	// dash so serve can print the first-run link and close the SIEM file.
@@ -251,13 +269,12 @@ type serveDeps struct {
 func httpHandlers(d *serveDeps) (web.Handlers, error) {
 	h := web.Handlers{
 		Metrics: promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}),
-		Ready: func(ctx context.Context) error {
-			if err := d.store.Ping(ctx); err != nil {
-				return fmt.Errorf("store: %w", err)
-			}
-			return d.delivery.Ready(ctx)
-		},
+		Ready:   proxy.NewReadiness(d.logger.With("part", "ready"), d.readyChecks()...).Ready,
 	}
+	if pub, err := url.Parse(d.publicURL); err == nil && pub.Scheme == "https" {
+		h.HSTS = true
+	}
+	d.ready = h.Ready
 
 	// Pixel endpoint and click redirect (proxy/pixel*.go).
 	// Consent pages (web/consentpage).
@@ -396,7 +413,8 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	deps := &serveDeps{store: store, delivery: delivery, keyring: st.keyring, publicURL: c.publicURL,
-		dataDir: *set.store.dataDir, registry: reg, logger: logger, now: time.Now,
+		dataDir: *set.store.dataDir, embedded: *set.store.redisURL == "", outboxDir: set.outboxDir(),
+		maxMessageBytes: *set.maxMessageBytes, registry: reg, logger: logger, now: time.Now,
 		dashboardFlags: set.dashboard, env: env, pixelFlags: set.pixel}
 	handlers, err := httpHandlers(deps)
 	if err != nil {

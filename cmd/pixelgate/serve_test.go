@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
-	"net/http"
 	"net/smtp"
 	"os"
 	"os/exec"
@@ -147,13 +146,8 @@ func outboxFiles(t *testing.T, dataDir string) []string {
 
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, body, _ := getWithHeaders(t, url)
+	return code, body
 }
 
 func TestServeZeroConfigToOutbox(t *testing.T) {

@@ -37,6 +37,9 @@ type Config struct {
 	// AuditLogOutput says where audit entries are copied for a SIEM
 	// (--audit-log), shown on the settings page; "" when nowhere.
 	AuditLogOutput string
+	// Ready is the detailed readiness check, shown to admins on the
+	// settings page: the public /readyz only says whether; nil hides it.
+	Ready func(ctx context.Context) error
 }
 
 // Deps are the parts the dashboard works with, shared with the JSON API.
@@ -186,9 +189,6 @@ func (s *server) securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		// Pages carry personal and per-campaign data: never cache them.
 		h.Set("Cache-Control", "no-store")
-		if s.secure {
-			h.Set("Strict-Transport-Security", "max-age=31536000")
-		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/web/figures"
 )
@@ -128,7 +126,11 @@ type campaignData struct {
 
 func (s *server) loadCampaign(w http.ResponseWriter, r *http.Request, action string) (campaignData, bool) {
 	a, _ := accountOf(r)
-	id := chi.URLParam(r, "id")
+	id, ok := CampaignFromPath(r, Prefix+"/campaigns/")
+	if !ok {
+		s.errorPage(w, r, http.StatusNotFound, "There is no campaign with that id.")
+		return campaignData{}, false
+	}
 	if !s.mustRecord(w, r, consent.AuditEntry{Actor: a.Name, Action: action, Target: "campaign:" + id}) {
 		return campaignData{}, false
 	}

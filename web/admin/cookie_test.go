@@ -12,6 +12,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/boltstore"
+	"github.com/pixelgate/pixelgate/web"
 	"github.com/pixelgate/pixelgate/web/admin"
 	"github.com/pixelgate/pixelgate/web/auditlog"
 	"github.com/pixelgate/pixelgate/web/auth"
@@ -19,7 +20,7 @@ import (
 )
 
 // TestSecureCookieOnHTTPS: behind an https public URL the session cookie is
-// Secure and __Host- prefixed, and HSTS is sent.
+// Secure and __Host- prefixed, and the router as serve builds it sends HSTS.
 func TestSecureCookieOnHTTPS(t *testing.T) {
 	kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: filepath.Join(t.TempDir(), "keys")})
 	if err != nil {
@@ -34,11 +35,12 @@ func TestSecureCookieOnHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := admin.New(admin.Config{PublicURL: "https://dash.example"}, admin.Deps{Store: st, Keyring: kr, Users: users,
+	adm, err := admin.New(admin.Config{PublicURL: "https://dash.example"}, admin.Deps{Store: st, Keyring: kr, Users: users,
 		Audit: auditlog.New(st, nil, nil, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := web.NewRouter(web.Handlers{Admin: adm, HSTS: true})
 	tok, _ := users.FirstRunLink(t.Context())
 	if _, err := users.RedeemLink(t.Context(), tok, "boss", dashtest.AdminPassword); err != nil {
 		t.Fatal(err)

@@ -42,7 +42,8 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02")
 	},
-	"num": thousands,
+	"num":          thousands,
+	"campaignPath": campaignPath,
 	"pct": func(v float64, ok bool) string {
 		if !ok {
 			return "—"

@@ -23,7 +23,7 @@ func (s *server) settings(w http.ResponseWriter, r *http.Request) {
 	}
 	cookie := "HttpOnly, SameSite=Strict (public URL is http: not Secure)"
 	if s.secure {
-		cookie = "__Host- prefix, Secure, HttpOnly, SameSite=Strict; HSTS sent"
+		cookie = "__Host- prefix, Secure, HttpOnly, SameSite=Strict; HSTS sent (one year, this host only)"
 	}
 	th := cfg.Throttle
 	rows := []setting{
@@ -46,9 +46,18 @@ func (s *server) settings(w http.ResponseWriter, r *http.Request) {
 		roles = append(roles, roleRow{Role: role, Stats: role.Can(auth.SeeStatistics), Audit: role.Can(auth.ReadAudit),
 			Accounts: role.Can(auth.ManageAccounts), DSAR: role.Can(auth.ServeDataSubjects), Import: role.Can(auth.ChangeConsent)})
 	}
+	data := settingsData{Rows: rows, Roles: roles}
+	if s.cfg.Ready != nil {
+		// The cause names internal hosts and paths, which is why it is
+		// here, for admins, and not in the public /readyz answer.
+		data.Readiness = "Ready: the store answers, delivery accepts messages and the disk has room for one more."
+		if err := s.cfg.Ready(r.Context()); err != nil {
+			data.NotReady, data.Readiness = true, err.Error()
+		}
+	}
 	s.render(w, r, 0, "settings", view{Title: "Settings", ScopeLabel: "About settings:",
 		Scope: "The security settings in force. They come from flags, PIXELGATE_* environment variables or the config file, which every replica reads alike; this page shows them and cannot change them.",
-		Data:  settingsData{Rows: rows, Roles: roles}})
+		Data:  data})
 }
 
 type roleRow struct {
@@ -59,4 +68,8 @@ type roleRow struct {
 type settingsData struct {
 	Rows  []setting
 	Roles []roleRow
+	// Readiness is this replica's /readyz check in full ("" when not
+	// wired); NotReady says it failed.
+	Readiness string
+	NotReady  bool
 }

@@ -211,7 +211,11 @@ type campaignResponse struct {
 }
 
 func (s *server) campaign(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
+	id, ok := admin.CampaignFromPath(r, Prefix+"/campaigns/")
+	if !ok {
+		writeError(w, http.StatusNotFound, "no campaign with that id")
+		return
+	}
 	if !s.mustRecord(w, r, consent.AuditEntry{Actor: callerOf(r).actor(), Action: "campaign.view", Target: "campaign:" + id}) {
 		return
 	}

@@ -120,7 +120,8 @@ func (s *SyncBuffer) String() string {
 var FastHash = auth.HashParams{MemoryKiB: 1024, Time: 1, Threads: 1}
 
 // New starts a dashboard on backend b. Extra handlers (pixel endpoint,
-// consent pages) may be given in h; Admin, API and Static are filled in.
+// consent pages) may be given in h; Admin, API and Static are filled in,
+// and h.Ready is also the readiness the settings page shows admins.
 func New(t testing.TB, b Backend, h web.Handlers) *Env {
 	t.Helper()
 	e := &Env{Clock: storetest.NewClock(time.Now().UTC().Truncate(time.Second)), SIEM: &SyncBuffer{}, swap: &swapStore{},
@@ -185,7 +186,7 @@ func (e *Env) start(t testing.TB, h web.Handlers) {
 	srv := httptest.NewUnstartedServer(nil)
 	e.URL = "http://" + srv.Listener.Addr().String()
 	deps := admin.Deps{Store: e.Store, Keyring: e.Keyring, Users: e.Users, Audit: e.Audit, Now: e.Clock.Now, Registerer: e.Metrics}
-	adm, err := admin.New(admin.Config{PublicURL: e.URL}, deps)
+	adm, err := admin.New(admin.Config{PublicURL: e.URL, Ready: h.Ready}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
