@@ -26,6 +26,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/meteredstore"
+	"github.com/pixelgate/pixelgate/consent/passhash"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/proxy"
 	"github.com/pixelgate/pixelgate/web"
@@ -63,6 +64,7 @@ type serveSettings struct {
 
 	dashboard dashboardFlags
 	pixel     pixelFlags
+	logins    loginFlags
 }
 
 func addServeFlags(fs *flagSet) *serveSettings {
@@ -104,6 +106,7 @@ func addServeFlags(fs *flagSet) *serveSettings {
 
 		dashboard: addDashboardFlags(fs),
 		pixel:     addPixelFlags(fs),
+		logins:    addLoginFlags(fs),
 	}
 }
 
@@ -185,7 +188,7 @@ func (s *serveSettings) validate() (checked, error) {
 	if *s.logFormat != "text" && *s.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", *s.logFormat))
 	}
-	errs = append(errs, s.pixel.validate())
+	errs = append(errs, s.pixel.validate(), s.logins.validate())
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -219,6 +222,7 @@ type serveDeps struct {
 	store     consent.Store
 	delivery  proxy.Deliverer
 	keyring   *consent.Keyring
+	hashes    *passhash.Gate
 	publicURL string
 	dataDir   string
 	registry  *prometheus.Registry
@@ -333,11 +337,16 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	hashes := set.logins.hashGate()
+	creds, err := relayCredentials(store, st.keyring, hashes, time.Now)
+	if err != nil {
+		return err
+	}
 	relay, err := proxy.NewRelay(proxy.Config{
 		Hostname:        c.hostname,
 		Cert:            cert,
 		RelayNetworks:   c.networks,
-		Credentials:     proxy.NewCredentials(store.Records(), rand.Reader),
+		Credentials:     creds,
 		MaxMessageBytes: *set.maxMessageBytes,
 		ReadTimeout:     *set.smtpTimeout,
 		WriteTimeout:    *set.smtpTimeout,
@@ -363,7 +372,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	deps := &serveDeps{store: store, delivery: delivery, keyring: st.keyring, publicURL: c.publicURL,
+	deps := &serveDeps{store: store, delivery: delivery, keyring: st.keyring, hashes: hashes, publicURL: c.publicURL,
 		dataDir: *set.store.dataDir, registry: reg, logger: logger, now: time.Now,
 		dashboardFlags: set.dashboard, env: env, pixelFlags: set.pixel}
 	handlers, err := httpHandlers(deps)
