@@ -10,13 +10,13 @@ import (
 	"net/smtp"
 	"net/textproto"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
+	"github.com/pixelgate/pixelgate/consent/storetest"
 	"github.com/pixelgate/pixelgate/consent/throttle"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
 )
@@ -113,23 +113,10 @@ func (h *harness) guessUntilThrottled(t *testing.T, srcs func(i int) string, max
 
 // parallelGuesses sends n wrong passwords at once, guess i from srcs(i),
 // and counts the outcomes.
-func (h *harness) parallelGuesses(t *testing.T, n int, srcs func(i int) string) map[string]int {
-	t.Helper()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	out := map[string]int{}
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o := authOutcome(h.authFrom(srcs(i), "crm", fmt.Sprintf("guess %d", i)))
-			mu.Lock()
-			out[o]++
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return out
+func (h *harness) parallelGuesses(n int, srcs func(i int) string) map[string]int {
+	return storetest.Tally(n, func(i int) string {
+		return authOutcome(h.authFrom(srcs(i), "crm", fmt.Sprintf("guess %d", i)))
+	})
 }
 
 var authStores = []struct {
@@ -151,7 +138,7 @@ func TestAuthParallelGuessesCountedFirst(t *testing.T) {
 			const free = 10
 			h := authHarness(t, st.make(), throttle.Config{AddressFreeAttempts: free, AccountFreeAttempts: 1000, BaseDelay: time.Hour})
 			one := func(int) string { return "127.0.0.1" }
-			out := h.parallelGuesses(t, 60, one)
+			out := h.parallelGuesses(60, one)
 			if out["checked"] > free+1 || out["ok"] > 0 {
 				t.Fatalf("60 parallel guesses against %d free: %v", free, out)
 			}
@@ -175,7 +162,7 @@ func TestAuthLimitPerAccount(t *testing.T) {
 			const free = 3
 			h := authHarness(t, st.make(), throttle.Config{AccountFreeAttempts: free, BaseDelay: time.Hour})
 			src := func(i int) string { return fmt.Sprintf("127.0.0.%d", 2+i) }
-			out := h.parallelGuesses(t, 20, src)
+			out := h.parallelGuesses(20, src)
 			if out["checked"] > free+1 || out["ok"] > 0 {
 				t.Fatalf("20 parallel guesses from 20 addresses against %d free per account: %v", free, out)
 			}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,28 +63,21 @@ func newThrottle(t *testing.T, rec consent.Records, clock *storetest.Clock, cfg 
 // through; those are left counted as failures.
 func parallelBegins(t *testing.T, th *Throttle, n int, account, addr func(i int) string) int {
 	t.Helper()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	through := 0
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := th.Begin(context.Background(), account(i), addr(i))
-			var te *Error
-			switch {
-			case err == nil:
-				mu.Lock()
-				through++
-				mu.Unlock()
-			case errors.As(err, &te):
-			default:
-				t.Error(err)
-			}
-		}()
+	out := storetest.Tally(n, func(i int) string {
+		_, err := th.Begin(context.Background(), account(i), addr(i))
+		var te *Error
+		switch {
+		case err == nil:
+			return "through"
+		case errors.As(err, &te):
+			return "refused"
+		}
+		return err.Error()
+	})
+	if len(out) > 2 || out["through"]+out["refused"] != n {
+		t.Errorf("outcomes %v", out)
 	}
-	wg.Wait()
-	return through
+	return out["through"]
 }
 
 // TestParallelAttemptsStopAtTheLimit: of many simultaneous attempts, only

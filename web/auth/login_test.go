@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/pixelgate/pixelgate/consent"
@@ -53,33 +52,20 @@ func eachStore(t *testing.T, slots int, fn func(t *testing.T, s *Service, g *pas
 
 // concurrentLogins tries n logins at once, login i as req(i), and counts
 // the answers: "bad" (password checked, wrong), "throttled", "ok".
-func concurrentLogins(t *testing.T, s *Service, n int, req func(i int) LoginRequest) map[string]int {
-	t.Helper()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	out := map[string]int{}
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, _, err := s.Login(context.Background(), req(i))
-			var th *ThrottledError
-			k := "ok"
-			switch {
-			case errors.Is(err, ErrBadLogin):
-				k = "bad"
-			case errors.As(err, &th):
-				k = "throttled"
-			case err != nil:
-				k = err.Error()
-			}
-			mu.Lock()
-			out[k]++
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return out
+func concurrentLogins(s *Service, n int, req func(i int) LoginRequest) map[string]int {
+	return storetest.Tally(n, func(i int) string {
+		_, _, err := s.Login(context.Background(), req(i))
+		var th *ThrottledError
+		switch {
+		case errors.Is(err, ErrBadLogin):
+			return "bad"
+		case errors.As(err, &th):
+			return "throttled"
+		case err != nil:
+			return err.Error()
+		}
+		return "ok"
+	})
 }
 
 // TestConcurrentLoginsHashOnlyWithinTheLimit: a hundred simultaneous wrong
@@ -93,7 +79,7 @@ func TestConcurrentLoginsHashOnlyWithinTheLimit(t *testing.T) {
 		addWithPassword(t, s, "marie", RoleAnalyst)
 		cfg := s.Config().Throttle
 		base := g.Stats().Runs
-		out := concurrentLogins(t, s, 100, func(i int) LoginRequest {
+		out := concurrentLogins(s, 100, func(i int) LoginRequest {
 			return LoginRequest{Name: "marie", Password: fmt.Sprint("guess ", i), Addr: fmt.Sprintf("192.0.2.%d", i)}
 		})
 		hashed := g.Stats().Runs - base
@@ -105,7 +91,7 @@ func TestConcurrentLoginsHashOnlyWithinTheLimit(t *testing.T) {
 		}
 
 		base = g.Stats().Runs
-		out = concurrentLogins(t, s, 100, func(i int) LoginRequest {
+		out = concurrentLogins(s, 100, func(i int) LoginRequest {
 			return LoginRequest{Name: fmt.Sprint("nobody", i), Password: "guess", Addr: "198.51.100.7"}
 		})
 		hashed = g.Stats().Runs - base
@@ -123,7 +109,7 @@ func TestConcurrentLoginsHashOnlyWithinTheLimit(t *testing.T) {
 func TestConcurrentLoginsPeakBounded(t *testing.T) {
 	eachStore(t, 3, func(t *testing.T, s *Service, g *passhash.Gate) {
 		addWithPassword(t, s, "marie", RoleAnalyst)
-		out := concurrentLogins(t, s, 60, func(i int) LoginRequest {
+		out := concurrentLogins(s, 60, func(i int) LoginRequest {
 			return LoginRequest{Name: fmt.Sprint("user", i), Password: "Correct-Pony-Battery-42", Addr: fmt.Sprintf("192.0.2.%d", i)}
 		})
 		if out["bad"] != 60 {
