@@ -349,3 +349,13 @@ func (kr *Keyring) Fingerprint() string {
 	m.Write(kr.audit)
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
+
+// ThrottleKey keys the names of login throttling counters. It is derived
+// from the recipient secret, which every replica sharing a store already
+// holds (the store's fingerprint checks it), so no further secret file is
+// needed; the derivation label keeps it independent of recipient keys.
+func (kr *Keyring) ThrottleKey() []byte {
+	m := hmac.New(sha256.New, kr.recipient)
+	m.Write([]byte("pixelgate login throttle key v1"))
+	return m.Sum(nil)
+}

@@ -2,16 +2,14 @@ package proxy
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent/passhash"
+	"github.com/pixelgate/pixelgate/consent/throttle"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -22,10 +20,7 @@ import (
 // Records namespaces of the relay. Credentials live in the store so every
 // replica sharing it accepts the same senders (R10: individual accounts,
 // hashed passwords).
-const (
-	nsCredentials = "smtp-credentials"
-	nsAuthFailure = "smtp-auth-failures"
-)
+const nsCredentials = "smtp-credentials"
 
 var (
 	// ErrNoSuchUser is returned by Remove for an unknown user name.
@@ -35,22 +30,34 @@ var (
 		Message: "Too many failed authentication attempts, try again later"}
 	errAuthUnavailable = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 		Message: "Temporary authentication failure"}
+	errAuthBusy = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+		Message: "Too many logins at once, try again later"}
 )
 
 // Credentials are the relay's AUTH accounts, stored hashed with argon2id in
-// the store's Records, with failed attempts throttled per client address.
+// the store's Records, with failed attempts throttled per account and per
+// client address.
 type Credentials struct {
 	rec  consent.Records
 	rand io.Reader
-	// MaxFailures failed AUTHs from one address within Window lock that
-	// address out of AUTH until the window ends.
-	MaxFailures int64
-	Window      time.Duration
+	// Throttle counts AUTH attempts; Check refuses every attempt without
+	// one (fail closed). Managing accounts needs none.
+	Throttle *throttle.Throttle
+	// Hashes bounds the memory of concurrent password checks; share the
+	// dashboard's. Nil: a gate of passhash.DefaultMemoryBudget of its own.
+	Hashes    *passhash.Gate
+	ownHashes *passhash.Gate
 }
 
 // NewCredentials uses rec for storage and random for salts.
 func NewCredentials(rec consent.Records, random io.Reader) *Credentials {
-	return &Credentials{rec: rec, rand: random, MaxFailures: 10, Window: 15 * time.Minute}
+	return &Credentials{rec: rec, rand: random, ownHashes: passhash.NewGate(passhash.DefaultMemoryBudget, 0)}
+}
+
+// NewCredentialsThrottle is the AUTH throttle of the relay over rec, its
+// counter names keyed with key (consent.Keyring.ThrottleKey).
+func NewCredentialsThrottle(rec consent.Records, key []byte, cfg throttle.Config, now func() time.Time) (*throttle.Throttle, error) {
+	return throttle.New(rec, throttle.Options{Scope: "smtp-auth", Key: key, Config: cfg, Now: now})
 }
 
 // validUser keeps user names printable and short; they are record keys.
@@ -107,61 +114,58 @@ func (c *Credentials) List(ctx context.Context) ([]string, error) {
 	return users, nil
 }
 
-// throttleKey hides the client address in the shared store: the counter
-// only needs to be stable, not readable. IPv6 clients count per /64, the
-// block one host usually holds, so rotating addresses does not escape.
-func throttleKey(clientIP string) string {
-	if ip, err := netip.ParseAddr(clientIP); err == nil && ip.Is6() && !ip.Is4In6() {
-		p, _ := ip.Prefix(64)
-		clientIP = p.String()
-	}
-	s := sha256.Sum256([]byte("smtp-auth\x00" + clientIP))
-	return hex.EncodeToString(s[:12])
-}
-
-// Check verifies user/password for a client address. It returns
-// smtp.ErrAuthFailed for a wrong pair and errAuthThrottled once the address
-// has failed too often; the store being down is a temporary failure.
+// Check verifies user/password for a client address (R10: throttled
+// logins). It returns smtp.ErrAuthFailed for a wrong pair, errAuthThrottled
+// without checking the password once the account or the address has failed
+// too often, and errAuthUnavailable (454, try again) whenever the attempt
+// cannot be counted or hashed now: never an unthrottled check.
 func (c *Credentials) Check(ctx context.Context, clientIP, user, password string) error {
-	tk := throttleKey(clientIP)
-	// Incr by 0 reads the counter in whatever form the store keeps it.
-	if n, err := c.rec.Incr(ctx, nsAuthFailure, tk, 0, c.Window); err == nil && n >= c.MaxFailures {
+	if c.Throttle == nil {
+		return errAuthUnavailable
+	}
+	att, err := c.Throttle.Begin(ctx, user, clientIP)
+	var throttled *throttle.Error
+	switch {
+	case errors.As(err, &throttled):
 		return errAuthThrottled
+	case err != nil:
+		return errAuthUnavailable
 	}
 	enc, err := c.rec.Get(ctx, nsCredentials, user)
-	ok := false
 	switch {
 	case err == nil:
-		ok = verifyArgon2id(string(enc), password)
 	case errors.Is(err, consent.ErrNotFound) || validUser(user) != nil:
 		// Spend the same time as for a real user so a probe cannot tell
 		// which names exist.
-		verifyArgon2id("", password)
+		enc = []byte(dummyArgon)
 	default:
+		att.Refund(ctx)
 		return errAuthUnavailable
 	}
-	if ok {
-		return nil
+	ok, err := c.hashes().Verify(ctx, string(enc), password)
+	if errors.Is(err, passhash.ErrBusy) {
+		att.Refund(ctx)
+		return errAuthBusy
 	}
-	if _, err := c.rec.Incr(ctx, nsAuthFailure, tk, 1, c.Window); err != nil {
+	if err != nil || !ok || string(enc) == dummyArgon {
+		return smtp.ErrAuthFailed
+	}
+	if err := att.Succeeded(ctx); err != nil {
 		return errAuthUnavailable
 	}
-	return smtp.ErrAuthFailed
+	return nil
 }
 
-// dummyArgon is used to burn the same time for unknown users.
+func (c *Credentials) hashes() *passhash.Gate {
+	if c.Hashes == nil {
+		return c.ownHashes
+	}
+	return c.Hashes
+}
+
+// dummyArgon is verified for unknown users: the same cost as a real user's
+// hash, and no password matches it.
 const dummyArgon = "$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-
-// verifyArgon2id checks password against a stored hash; "" verifies
-// against a dummy hash of the same cost and always fails.
-func verifyArgon2id(enc, password string) bool {
-	real := enc != ""
-	if !real {
-		enc = dummyArgon
-	}
-	ok, err := passhash.Verify(enc, password)
-	return ok && err == nil && real
-}
 
 // saslServer returns the SASL server for mech, authenticating with check.
 func saslServer(mech string, check func(user, pass string) error) (sasl.Server, error) {

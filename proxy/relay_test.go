@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -27,6 +26,7 @@ import (
 	"github.com/pixelgate/pixelgate/consent/boltstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
+	"github.com/pixelgate/pixelgate/consent/throttle"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
 )
@@ -88,7 +88,7 @@ func newHarnessWith(t testing.TB, makeStore storeMaker, opts ...harnessOption) *
 	cfg := Config{
 		Hostname:     "relay.test",
 		Cert:         cert,
-		Credentials:  NewCredentials(st.Records(), rand.Reader),
+		Credentials:  testCredentials(t, st.Records(), kr, throttle.Config{}),
 		Store:        st,
 		RecipientKey: kr.RecipientKey,
 		Rewrite:      MailRewrite(rw),
@@ -406,12 +406,14 @@ func TestRelayAuthLoginOverImplicitTLS(t *testing.T) {
 
 func TestRelayThrottlesFailedAuth(t *testing.T) {
 	h := newHarness(t, func(c *Config, _ *smtpsink.Options) { c.RelayNetworks = []netip.Prefix{} })
-	h.cfg.Credentials.MaxFailures = 3
+	// Three free failures, one more let through, then the address waits
+	// (an hour here, so the test cannot outlast it).
+	h.cfg.Credentials.Throttle = testThrottle(t, h.store.Records(), h.kr, throttle.Config{AddressFreeAttempts: 3, AccountFreeAttempts: 100, BaseDelay: time.Hour})
 	if err := h.cfg.Credentials.Set(context.Background(), "crm", "another long password"); err != nil {
 		t.Fatal(err)
 	}
 	var last error
-	for i := 0; i < 4; i++ {
+	for i := 0; i < 5; i++ {
 		c := h.dial(true)
 		last = c.Auth(smtp.PlainAuth("", "crm", fmt.Sprintf("guess %d", i), "127.0.0.1"))
 	}

@@ -62,7 +62,8 @@ func newDashboard(d *serveDeps, env *environ, f dashboardFlags) (*dashboard, err
 	if err != nil {
 		return nil, err
 	}
-	users, err := auth.New(d.store.Records(), auth.Config{IdleTimeout: *f.sessionIdle, AbsoluteTimeout: *f.sessionMax}, d.now, rand.Reader)
+	users, err := auth.New(d.store.Records(), auth.Config{IdleTimeout: *f.sessionIdle, AbsoluteTimeout: *f.sessionMax,
+		ThrottleKey: d.keyring.ThrottleKey(), Hashes: d.hashes}, d.now, rand.Reader)
 	if err != nil {
 		_ = closeSIEM()
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/meteredstore"
+	"github.com/pixelgate/pixelgate/consent/passhash"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/proxy"
 	"github.com/pixelgate/pixelgate/web"
@@ -64,6 +66,7 @@ type serveSettings struct {
 
 	dashboard dashboardFlags
 	pixel     pixelFlags
+	logins    loginFlags
 }
 
 func addServeFlags(fs *flagSet) *serveSettings {
@@ -108,6 +111,7 @@ func addServeFlags(fs *flagSet) *serveSettings {
 
 		dashboard: addDashboardFlags(fs),
 		pixel:     addPixelFlags(fs),
+		logins:    addLoginFlags(fs),
 	}
 }
 
@@ -194,7 +198,7 @@ func (s *serveSettings) validate() (checked, error) {
 	if *s.logFormat != "text" && *s.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", *s.logFormat))
 	}
-	errs = append(errs, s.pixel.validate())
+	errs = append(errs, s.pixel.validate(), s.logins.validate())
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -237,6 +241,7 @@ type serveDeps struct {
 	store     consent.Store
 	delivery  proxy.Deliverer
 	keyring   *consent.Keyring
+	hashes    *passhash.Gate
 	publicURL string
 	dataDir   string
 	registry  *prometheus.Registry
@@ -380,11 +385,16 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	hashes := set.logins.hashGate()
+	creds, err := relayCredentials(store, st.keyring, hashes, time.Now)
+	if err != nil {
+		return err
+	}
 	relay, err := proxy.NewRelay(proxy.Config{
 		Hostname:        c.hostname,
 		Cert:            cert,
 		RelayNetworks:   c.networks,
-		Credentials:     proxy.NewCredentials(store.Records(), rand.Reader),
+		Credentials:     creds,
 		MaxMessageBytes: *set.maxMessageBytes,
 		ReadTimeout:     *set.smtpTimeout,
 		WriteTimeout:    *set.smtpTimeout,
@@ -412,7 +422,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	deps := &serveDeps{store: store, delivery: delivery, keyring: st.keyring, publicURL: c.publicURL,
+	deps := &serveDeps{store: store, delivery: delivery, keyring: st.keyring, hashes: hashes, publicURL: c.publicURL,
 		dataDir: *set.store.dataDir, embedded: *set.store.redisURL == "", outboxDir: set.outboxDir(),
 		maxMessageBytes: *set.maxMessageBytes, registry: reg, logger: logger, now: time.Now,
 		dashboardFlags: set.dashboard, env: env, pixelFlags: set.pixel}

@@ -51,34 +51,53 @@ func Hash(rand io.Reader, p Params, password string) (string, error) {
 }
 
 // Verify checks password against a hash made by Hash, in constant time with
-// respect to the stored key.
+// respect to the stored key. It allocates the hash's memory cost: servers
+// check passwords through a Gate, which bounds how many run at once.
 func Verify(hash, password string) (bool, error) {
+	ph, err := parse(hash)
+	if err != nil {
+		return false, err
+	}
+	return ph.verify(password), nil
+}
+
+// parsed is a stored hash taken apart.
+type parsed struct {
+	p          Params
+	salt, want []byte
+}
+
+func parse(hash string) (parsed, error) {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false, ErrMalformed
+		return parsed{}, ErrMalformed
 	}
 	var version int
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false, ErrMalformed
+		return parsed{}, ErrMalformed
 	}
 	var p Params
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil {
-		return false, ErrMalformed
+		return parsed{}, ErrMalformed
 	}
 	// Refuse absurd parameters from a tampered record rather than
 	// allocating gigabytes.
 	if p.MemoryKiB == 0 || p.MemoryKiB > 1<<20 || p.Time == 0 || p.Time > 16 || p.Threads == 0 {
-		return false, ErrMalformed
+		return parsed{}, ErrMalformed
 	}
 	enc := base64.RawStdEncoding
 	salt, err := enc.DecodeString(parts[4])
 	if err != nil {
-		return false, ErrMalformed
+		return parsed{}, ErrMalformed
 	}
 	want, err := enc.DecodeString(parts[5])
 	if err != nil || len(want) == 0 || len(want) > 128 {
-		return false, ErrMalformed
+		return parsed{}, ErrMalformed
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	return parsed{p: p, salt: salt, want: want}, nil
+}
+
+func (ph parsed) verify(password string) bool {
+	got := argon2.IDKey([]byte(password), ph.salt, ph.p.Time, ph.p.MemoryKiB, ph.p.Threads, uint32(len(ph.want)))
+	return subtle.ConstantTimeCompare(got, ph.want) == 1
 }

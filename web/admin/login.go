@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/consent/passhash"
 	"github.com/pixelgate/pixelgate/web/auditlog"
 	"github.com/pixelgate/pixelgate/web/auth"
 )
@@ -65,6 +66,12 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.metrics.logins.WithLabelValues("failed").Inc()
 		s.audit.Note(r.Context(), consent.AuditEntry{Actor: auditActor(name), Action: "login.failed", Target: name, Result: auditlog.ResultDenied})
 		s.render(w, r, http.StatusUnauthorized, "login", view{Title: "Log in", Error: err.Error(), Data: data})
+		return
+	case errors.Is(err, passhash.ErrBusy):
+		// Not a wrong password: no hash ran and nothing was counted.
+		s.metrics.logins.WithLabelValues("busy").Inc()
+		w.Header().Set("Retry-After", "5")
+		s.errorPage(w, r, http.StatusServiceUnavailable, "Too many logins at once; try again in a moment.")
 		return
 	case err != nil:
 		s.log.Error("login", "err", err)

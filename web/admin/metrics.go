@@ -12,7 +12,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) metrics {
 	m := metrics{
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pixelgate_dashboard_logins_total",
-			Help: "Dashboard login attempts by result: ok, failed, throttled."}, []string{"result"}),
+			Help: "Dashboard login attempts by result: ok, failed, throttled, busy (no room to check the password now)."}, []string{"result"}),
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pixelgate_dashboard_denied_total",
 			Help: "Dashboard requests refused, by reason: role (permission), cross-origin (CSRF)."}, []string{"reason"}),
 	}

@@ -195,9 +195,8 @@ func (s *Service) ChangePassword(ctx context.Context, name, current, next string
 	if err != nil {
 		return err
 	}
-	ok, err := passhash.Verify(a.PasswordHash, current)
-	if err != nil || !ok {
-		return ErrWrongPassword
+	if err := s.checkPassword(ctx, a, current); err != nil {
+		return err
 	}
 	if current == next {
 		return ErrSamePassword
@@ -209,7 +208,7 @@ func (s *Service) setPassword(ctx context.Context, a *Account, password string) 
 	if err := s.policy.Check(a.Name, password); err != nil {
 		return err
 	}
-	h, err := passhash.Hash(s.rand, s.cfg.Hash, password)
+	h, err := s.cfg.Hashes.Hash(ctx, s.rand, s.cfg.Hash, password)
 	if err != nil {
 		return err
 	}
@@ -217,4 +216,18 @@ func (s *Service) setPassword(ctx context.Context, a *Account, password string) 
 	a.PasswordChanged = s.now().UTC()
 	a.Epoch++
 	return s.saveAccount(ctx, *a)
+}
+
+// checkPassword confirms a logged-in account's password before a change
+// to its credentials: ErrWrongPassword, or passhash.ErrBusy when there is
+// no room to hash now.
+func (s *Service) checkPassword(ctx context.Context, a Account, password string) error {
+	ok, err := s.cfg.Hashes.Verify(ctx, a.PasswordHash, password)
+	if errors.Is(err, passhash.ErrBusy) {
+		return err
+	}
+	if err != nil || !ok {
+		return ErrWrongPassword
+	}
+	return nil
 }

@@ -22,7 +22,7 @@ func BenchmarkSession(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	s, err := New(st.Records(), Config{Hash: testHash}, clock.Now, rand.Reader)
+	s, err := New(st.Records(), Config{Hash: testHash, ThrottleKey: testThrottleKey(b)}, clock.Now, rand.Reader)
 	if err != nil {
 		b.Fatal(err)
 	}

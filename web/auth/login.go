@@ -25,27 +25,25 @@ type LoginRequest struct {
 
 // Login checks a login attempt under throttling and starts a session. It
 // returns the session token for the cookie. Errors are ErrBadLogin, a
-// *ThrottledError, or a store error.
+// *ThrottledError (the password was not checked), passhash.ErrBusy (too
+// many checks at once: try again shortly), or a store error.
 func (s *Service) Login(ctx context.Context, req LoginRequest) (string, Account, error) {
-	keys := s.throttleKeys(req.Name, req.Addr)
-	wait, err := s.throttleWait(ctx, keys)
+	// The attempt counts before its password is hashed: an attempt over
+	// the limit costs no hash, and parallel guesses cannot all pass (R10).
+	att, err := s.throttle.Begin(ctx, req.Name, req.Addr)
 	if err != nil {
 		return "", Account{}, err
-	}
-	if wait > 0 {
-		return "", Account{}, &ThrottledError{Wait: wait}
 	}
 	a, err := s.checkCredentials(ctx, req)
 	if errors.Is(err, ErrBadLogin) {
-		if ferr := s.throttleFail(ctx, keys); ferr != nil {
-			return "", Account{}, ferr
-		}
 		return "", Account{}, err
 	}
 	if err != nil {
+		// Nothing was learnt about the password.
+		att.Refund(ctx)
 		return "", Account{}, err
 	}
-	if err := s.throttleSuccess(ctx, keys); err != nil {
+	if err := att.Succeeded(ctx); err != nil {
 		return "", Account{}, err
 	}
 	a.LastLogin = s.now().UTC()
@@ -65,7 +63,11 @@ func (s *Service) checkCredentials(ctx context.Context, req LoginRequest) (Accou
 	}
 	a, err := s.Account(ctx, req.Name)
 	if errors.Is(err, ErrNoAccount) {
-		_, _ = passhash.Verify(s.dummyHash, req.Password)
+		// Same cost as a real account, so a probe cannot tell which
+		// names exist.
+		if _, err := s.cfg.Hashes.Verify(ctx, s.dummyHash, req.Password); errors.Is(err, passhash.ErrBusy) {
+			return Account{}, err
+		}
 		return Account{}, ErrBadLogin
 	}
 	if err != nil {
@@ -75,7 +77,10 @@ func (s *Service) checkCredentials(ctx context.Context, req LoginRequest) (Accou
 	if hash == "" {
 		hash = s.dummyHash
 	}
-	ok, err := passhash.Verify(hash, req.Password)
+	ok, err := s.cfg.Hashes.Verify(ctx, hash, req.Password)
+	if errors.Is(err, passhash.ErrBusy) {
+		return Account{}, err
+	}
 	if err != nil || !ok || a.PasswordHash == "" || a.Disabled {
 		return Account{}, ErrBadLogin
 	}

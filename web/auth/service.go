@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent/passhash"
+	"github.com/pixelgate/pixelgate/consent/throttle"
 
 	"github.com/pixelgate/pixelgate/consent"
 )
@@ -19,13 +20,11 @@ import (
 // Records namespaces used by this package. Keys are account names or hashes
 // of secrets, never an email address.
 const (
-	nsAccounts      = "accounts"
-	nsSessions      = "sessions"
-	nsAPITokens     = "apitokens"
-	nsSetupLinks    = "setuplinks"
-	nsThrottleCount = "throttle"
-	nsThrottleUntil = "throttle-until"
-	nsTOTPUsed      = "totp-used"
+	nsAccounts   = "accounts"
+	nsSessions   = "sessions"
+	nsAPITokens  = "apitokens"
+	nsSetupLinks = "setuplinks"
+	nsTOTPUsed   = "totp-used"
 )
 
 // Config holds the timeouts and costs of the auth service. Zero fields take
@@ -41,6 +40,12 @@ type Config struct {
 	Hash HashParams
 	// Throttle shapes the growing delays after failed logins.
 	Throttle ThrottleConfig
+	// ThrottleKey keys the throttle's counter names (required; see
+	// consent.Keyring.ThrottleKey).
+	ThrottleKey []byte
+	// Hashes bounds the memory of concurrent password hashes; share one
+	// per process [a gate of passhash.DefaultMemoryBudget].
+	Hashes *passhash.Gate
 }
 
 func (c *Config) defaults() {
@@ -56,16 +61,20 @@ func (c *Config) defaults() {
 	if c.Hash == (HashParams{}) {
 		c.Hash = DefaultHashParams
 	}
-	c.Throttle.defaults()
+	c.Throttle = c.Throttle.WithDefaults()
+	if c.Hashes == nil {
+		c.Hashes = passhash.NewGate(passhash.DefaultMemoryBudget, 0)
+	}
 }
 
 // Service is the accounts, sessions and tokens of one deployment.
 type Service struct {
-	rec    consent.Records
-	cfg    Config
-	now    func() time.Time
-	rand   io.Reader
-	policy *Policy
+	rec      consent.Records
+	cfg      Config
+	throttle *throttle.Throttle
+	now      func() time.Time
+	rand     io.Reader
+	policy   *Policy
 	// dummyHash is verified when an account does not exist, so a login for
 	// an unknown name takes as long as one for a known name.
 	dummyHash string
@@ -75,7 +84,11 @@ type Service struct {
 // injected so tests control time and secrets.
 func New(rec consent.Records, cfg Config, now func() time.Time, rand io.Reader) (*Service, error) {
 	cfg.defaults()
-	s := &Service{rec: rec, cfg: cfg, now: now, rand: rand, policy: NewPolicy()}
+	th, err := throttle.New(rec, throttle.Options{Scope: "login", Key: cfg.ThrottleKey, Config: cfg.Throttle, Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("dashboard accounts: %w", err)
+	}
+	s := &Service{rec: rec, cfg: cfg, throttle: th, now: now, rand: rand, policy: NewPolicy()}
 	h, err := passhash.Hash(rand, cfg.Hash, "no account has this password")
 	if err != nil {
 		return nil, err

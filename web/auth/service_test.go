@@ -19,7 +19,7 @@ func newService(t *testing.T) (*Service, *storetest.Clock) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	s, err := New(st.Records(), Config{Hash: testHash}, clock.Now, rand.Reader)
+	s, err := New(st.Records(), Config{Hash: testHash, ThrottleKey: testThrottleKey(t)}, clock.Now, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,3 +118,13 @@ func TestThrottleWindowExpires(t *testing.T) {
 
 // testHash keeps account tests fast; the production cost is passhash.Default.
 var testHash = HashParams{MemoryKiB: 1024, Time: 1, Threads: 1}
+
+// testThrottleKey is a fresh random throttle key, as a keyring derives one.
+func testThrottleKey(t testing.TB) []byte {
+	t.Helper()
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

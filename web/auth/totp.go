@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pixelgate/pixelgate/consent/passhash"
 )
 
 // TOTP per RFC 6238 with the parameters every authenticator app supports:
@@ -134,8 +132,8 @@ func (s *Service) DisableTOTP(ctx context.Context, name, password string) error 
 	if err != nil {
 		return err
 	}
-	if ok, err := passhash.Verify(a.PasswordHash, password); err != nil || !ok {
-		return ErrWrongPassword
+	if err := s.checkPassword(ctx, a, password); err != nil {
+		return err
 	}
 	a.TOTPSecret, a.TOTPPending = "", ""
 	return s.saveAccount(ctx, a)

@@ -177,7 +177,7 @@ func (e *Env) start(t testing.TB, h web.Handlers) {
 	t.Helper()
 	e.Store = e.swap
 	var err error
-	e.Users, err = auth.New(e.Store.Records(), auth.Config{Hash: FastHash}, e.Clock.Now, rand.Reader)
+	e.Users, err = auth.New(e.Store.Records(), auth.Config{Hash: FastHash, ThrottleKey: e.Keyring.ThrottleKey()}, e.Clock.Now, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
