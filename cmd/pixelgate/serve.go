@@ -61,6 +61,8 @@ type serveSettings struct {
 
 	logFormat *string
 
+	httpReadTimeout *time.Duration
+
 	dashboard dashboardFlags
 	pixel     pixelFlags
 }
@@ -101,6 +103,8 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		learnTTL:       fs.Duration("learn-ttl", 30*24*time.Hour, "how long a campaign's learned URL shapes are kept after its last copy"),
 
 		logFormat: fs.String("log-format", "text", "log format on stderr: text or json"),
+
+		httpReadTimeout: fs.Duration("http-read-timeout", 30*time.Second, "time an HTTP client has to send a whole request, body included (headers: at most 10s)"),
 
 		dashboard: addDashboardFlags(fs),
 		pixel:     addPixelFlags(fs),
@@ -181,6 +185,9 @@ func (s *serveSettings) validate() (checked, error) {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", a.name, err))
 		}
+	}
+	if *s.httpReadTimeout <= 0 {
+		errs = append(errs, errors.New("--http-read-timeout must be positive"))
 	}
 	if *s.logFormat != "text" && *s.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", *s.logFormat))
@@ -274,6 +281,22 @@ func newRelayRewrite() (proxy.RewriteFunc, error) {
 		return nil, err
 	}
 	return proxy.MailRewrite(rw), nil
+}
+
+// newHTTPServer bounds how long a client may take to send a request:
+// without ReadTimeout a body sent a byte at a time held its connection and
+// goroutine forever. There is no WriteTimeout: it would also cut the
+// dashboard's long exports, and a response is written at the client's pace
+// only once its request was read in time.
+func newHTTPServer(h http.Handler, readTimeout time.Duration, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(readTimeout, 10*time.Second),
+		ReadTimeout:       readTimeout,
+		// Keep-alive connections between requests.
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 func runServe(ctx context.Context, env *environ, args []string) error {
@@ -392,8 +415,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		}
 		return fmt.Errorf("listen HTTP: %w", err)
 	}
-	httpSrv := &http.Server{Handler: web.NewRouter(handlers), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	httpSrv := newHTTPServer(web.NewRouter(handlers), *set.httpReadTimeout, logger)
 
 	certFile, _ := cert.Files()
 	tlsNote := "STARTTLS with " + certFile
