@@ -86,6 +86,20 @@ type Config struct {
 	// MaxConnections is the number of simultaneous SMTP connections
 	// (default 100); more are refused with 421.
 	MaxConnections int
+	// MaxConnectionsPerAddress bounds one client address's connections
+	// (default 20; IPv6 per /64; RelayNetworks exempt), and the last
+	// ReservedConnections of MaxConnections (default a quarter) only go to
+	// addresses holding none yet (see connlimit.go).
+	MaxConnectionsPerAddress int
+	ReservedConnections      int
+	// PreAuthTimeout is how long a client outside RelayNetworks has from
+	// connecting to authenticate (default 30 s).
+	PreAuthTimeout time.Duration
+	// ProxyProtocolFrom are the load balancers that must start each
+	// connection with a PROXY protocol header (v1 or v2); the address it
+	// gives stands for the client everywhere. Empty: no PROXY protocol;
+	// a header from any other peer is just a bad SMTP command.
+	ProxyProtocolFrom []netip.Prefix
 	// StoreTimeout bounds each consent store call (default 2 s); past it
 	// the relay fails closed.
 	StoreTimeout time.Duration
@@ -144,6 +158,18 @@ func (c *Config) defaults() error {
 	if c.MaxConnections == 0 {
 		c.MaxConnections = 100
 	}
+	if c.MaxConnectionsPerAddress == 0 {
+		c.MaxConnectionsPerAddress = 20
+	}
+	if c.ReservedConnections == 0 {
+		c.ReservedConnections = c.MaxConnections / 4
+	}
+	// A reserve as large as the pool would leave every address one
+	// connection; keep at least one slot outside it.
+	c.ReservedConnections = max(min(c.ReservedConnections, c.MaxConnections-1), 0)
+	if c.PreAuthTimeout == 0 {
+		c.PreAuthTimeout = 30 * time.Second
+	}
 	if c.StoreTimeout == 0 {
 		c.StoreTimeout = 2 * time.Second
 	}
@@ -196,7 +222,7 @@ type Relay struct {
 	listeners []net.Listener
 	inflight  int
 	draining  atomic.Bool
-	active    atomic.Int64 // open connections
+	conns     *connLimiter
 	idSeq     atomic.Uint64
 
 	// bookkeeping bounds the background store writes after delivery;
@@ -216,6 +242,8 @@ func NewRelay(cfg Config) (*Relay, error) {
 	}
 	r := &Relay{cfg: cfg, bookkeeping: make(chan struct{}, 256),
 		sends: newSendTally(cfg.SendTally, cfg.Store, cfg.StoreTimeout, cfg.Logger, cfg.Metrics)}
+	r.conns = newConnLimiter(cfg.MaxConnections, cfg.MaxConnectionsPerAddress, cfg.ReservedConnections,
+		func(ip netip.Addr) bool { return containsAddr(cfg.RelayNetworks, ip) })
 	s := smtp.NewServer(smtp.BackendFunc(r.newSession))
 	s.Domain = cfg.Hostname
 	s.MaxMessageBytes = AcceptedMessageBytes(cfg.MaxMessageBytes)
@@ -340,16 +368,7 @@ func (r *Relay) endTransaction() {
 
 // allowedNetwork reports whether addr may relay without AUTH.
 func (r *Relay) allowedNetwork(addr net.Addr) bool {
-	ip := addrIP(addr)
-	if !ip.IsValid() {
-		return false
-	}
-	for _, p := range r.cfg.RelayNetworks {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return containsAddr(r.cfg.RelayNetworks, addrIP(addr))
 }
 
 func addrIP(addr net.Addr) netip.Addr {
@@ -364,43 +383,9 @@ func addrIP(addr net.Addr) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// limit wraps l so connections beyond MaxConnections get 421 and are closed.
+// limit wraps l with the connection admission of connlimit.go.
 func (r *Relay) limit(l net.Listener) net.Listener {
 	return &limitListener{Listener: l, r: r}
-}
-
-type limitListener struct {
-	net.Listener
-	r *Relay
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if l.r.active.Add(1) > int64(l.r.cfg.MaxConnections) {
-			l.r.active.Add(-1)
-			l.r.cfg.Metrics.ConnectionsRefused.Inc()
-			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = io.WriteString(c, "421 4.7.0 Too many connections, try again later\r\n")
-			c.Close()
-			continue
-		}
-		return &countedConn{Conn: c, r: l.r}, nil
-	}
-}
-
-type countedConn struct {
-	net.Conn
-	r    *Relay
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() { c.r.active.Add(-1) })
-	return c.Conn.Close()
 }
 
 // nextID is a transaction id for the Received field and logs.

@@ -37,7 +37,7 @@ type serveSettings struct {
 	store storeFlags
 
 	smtpAddr, smtpsAddr, httpAddr, publicURL *string
-	hostname, relayNetworks                  *string
+	hostname, relayNetworks, proxyFrom       *string
 	tlsCert, tlsKey                          *string
 
 	upstream, upstreamCA, esp, sesConfigSet *string
@@ -45,7 +45,9 @@ type serveSettings struct {
 
 	maxMessageBytes *int64
 	maxConnections  *int
+	maxPerAddress   *int
 	smtpTimeout     *time.Duration
+	preauthTimeout  *time.Duration
 	storeTimeout    *time.Duration
 	deliveryTimeout *time.Duration
 	shutdownGrace   *time.Duration
@@ -76,6 +78,7 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		publicURL:     fs.String("public-url", "http://127.0.0.1:8080", "base URL of pixel and consent links as recipients reach it"),
 		hostname:      fs.String("hostname", "", "name in the SMTP greeting and Received field (default: the host name)"),
 		relayNetworks: fs.String("relay-networks", "127.0.0.0/8,::1/128", "comma-separated networks that may relay without AUTH"),
+		proxyFrom:     fs.String("proxy-protocol-from", "", "comma-separated load balancer networks that must send a PROXY protocol v1/v2 header on SMTP; its address is then the client's (empty: off)"),
 		tlsCert:       fs.String("tls-cert", "", "PEM certificate chain for STARTTLS/implicit TLS (default: self-signed, made once in --data-dir)"),
 		tlsKey:        fs.String("tls-key", "", "PEM private key of --tls-cert"),
 
@@ -86,8 +89,10 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		sesConfigSet: fs.String("ses-configuration-set", "", "with --esp ses: a configuration set without open/click tracking"),
 
 		maxMessageBytes: fs.Int64("max-message-bytes", 25<<20, "largest message the upstream accepts; clients may send up to 64 KiB less (SIZE), room for what the rewrite adds"),
-		maxConnections:  fs.Int("max-connections", 100, "simultaneous SMTP connections; more get 421"),
+		maxConnections:  fs.Int("max-connections", 100, "simultaneous SMTP connections; more get 421; the last quarter only go to addresses holding none"),
+		maxPerAddress:   fs.Int("max-connections-per-address", 20, "simultaneous SMTP connections from one client address (IPv6: one /64); --relay-networks are exempt"),
 		smtpTimeout:     fs.Duration("smtp-timeout", 5*time.Minute, "SMTP command read/write timeout"),
+		preauthTimeout:  fs.Duration("smtp-preauth-timeout", 30*time.Second, "time a client outside --relay-networks has from connecting to authenticate; past it 421"),
 		storeTimeout:    fs.Duration("store-timeout", 2*time.Second, "consent lookup timeout; past it the relay fails closed"),
 		deliveryTimeout: fs.Duration("delivery-timeout", 3*time.Minute, "time allowed to hand one message to the upstream"),
 		shutdownGrace:   fs.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, time given to transactions in progress"),
@@ -114,6 +119,7 @@ func addServeFlags(fs *flagSet) *serveSettings {
 // checked are the settings that validate() turned into values.
 type checked struct {
 	networks   []netip.Prefix
+	proxyFrom  []netip.Prefix
 	publicURL  string
 	hostname   string
 	upstreamCA *x509.CertPool
@@ -123,21 +129,12 @@ type checked struct {
 func (s *serveSettings) validate() (checked, error) {
 	var c checked
 	var errs []error
-	for _, part := range strings.Split(*s.relayNetworks, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(part)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--relay-networks: %w", err))
-			continue
-		}
-		c.networks = append(c.networks, p.Masked())
+	var err error
+	if c.networks, err = parseNetworks("--relay-networks", *s.relayNetworks); err != nil {
+		errs = append(errs, err)
 	}
-	if c.networks == nil {
-		// An empty list means "nobody without AUTH", never "everybody".
-		c.networks = []netip.Prefix{}
+	if c.proxyFrom, err = parseNetworks("--proxy-protocol-from", *s.proxyFrom); err != nil {
+		errs = append(errs, err)
 	}
 	u, err := url.Parse(*s.publicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -175,8 +172,11 @@ func (s *serveSettings) validate() (checked, error) {
 			errs = append(errs, err)
 		}
 	}
-	if *s.maxMessageBytes < 1024 || *s.maxConnections < 1 || *s.upstreamPool < 0 {
-		errs = append(errs, errors.New("--max-message-bytes, --max-connections and --upstream-pool must be positive"))
+	if *s.maxMessageBytes < 1024 || *s.maxConnections < 1 || *s.maxPerAddress < 1 || *s.upstreamPool < 0 {
+		errs = append(errs, errors.New("--max-message-bytes, --max-connections, --max-connections-per-address and --upstream-pool must be positive"))
+	}
+	if *s.preauthTimeout <= 0 {
+		errs = append(errs, errors.New("--smtp-preauth-timeout must be positive"))
 	}
 	for _, a := range []struct{ name, addr string }{{"--smtp-addr", *s.smtpAddr}, {"--http-addr", *s.httpAddr}, {"--smtps-addr", *s.smtpsAddr}} {
 		if a.addr == "" && a.name == "--smtps-addr" {
@@ -197,6 +197,24 @@ func (s *serveSettings) validate() (checked, error) {
 		return c, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return c, nil
+}
+
+// parseNetworks reads a comma-separated list of networks. An empty list is
+// empty, never "everybody".
+func parseNetworks(flag, list string) ([]netip.Prefix, error) {
+	nets := []netip.Prefix{}
+	for _, part := range strings.Split(list, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		nets = append(nets, p.Masked())
+	}
+	return nets, nil
 }
 
 func (s *serveSettings) espOptions() proxy.ESPOptions {
@@ -357,31 +375,34 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	relay, err := proxy.NewRelay(proxy.Config{
-		Hostname:        c.hostname,
-		Cert:            cert,
-		RelayNetworks:   c.networks,
-		Credentials:     proxy.NewCredentials(store.Records(), rand.Reader),
-		MaxMessageBytes: *set.maxMessageBytes,
-		ReadTimeout:     *set.smtpTimeout,
-		WriteTimeout:    *set.smtpTimeout,
-		MaxConnections:  *set.maxConnections,
-		StoreTimeout:    *set.storeTimeout,
-		DeliveryTimeout: *set.deliveryTimeout,
-		Store:           store,
-		RecipientKey:    st.keyring.RecipientKey,
-		Rewrite:         rewrite,
-		URLs:            proxy.URLFactoryFor(st.keyring, c.publicURL),
-		CampaignHeader:  *set.campaignHeader,
-		Deliverability:  *set.deliverability,
-		TrackClicks:     *set.trackClicks,
-		Learn:           learner,
-		ESP:             proxy.ESP(*set.esp),
-		ESPOptions:      set.espOptions(),
-		DKIM:            dkimKeys,
-		Delivery:        delivery,
-		Metrics:         proxy.NewRelayMetrics(reg),
-		Logger:          logger.With("part", "relay"),
-		Now:             time.Now,
+		Hostname:                 c.hostname,
+		Cert:                     cert,
+		RelayNetworks:            c.networks,
+		Credentials:              proxy.NewCredentials(store.Records(), rand.Reader),
+		MaxMessageBytes:          *set.maxMessageBytes,
+		ReadTimeout:              *set.smtpTimeout,
+		WriteTimeout:             *set.smtpTimeout,
+		MaxConnections:           *set.maxConnections,
+		MaxConnectionsPerAddress: *set.maxPerAddress,
+		PreAuthTimeout:           *set.preauthTimeout,
+		ProxyProtocolFrom:        c.proxyFrom,
+		StoreTimeout:             *set.storeTimeout,
+		DeliveryTimeout:          *set.deliveryTimeout,
+		Store:                    store,
+		RecipientKey:             st.keyring.RecipientKey,
+		Rewrite:                  rewrite,
+		URLs:                     proxy.URLFactoryFor(st.keyring, c.publicURL),
+		CampaignHeader:           *set.campaignHeader,
+		Deliverability:           *set.deliverability,
+		TrackClicks:              *set.trackClicks,
+		Learn:                    learner,
+		ESP:                      proxy.ESP(*set.esp),
+		ESPOptions:               set.espOptions(),
+		DKIM:                     dkimKeys,
+		Delivery:                 delivery,
+		Metrics:                  proxy.NewRelayMetrics(reg),
+		Logger:                   logger.With("part", "relay"),
+		Now:                      time.Now,
 	})
 	if err != nil {
 		return err
