@@ -103,7 +103,10 @@ type Config struct {
 	// StoreTimeout bounds each consent store call (default 2 s); past it
 	// the relay fails closed.
 	StoreTimeout time.Duration
-	// DeliveryTimeout bounds the hand-over of one message (default 3 min).
+	// DeliveryTimeout bounds the hand-over of one message (default 10 min,
+	// the wait for a final reply of RFC 5321 §4.5.3.2.6: the client waits
+	// as long for ours). Shutdown waits for hand-overs in progress up to
+	// it, whatever its own grace.
 	DeliveryTimeout time.Duration
 
 	Store        consent.Store
@@ -174,7 +177,7 @@ func (c *Config) defaults() error {
 		c.StoreTimeout = 2 * time.Second
 	}
 	if c.DeliveryTimeout == 0 {
-		c.DeliveryTimeout = 3 * time.Minute
+		c.DeliveryTimeout = 10 * time.Minute
 	}
 	if c.CampaignHeader == "" {
 		c.CampaignHeader = DefaultCampaignHeader
@@ -221,9 +224,13 @@ type Relay struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	inflight  int
-	draining  atomic.Bool
-	conns     *connLimiter
-	idSeq     atomic.Uint64
+	// delivering counts hand-overs in progress; cutoff refuses new ones
+	// once Shutdown's grace is over (drain.go).
+	delivering int
+	cutoff     bool
+	draining   atomic.Bool
+	conns      *connLimiter
+	idSeq      atomic.Uint64
 
 	// bookkeeping bounds the background store writes after delivery;
 	// background waits for them at shutdown.
@@ -242,6 +249,7 @@ func NewRelay(cfg Config) (*Relay, error) {
 	}
 	r := &Relay{cfg: cfg, bookkeeping: make(chan struct{}, 256),
 		sends: newSendTally(cfg.SendTally, cfg.Store, cfg.StoreTimeout, cfg.Logger, cfg.Metrics)}
+	r.cfg.Delivery = drainingDeliverer{Deliverer: cfg.Delivery, r: r}
 	r.conns = newConnLimiter(cfg.MaxConnections, cfg.MaxConnectionsPerAddress, cfg.ReservedConnections,
 		func(ip netip.Addr) bool { return containsAddr(cfg.RelayNetworks, ip) })
 	s := smtp.NewServer(smtp.BackendFunc(r.newSession))
@@ -304,9 +312,11 @@ func (r *Relay) Reload() error {
 }
 
 // Shutdown stops accepting connections and new transactions, waits for the
-// transactions in progress to finish (until ctx ends), then closes every
-// connection and writes the pending campaign send counts, so a SIGTERM
-// loses none. It returns ctx's error when transactions had to be cut.
+// transactions in progress to finish (until ctx ends), then for the
+// messages being handed to the upstream (each up to DeliveryTimeout, even
+// past ctx: see drain.go), then closes every connection and writes the
+// pending campaign send counts, so a SIGTERM loses none. It returns ctx's
+// error when transactions had to be cut.
 func (r *Relay) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	r.draining.Store(true)
@@ -332,6 +342,7 @@ wait:
 		case <-tick.C:
 		}
 	}
+	r.drainDeliveries(tick.C)
 	r.srv.Close()
 	// Let the bookkeeping of delivered messages reach the store.
 	done := make(chan struct{})

@@ -94,8 +94,8 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		smtpTimeout:     fs.Duration("smtp-timeout", 5*time.Minute, "SMTP command read/write timeout"),
 		preauthTimeout:  fs.Duration("smtp-preauth-timeout", 30*time.Second, "time a client outside --relay-networks has from connecting to authenticate; past it 421"),
 		storeTimeout:    fs.Duration("store-timeout", 2*time.Second, "consent lookup timeout; past it the relay fails closed"),
-		deliveryTimeout: fs.Duration("delivery-timeout", 3*time.Minute, "time allowed to hand one message to the upstream"),
-		shutdownGrace:   fs.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, time given to transactions in progress"),
+		deliveryTimeout: fs.Duration("delivery-timeout", 10*time.Minute, "time allowed to hand one message to the upstream, its final reply included (RFC 5321: 10 min)"),
+		shutdownGrace:   fs.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, time given to transactions in progress; a message being handed to the upstream is waited for up to --delivery-timeout"),
 
 		dkimDir:      fs.String("dkim-keys-dir", "", "directory of DKIM keys named DOMAIN.pem, to re-sign messages whose signature the rewrite breaks"),
 		dkimSelector: fs.String("dkim-selector", "pixelgate", "DKIM selector of the keys in --dkim-keys-dir"),
@@ -230,13 +230,14 @@ func (s *serveSettings) certificate(hostname string) (*proxy.Certificate, error)
 }
 
 // delivery is the upstream, or the outbox when none is configured.
-func (s *serveSettings) delivery(c checked) (proxy.Deliverer, error) {
+func (s *serveSettings) delivery(c checked, logger *slog.Logger) (proxy.Deliverer, error) {
 	if *s.upstream == "" {
 		return proxy.NewOutbox(filepath.Join(*s.store.dataDir, "outbox"), time.Now)
 	}
 	tc := &tls.Config{RootCAs: c.upstreamCA}
 	return proxy.ParseUpstream(proxy.UpstreamConfig{URL: *s.upstream, HelloName: c.hostname,
-		Timeout: min(*s.deliveryTimeout, time.Minute), DataTimeout: *s.deliveryTimeout, MaxIdle: *s.upstreamPool, TLS: tc})
+		Timeout: min(*s.deliveryTimeout, 5*time.Minute), DataTimeout: *s.deliveryTimeout, MaxIdle: *s.upstreamPool, TLS: tc,
+		Logger: logger.With("part", "upstream")})
 }
 
 // serveDeps is what the HTTP handlers are built from.
@@ -361,7 +362,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	delivery, err := set.delivery(c)
+	delivery, err := set.delivery(c, logger)
 	if err != nil {
 		return err
 	}
