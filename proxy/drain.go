@@ -44,10 +44,7 @@ func (r *Relay) drainDeliveries(tick <-chan time.Time) {
 	idle := r.inflight - r.delivering
 	r.mu.Unlock()
 	for {
-		r.mu.Lock()
-		n := r.delivering
-		r.mu.Unlock()
-		if n == 0 {
+		if _, n := r.counts(); n == 0 {
 			break
 		}
 		<-tick
@@ -56,12 +53,16 @@ func (r *Relay) drainDeliveries(tick <-chan time.Time) {
 	// second bounds the wait should a transaction end otherwise.
 	flush := time.Now().Add(time.Second)
 	for time.Now().Before(flush) {
-		r.mu.Lock()
-		n := r.inflight
-		r.mu.Unlock()
-		if n <= idle {
+		if n, _ := r.counts(); n <= idle {
 			return
 		}
 		<-tick
 	}
+}
+
+// counts are the transactions and the hand-overs in progress.
+func (r *Relay) counts() (inflight, delivering int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inflight, r.delivering
 }

@@ -329,10 +329,7 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	var err error
 wait:
 	for {
-		r.mu.Lock()
-		n := r.inflight
-		r.mu.Unlock()
-		if n == 0 {
+		if n, _ := r.counts(); n == 0 {
 			break
 		}
 		select {
