@@ -47,6 +47,13 @@ func readData(r io.Reader, sizeHint int64, buf []byte) ([]byte, error) {
 		if errors.As(err, &se) {
 			return nil, se
 		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			// A line past the server's read limit is the same fault as
+			// one past 998 characters, and as permanent: a 4xx here made
+			// senders retry the same message forever (RFC 5321
+			// §4.5.3.1.6 bounds a text line to 1000 octets with CRLF).
+			return nil, errLineTooLong
+		}
 		return nil, fmt.Errorf("read message data: %w", err)
 	}
 	msg := b.Bytes()

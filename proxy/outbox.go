@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,12 +44,36 @@ type Outbox struct {
 	now func() time.Time
 }
 
-// NewOutbox creates dir when needed.
+// NewOutbox creates dir when needed and removes the temporary files a crash
+// left behind: each is a whole message, addresses included, that was
+// never renamed into place, so the client was never told it was accepted
+// and will send it again (R8: nothing personal kept without a purpose).
 func NewOutbox(dir string, now func() time.Time) (*Outbox, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create outbox: %w", err)
 	}
+	if err := removeTempFiles(dir); err != nil {
+		return nil, fmt.Errorf("clean outbox: %w", err)
+	}
 	return &Outbox{dir: dir, now: now}, nil
+}
+
+// tempPattern names writeFileAtomic's temporary files.
+const tempPattern = ".tmp-*"
+
+// removeTempFiles deletes the temporary files of writeFileAtomic in dir.
+func removeTempFiles(dir string) error {
+	left, err := filepath.Glob(filepath.Join(dir, tempPattern))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range left {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Deliver writes the message under a name made of the time and random bytes,
@@ -74,7 +99,7 @@ func (o *Outbox) Close() error     { return nil }
 // leaves either the whole file or nothing.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	f, err := os.CreateTemp(dir, tempPattern)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

@@ -83,10 +83,27 @@ type Config struct {
 	// MaxConnections is the number of simultaneous SMTP connections
 	// (default 100); more are refused with 421.
 	MaxConnections int
+	// MaxConnectionsPerAddress bounds one client address's connections
+	// (default 20; IPv6 per /64; RelayNetworks exempt), and the last
+	// ReservedConnections of MaxConnections (default a quarter) only go to
+	// addresses holding none yet (see connlimit.go).
+	MaxConnectionsPerAddress int
+	ReservedConnections      int
+	// PreAuthTimeout is how long a client outside RelayNetworks has from
+	// connecting to authenticate (default 30 s).
+	PreAuthTimeout time.Duration
+	// ProxyProtocolFrom are the load balancers that must start each
+	// connection with a PROXY protocol header (v1 or v2); the address it
+	// gives stands for the client everywhere. Empty: no PROXY protocol;
+	// a header from any other peer is just a bad SMTP command.
+	ProxyProtocolFrom []netip.Prefix
 	// StoreTimeout bounds each consent store call (default 2 s); past it
 	// the relay fails closed.
 	StoreTimeout time.Duration
-	// DeliveryTimeout bounds the hand-over of one message (default 3 min).
+	// DeliveryTimeout bounds the hand-over of one message (default 10 min,
+	// the wait for a final reply of RFC 5321 §4.5.3.2.6: the client waits
+	// as long for ours). Shutdown waits for hand-overs in progress up to
+	// it, whatever its own grace.
 	DeliveryTimeout time.Duration
 	// MaxRecipients is the number of recipients per transaction (default
 	// 100, the least RFC 5321 §4.5.3.1.8 lets a server take); more get 452.
@@ -149,11 +166,23 @@ func (c *Config) defaults() error {
 	if c.MaxConnections == 0 {
 		c.MaxConnections = 100
 	}
+	if c.MaxConnectionsPerAddress == 0 {
+		c.MaxConnectionsPerAddress = 20
+	}
+	if c.ReservedConnections == 0 {
+		c.ReservedConnections = c.MaxConnections / 4
+	}
+	// A reserve as large as the pool would leave every address one
+	// connection; keep at least one slot outside it.
+	c.ReservedConnections = max(min(c.ReservedConnections, c.MaxConnections-1), 0)
+	if c.PreAuthTimeout == 0 {
+		c.PreAuthTimeout = 30 * time.Second
+	}
 	if c.StoreTimeout == 0 {
 		c.StoreTimeout = 2 * time.Second
 	}
 	if c.DeliveryTimeout == 0 {
-		c.DeliveryTimeout = 3 * time.Minute
+		c.DeliveryTimeout = 10 * time.Minute
 	}
 	if c.MaxRecipients == 0 {
 		c.MaxRecipients = 100
@@ -209,9 +238,13 @@ type Relay struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	inflight  int
-	draining  atomic.Bool
-	active    atomic.Int64 // open connections
-	idSeq     atomic.Uint64
+	// delivering counts hand-overs in progress; cutoff refuses new ones
+	// once Shutdown's grace is over (drain.go).
+	delivering int
+	cutoff     bool
+	draining   atomic.Bool
+	conns      *connLimiter
+	idSeq      atomic.Uint64
 
 	// bookkeeping bounds the background store writes after delivery;
 	// background waits for them at shutdown.
@@ -230,6 +263,9 @@ func NewRelay(cfg Config) (*Relay, error) {
 	}
 	r := &Relay{cfg: cfg, bookkeeping: make(chan struct{}, 256),
 		sends: newSendTally(cfg.SendTally, cfg.Store, cfg.StoreTimeout, cfg.Logger, cfg.Metrics)}
+	r.cfg.Delivery = drainingDeliverer{Deliverer: cfg.Delivery, r: r}
+	r.conns = newConnLimiter(cfg.MaxConnections, cfg.MaxConnectionsPerAddress, cfg.ReservedConnections,
+		func(ip netip.Addr) bool { return containsAddr(cfg.RelayNetworks, ip) })
 	s := smtp.NewServer(smtp.BackendFunc(r.newSession))
 	s.Domain = cfg.Hostname
 	s.MaxMessageBytes = AcceptedMessageBytes(cfg.MaxMessageBytes)
@@ -290,9 +326,11 @@ func (r *Relay) Reload() error {
 }
 
 // Shutdown stops accepting connections and new transactions, waits for the
-// transactions in progress to finish (until ctx ends), then closes every
-// connection and writes the pending campaign send counts, so a SIGTERM
-// loses none. It returns ctx's error when transactions had to be cut.
+// transactions in progress to finish (until ctx ends), then for the
+// messages being handed to the upstream (each up to DeliveryTimeout, even
+// past ctx: see drain.go), then closes every connection and writes the
+// pending campaign send counts, so a SIGTERM loses none. It returns ctx's
+// error when transactions had to be cut.
 func (r *Relay) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	r.draining.Store(true)
@@ -305,10 +343,7 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	var err error
 wait:
 	for {
-		r.mu.Lock()
-		n := r.inflight
-		r.mu.Unlock()
-		if n == 0 {
+		if n, _ := r.counts(); n == 0 {
 			break
 		}
 		select {
@@ -318,6 +353,7 @@ wait:
 		case <-tick.C:
 		}
 	}
+	r.drainDeliveries(tick.C)
 	r.srv.Close()
 	// Let the bookkeeping of delivered messages reach the store.
 	done := make(chan struct{})
@@ -354,16 +390,7 @@ func (r *Relay) endTransaction() {
 
 // allowedNetwork reports whether addr may relay without AUTH.
 func (r *Relay) allowedNetwork(addr net.Addr) bool {
-	ip := addrIP(addr)
-	if !ip.IsValid() {
-		return false
-	}
-	for _, p := range r.cfg.RelayNetworks {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return containsAddr(r.cfg.RelayNetworks, addrIP(addr))
 }
 
 func addrIP(addr net.Addr) netip.Addr {
@@ -378,43 +405,9 @@ func addrIP(addr net.Addr) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// limit wraps l so connections beyond MaxConnections get 421 and are closed.
+// limit wraps l with the connection admission of connlimit.go.
 func (r *Relay) limit(l net.Listener) net.Listener {
 	return &limitListener{Listener: l, r: r}
-}
-
-type limitListener struct {
-	net.Listener
-	r *Relay
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if l.r.active.Add(1) > int64(l.r.cfg.MaxConnections) {
-			l.r.active.Add(-1)
-			l.r.cfg.Metrics.ConnectionsRefused.Inc()
-			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = io.WriteString(c, "421 4.7.0 Too many connections, try again later\r\n")
-			c.Close()
-			continue
-		}
-		return &countedConn{Conn: c, r: l.r}, nil
-	}
-}
-
-type countedConn struct {
-	net.Conn
-	r    *Relay
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() { c.r.active.Add(-1) })
-	return c.Conn.Close()
 }
 
 // nextID is a transaction id for the Received field and logs.

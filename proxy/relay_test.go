@@ -550,6 +550,20 @@ func TestRelayLongLinesAndSize(t *testing.T) {
 	wantCode(t, send(c, "a@shop.example", "b@example.net", "From: a@shop.example\r\n\r\n"+strings.Repeat("x\r\n", 40<<10)), 552, "5.3.4")
 }
 
+// TestRelayRefusesOverlongLinePermanently: a line past the server's read
+// limit (4096) is refused with the same permanent 554 5.6.0 as one past
+// 998 characters, and nothing goes upstream; a 451 made senders retry it
+// forever.
+func TestRelayRefusesOverlongLinePermanently(t *testing.T) {
+	h := newHarness(t)
+	c := h.dial(false)
+	msg := "From: a@shop.example\r\n\r\n" + strings.Repeat("y", 5000) + "\r\n"
+	wantCode(t, send(c, "a@shop.example", "b@example.net", msg), 554, "5.6.0")
+	if n := h.sink.Count(); n != 0 {
+		t.Fatalf("upstream got %d", n)
+	}
+}
+
 func TestRelayConnectionLimit(t *testing.T) {
 	h := newHarness(t, func(c *Config, _ *smtpsink.Options) { c.MaxConnections = 1 })
 	c := h.dial(false)

@@ -74,6 +74,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return err
 		}
 		s.user = user
+		clientAuthenticated(s.conn.Conn())
 		return nil
 	})
 }

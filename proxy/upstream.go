@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -23,10 +24,16 @@ type UpstreamConfig struct {
 	URL string
 	// HelloName is sent in EHLO.
 	HelloName string
-	// Timeout bounds connecting and each command; DataTimeout the wait for
-	// the final reply after the message.
+	// Timeout bounds each command (default 5 min: the greeting, MAIL and
+	// RCPT of RFC 5321 §4.5.3.2; DATA's 354 gets at most 2 min and each
+	// block of data at most 3, as there) and connecting (at most 1 min);
+	// DataTimeout the wait for the final reply after the message (default
+	// 10 min, §4.5.3.2.6: an upstream may take that long and still deliver).
+	// A delivery's context deadline bounds them all.
 	Timeout     time.Duration
 	DataTimeout time.Duration
+	// Logger hears of final replies that came after DataTimeout.
+	Logger *slog.Logger
 	// MaxIdle is the number of connections kept open between messages.
 	MaxIdle int
 	// TLS is the client configuration (RootCAs for a private CA in tests);
@@ -53,6 +60,10 @@ type Upstream struct {
 
 	mu   sync.Mutex
 	idle []*upstreamConn
+	// late are connections whose final reply is still awaited after the
+	// delivery gave up, to log what the upstream did; Close ends them.
+	late     map[*upstreamConn]struct{}
+	lateDone sync.WaitGroup
 }
 
 // ParseUpstream checks the URL and returns an Upstream; nothing is dialled.
@@ -96,11 +107,15 @@ func ParseUpstream(cfg UpstreamConfig) (*Upstream, error) {
 		up.display += " (no TLS)"
 	}
 	if up.cfg.Timeout == 0 {
-		up.cfg.Timeout = 30 * time.Second
+		up.cfg.Timeout = 5 * time.Minute
 	}
 	if up.cfg.DataTimeout == 0 {
-		up.cfg.DataTimeout = 2 * time.Minute
+		up.cfg.DataTimeout = 10 * time.Minute
 	}
+	if up.cfg.Logger == nil {
+		up.cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	up.late = map[*upstreamConn]struct{}{}
 	if up.cfg.HelloName == "" {
 		up.cfg.HelloName = "localhost"
 	}
@@ -147,7 +162,7 @@ func upstreamReply(stage string, err error) *smtp.SMTPError {
 
 // dial opens and prepares a new upstream connection.
 func (u *Upstream) dial(ctx context.Context) (*upstreamConn, error) {
-	d := net.Dialer{Timeout: u.cfg.Timeout}
+	d := net.Dialer{Timeout: min(u.cfg.Timeout, time.Minute)}
 	conn, err := d.DialContext(ctx, "tcp", u.addr)
 	if err != nil {
 		return nil, err
@@ -201,7 +216,9 @@ func (u *Upstream) Deliver(ctx context.Context, env Envelope, msg []byte) error 
 				return upstreamReply("connect", err)
 			}
 		}
+		c.until, _ = ctx.Deadline()
 		sent, err := u.transaction(c, env, msg)
+		c.until = time.Time{}
 		if err == nil {
 			u.put(c)
 			return nil
@@ -223,7 +240,11 @@ func (u *Upstream) Deliver(ctx context.Context, env Envelope, msg []byte) error 
 			}
 			return upstreamReply("message", err)
 		}
-		c.Close()
+		if errors.Is(err, errNoFinalReply) {
+			u.watchLate(c)
+		} else {
+			c.Close()
+		}
 		if pooled && !sent && attempt == 0 {
 			continue
 		}
@@ -283,15 +304,65 @@ func headerBytes(msg []byte) []byte {
 	return msg
 }
 
-// Close quits the idle connections.
+// errNoFinalReply: the message was sent but its final reply did not come
+// in time. The client is told to retry; the upstream may still deliver.
+var errNoFinalReply = errors.New("no final reply in time")
+
+// watchLate keeps reading, for another DataTimeout, the final reply the
+// delivery stopped waiting for, and logs it: an upstream that accepts
+// after the client was told to retry has made a duplicate, and the
+// operator should know (raise --delivery-timeout, or see the ESP).
+func (u *Upstream) watchLate(c *upstreamConn) {
+	u.mu.Lock()
+	if u.late == nil {
+		u.mu.Unlock()
+		c.Close()
+		return
+	}
+	u.late[c] = struct{}{}
+	u.lateDone.Add(1)
+	u.mu.Unlock()
+	since := time.Now()
+	go func() {
+		defer u.lateDone.Done()
+		defer func() {
+			u.mu.Lock()
+			delete(u.late, c)
+			u.mu.Unlock()
+			c.Close()
+		}()
+		if err := c.conn.SetReadDeadline(time.Now().Add(u.cfg.DataTimeout)); err != nil {
+			return
+		}
+		code, err := c.rr.read()
+		waited := time.Since(since).Round(time.Millisecond).String()
+		switch {
+		case err != nil:
+			u.cfg.Logger.Warn("upstream gave no final reply after the delivery timeout; the client was told to retry", "extra_wait", waited)
+		case code/100 == 2:
+			u.cfg.Logger.Error("upstream accepted a message after the delivery timeout; the client was told to retry and may send it again (duplicate)",
+				"code", code, "late_by", waited)
+		default:
+			u.cfg.Logger.Warn("upstream answered after the delivery timeout", "code", code, "late_by", waited)
+		}
+	}()
+}
+
+// Close quits the idle connections and stops watching late replies.
 func (u *Upstream) Close() error {
 	u.mu.Lock()
 	idle := u.idle
 	u.idle = nil
+	late := u.late
+	u.late = nil
 	u.mu.Unlock()
 	for _, c := range idle {
 		_ = c.Quit()
 	}
+	for c := range late {
+		c.Close()
+	}
+	u.lateDone.Wait()
 	return nil
 }
 

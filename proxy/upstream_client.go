@@ -29,7 +29,27 @@ type upstreamConn struct {
 	ext         extensions
 	timeout     time.Duration // per command (RFC 5321 §4.5.3.2)
 	dataTimeout time.Duration // for the reply after the data (§4.5.3.2.6)
-	line        []byte        // the command being sent; reused
+	// until is the end of the delivery under way (its context's
+	// deadline); no stage waits past it. Zero: no bound.
+	until time.Time
+	line  []byte // the command being sent; reused
+}
+
+// RFC 5321 §4.5.3.2's client timeouts for the stages that have their own:
+// the 354 after DATA (§4.5.3.2.4) and each block of data (§4.5.3.2.5).
+// A shorter command timeout (tests) shortens them too.
+const (
+	dataInitTimeout  = 2 * time.Minute
+	dataBlockTimeout = 3 * time.Minute
+)
+
+// deadline is when a stage of timeout d started now must end.
+func (c *upstreamConn) deadline(d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if !c.until.IsZero() && c.until.Before(t) {
+		return c.until
+	}
+	return t
 }
 
 // extensions are the EHLO keywords pixelgate acts on (RFC 5321 §4.1.1.1).
@@ -50,22 +70,19 @@ func newUpstreamConn(conn net.Conn, timeout, dataTimeout time.Duration) *upstrea
 func (c *upstreamConn) setConn(conn net.Conn) {
 	c.conn = conn
 	c.rr = newReplyReader(conn)
-	c.body.w = deadlineWriter{conn: conn, timeout: c.timeout}
+	c.body.w = deadlineWriter{c: c}
 }
 
 // deadlineWriter gives each write of the message its own deadline: RFC 5321
 // §4.5.3.2.5 times each data block, not the whole transfer, so a large
 // message on a slow link is not cut off while it is moving.
-type deadlineWriter struct {
-	conn    net.Conn
-	timeout time.Duration
-}
+type deadlineWriter struct{ c *upstreamConn }
 
 func (w deadlineWriter) Write(p []byte) (int, error) {
-	if err := w.conn.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+	if err := w.c.conn.SetWriteDeadline(w.c.deadline(min(w.c.timeout, dataBlockTimeout))); err != nil {
 		return 0, err
 	}
-	return w.conn.Write(p)
+	return w.c.conn.Write(p)
 }
 
 // open runs the session's start on a connected conn: greeting, EHLO, then
@@ -85,7 +102,7 @@ func (c *upstreamConn) start(ctx context.Context, hello string, mode tlsMode, tl
 			return err
 		}
 	}
-	if err := c.conn.SetDeadline(time.Now().Add(c.timeout)); err != nil {
+	if err := c.conn.SetDeadline(c.deadline(c.timeout)); err != nil {
 		return err
 	}
 	code, err := c.rr.read()
@@ -186,7 +203,7 @@ func (c *upstreamConn) startTLS(ctx context.Context, cfg *tls.Config) error {
 
 func (c *upstreamConn) handshake(ctx context.Context, cfg *tls.Config) error {
 	tc := tls.Client(c.conn, cfg)
-	if err := tc.SetDeadline(time.Now().Add(c.timeout)); err != nil {
+	if err := tc.SetDeadline(c.deadline(c.timeout)); err != nil {
 		return err
 	}
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -308,7 +325,7 @@ func (c *upstreamConn) envelopePipelined(from, to string, size int, utf8 bool) e
 		return err
 	}
 	c.line = append(c.line, "DATA\r\n"...)
-	if err := c.conn.SetDeadline(time.Now().Add(c.timeout)); err != nil {
+	if err := c.conn.SetDeadline(c.deadline(c.timeout)); err != nil {
 		return err
 	}
 	if _, err := c.conn.Write(c.line); err != nil {
@@ -361,7 +378,7 @@ func checkAddress(addr string) error {
 // after that a retry could deliver it twice.
 func (c *upstreamConn) data(msg []byte) (sent bool, err error) {
 	c.line = append(c.line[:0], "DATA\r\n"...)
-	if _, err := c.roundTrip(354); err != nil {
+	if _, err := c.roundTripWithin(min(c.timeout, dataInitTimeout), 354); err != nil {
 		return false, fmt.Errorf("DATA: %w", err)
 	}
 	return c.message(msg)
@@ -372,10 +389,14 @@ func (c *upstreamConn) message(msg []byte) (sent bool, err error) {
 	if err := c.body.writeMessage(msg); err != nil {
 		return true, fmt.Errorf("write message: %w", err)
 	}
-	if err := c.conn.SetReadDeadline(time.Now().Add(c.dataTimeout)); err != nil {
+	if err := c.conn.SetReadDeadline(c.deadline(c.dataTimeout)); err != nil {
 		return true, err
 	}
 	if _, err := c.reply(250); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			err = fmt.Errorf("%w: %w", errNoFinalReply, err)
+		}
 		return true, fmt.Errorf("end of data: %w", err)
 	}
 	return true, nil
@@ -413,7 +434,12 @@ func (c *upstreamConn) Close() error { return c.conn.Close() }
 // roundTrip writes c.line, a whole command, and reads the reply within the
 // command timeout.
 func (c *upstreamConn) roundTrip(expect int) (int, error) {
-	if err := c.conn.SetDeadline(time.Now().Add(c.timeout)); err != nil {
+	return c.roundTripWithin(c.timeout, expect)
+}
+
+// roundTripWithin is roundTrip with the stage's own timeout.
+func (c *upstreamConn) roundTripWithin(d time.Duration, expect int) (int, error) {
+	if err := c.conn.SetDeadline(c.deadline(d)); err != nil {
 		return 0, err
 	}
 	if _, err := c.conn.Write(c.line); err != nil {

@@ -38,7 +38,7 @@ type serveSettings struct {
 	store storeFlags
 
 	smtpAddr, smtpsAddr, httpAddr, publicURL *string
-	hostname, relayNetworks                  *string
+	hostname, relayNetworks, proxyFrom       *string
 	tlsCert, tlsKey                          *string
 
 	upstream, upstreamCA, esp, sesConfigSet *string
@@ -48,7 +48,9 @@ type serveSettings struct {
 	maxConnections  *int
 	maxRecipients   *int
 	copyConcurrency *int
+	maxPerAddress   *int
 	smtpTimeout     *time.Duration
+	preauthTimeout  *time.Duration
 	storeTimeout    *time.Duration
 	deliveryTimeout *time.Duration
 	shutdownGrace   *time.Duration
@@ -63,6 +65,8 @@ type serveSettings struct {
 	learnTTL       *time.Duration
 
 	logFormat *string
+
+	httpReadTimeout *time.Duration
 
 	dashboard dashboardFlags
 	pixel     pixelFlags
@@ -79,6 +83,7 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		publicURL:     pu.publicURL,
 		hostname:      fs.String("hostname", "", "name in the SMTP greeting and Received field (default: the host name)"),
 		relayNetworks: fs.String("relay-networks", "127.0.0.0/8,::1/128", "comma-separated networks that may relay without AUTH"),
+		proxyFrom:     fs.String("proxy-protocol-from", "", "comma-separated load balancer networks that must send a PROXY protocol v1/v2 header on SMTP; its address is then the client's (empty: off)"),
 		tlsCert:       fs.String("tls-cert", "", "PEM certificate chain for STARTTLS/implicit TLS (default: self-signed, made once in --data-dir)"),
 		tlsKey:        fs.String("tls-key", "", "PEM private key of --tls-cert"),
 
@@ -89,13 +94,15 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		sesConfigSet: fs.String("ses-configuration-set", "", "with --esp ses: a configuration set without open/click tracking"),
 
 		maxMessageBytes: fs.Int64("max-message-bytes", 25<<20, "largest message the upstream accepts; clients may send up to 64 KiB less (SIZE), room for what the rewrite adds"),
-		maxConnections:  fs.Int("max-connections", 100, "simultaneous SMTP connections; more get 421"),
+		maxConnections:  fs.Int("max-connections", 100, "simultaneous SMTP connections; more get 421; the last quarter only go to addresses holding none"),
 		maxRecipients:   fs.Int("max-recipients", 100, "recipients per SMTP transaction, each sent its own rewritten copy; more get 452 (RFC 5321 §4.5.3.1.10)"),
 		copyConcurrency: fs.Int("copy-concurrency", 8, "recipients' copies of one transaction rewritten and sent upstream at once"),
+		maxPerAddress:   fs.Int("max-connections-per-address", 20, "simultaneous SMTP connections from one client address (IPv6: one /64); --relay-networks are exempt"),
 		smtpTimeout:     fs.Duration("smtp-timeout", 5*time.Minute, "SMTP command read/write timeout"),
+		preauthTimeout:  fs.Duration("smtp-preauth-timeout", 30*time.Second, "time a client outside --relay-networks has from connecting to authenticate; past it 421"),
 		storeTimeout:    fs.Duration("store-timeout", 2*time.Second, "consent lookup timeout; past it the relay fails closed"),
-		deliveryTimeout: fs.Duration("delivery-timeout", 3*time.Minute, "time allowed to hand one message to the upstream"),
-		shutdownGrace:   fs.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, time given to transactions in progress"),
+		deliveryTimeout: fs.Duration("delivery-timeout", 10*time.Minute, "time allowed to hand one message to the upstream, its final reply included (RFC 5321: 10 min)"),
+		shutdownGrace:   fs.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, time given to transactions in progress; a message being handed to the upstream is waited for up to --delivery-timeout"),
 
 		dkimDir:      fs.String("dkim-keys-dir", "", "directory of DKIM keys named DOMAIN.pem, to re-sign messages whose signature the rewrite breaks"),
 		dkimSelector: fs.String("dkim-selector", "pixelgate", "DKIM selector of the keys in --dkim-keys-dir"),
@@ -109,6 +116,8 @@ func addServeFlags(fs *flagSet) *serveSettings {
 
 		logFormat: fs.String("log-format", "text", "log format on stderr: text or json"),
 
+		httpReadTimeout: fs.Duration("http-read-timeout", 30*time.Second, "time an HTTP client has to send a whole request, body included (headers: at most 10s)"),
+
 		dashboard: addDashboardFlags(fs),
 		pixel:     addPixelFlags(fs),
 		logins:    addLoginFlags(fs),
@@ -121,6 +130,7 @@ type checked struct {
 	publicURL string
 	// derived: publicURL follows the HTTP listener (no --public-url).
 	derived    bool
+	proxyFrom  []netip.Prefix
 	hostname   string
 	upstreamCA *x509.CertPool
 }
@@ -129,21 +139,12 @@ type checked struct {
 func (s *serveSettings) validate() (checked, error) {
 	var c checked
 	var errs []error
-	for _, part := range strings.Split(*s.relayNetworks, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(part)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--relay-networks: %w", err))
-			continue
-		}
-		c.networks = append(c.networks, p.Masked())
+	var err error
+	if c.networks, err = parseNetworks("--relay-networks", *s.relayNetworks); err != nil {
+		errs = append(errs, err)
 	}
-	if c.networks == nil {
-		// An empty list means "nobody without AUTH", never "everybody".
-		c.networks = []netip.Prefix{}
+	if c.proxyFrom, err = parseNetworks("--proxy-protocol-from", *s.proxyFrom); err != nil {
+		errs = append(errs, err)
 	}
 	c.hostname = *s.hostname
 	if c.hostname == "" {
@@ -181,8 +182,11 @@ func (s *serveSettings) validate() (checked, error) {
 			errs = append(errs, err)
 		}
 	}
-	if *s.maxMessageBytes < 1024 || *s.maxConnections < 1 || *s.upstreamPool < 0 {
-		errs = append(errs, errors.New("--max-message-bytes, --max-connections and --upstream-pool must be positive"))
+	if *s.maxMessageBytes < 1024 || *s.maxConnections < 1 || *s.maxPerAddress < 1 || *s.upstreamPool < 0 {
+		errs = append(errs, errors.New("--max-message-bytes, --max-connections, --max-connections-per-address and --upstream-pool must be positive"))
+	}
+	if *s.preauthTimeout <= 0 {
+		errs = append(errs, errors.New("--smtp-preauth-timeout must be positive"))
 	}
 	if *s.maxRecipients < 1 || *s.copyConcurrency < 1 {
 		errs = append(errs, errors.New("--max-recipients and --copy-concurrency must be at least 1"))
@@ -195,6 +199,9 @@ func (s *serveSettings) validate() (checked, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", a.name, err))
 		}
 	}
+	if *s.httpReadTimeout <= 0 {
+		errs = append(errs, errors.New("--http-read-timeout must be positive"))
+	}
 	if *s.logFormat != "text" && *s.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", *s.logFormat))
 	}
@@ -203,6 +210,24 @@ func (s *serveSettings) validate() (checked, error) {
 		return c, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return c, nil
+}
+
+// parseNetworks reads a comma-separated list of networks. An empty list is
+// empty, never "everybody".
+func parseNetworks(flag, list string) ([]netip.Prefix, error) {
+	nets := []netip.Prefix{}
+	for _, part := range strings.Split(list, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		nets = append(nets, p.Masked())
+	}
+	return nets, nil
 }
 
 func (s *serveSettings) espOptions() proxy.ESPOptions {
@@ -227,13 +252,14 @@ func (s *serveSettings) outboxDir() string {
 }
 
 // delivery is the upstream, or the outbox when none is configured.
-func (s *serveSettings) delivery(c checked) (proxy.Deliverer, error) {
+func (s *serveSettings) delivery(c checked, logger *slog.Logger) (proxy.Deliverer, error) {
 	if dir := s.outboxDir(); dir != "" {
 		return proxy.NewOutbox(dir, time.Now)
 	}
 	tc := &tls.Config{RootCAs: c.upstreamCA}
 	return proxy.ParseUpstream(proxy.UpstreamConfig{URL: *s.upstream, HelloName: c.hostname,
-		Timeout: min(*s.deliveryTimeout, time.Minute), DataTimeout: *s.deliveryTimeout, MaxIdle: *s.upstreamPool, TLS: tc})
+		Timeout: min(*s.deliveryTimeout, 5*time.Minute), DataTimeout: *s.deliveryTimeout, MaxIdle: *s.upstreamPool, TLS: tc,
+		Logger: logger.With("part", "upstream")})
 }
 
 // serveDeps is what the HTTP handlers are built from.
@@ -307,6 +333,22 @@ func newRelayRewrite() (proxy.RewriteFunc, error) {
 	return proxy.MailRewrite(rw), nil
 }
 
+// newHTTPServer bounds how long a client may take to send a request:
+// without ReadTimeout a body sent a byte at a time held its connection and
+// goroutine forever. There is no WriteTimeout: it would also cut the
+// dashboard's long exports, and a response is written at the client's pace
+// only once its request was read in time.
+func newHTTPServer(h http.Handler, readTimeout time.Duration, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(readTimeout, 10*time.Second),
+		ReadTimeout:       readTimeout,
+		// Keep-alive connections between requests.
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
 func runServe(ctx context.Context, env *environ, args []string) error {
 	fs := newFlagSet(env, "serve [flags]", "Run the SMTP relay and the HTTP side (pixel, consent pages, dashboard).\n"+
 		"Zero config: SMTP on 127.0.0.1:2525, HTTP on 127.0.0.1:8080, embedded store and outbox in ./data.")
@@ -372,7 +414,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	delivery, err := set.delivery(c)
+	delivery, err := set.delivery(c, logger)
 	if err != nil {
 		return err
 	}
@@ -391,33 +433,36 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	relay, err := proxy.NewRelay(proxy.Config{
-		Hostname:        c.hostname,
-		Cert:            cert,
-		RelayNetworks:   c.networks,
-		Credentials:     creds,
-		MaxMessageBytes: *set.maxMessageBytes,
-		ReadTimeout:     *set.smtpTimeout,
-		WriteTimeout:    *set.smtpTimeout,
-		MaxConnections:  *set.maxConnections,
-		MaxRecipients:   *set.maxRecipients,
-		CopyConcurrency: *set.copyConcurrency,
-		StoreTimeout:    *set.storeTimeout,
-		DeliveryTimeout: *set.deliveryTimeout,
-		Store:           store,
-		RecipientKey:    st.keyring.RecipientKey,
-		Rewrite:         rewrite,
-		URLs:            proxy.URLFactoryFor(st.keyring, c.publicURL),
-		CampaignHeader:  *set.campaignHeader,
-		Deliverability:  *set.deliverability,
-		TrackClicks:     *set.trackClicks,
-		Learn:           learner,
-		ESP:             proxy.ESP(*set.esp),
-		ESPOptions:      set.espOptions(),
-		DKIM:            dkimKeys,
-		Delivery:        delivery,
-		Metrics:         proxy.NewRelayMetrics(reg),
-		Logger:          logger.With("part", "relay"),
-		Now:             time.Now,
+		Hostname:                 c.hostname,
+		Cert:                     cert,
+		RelayNetworks:            c.networks,
+		Credentials:              creds,
+		MaxMessageBytes:          *set.maxMessageBytes,
+		ReadTimeout:              *set.smtpTimeout,
+		WriteTimeout:             *set.smtpTimeout,
+		MaxConnections:           *set.maxConnections,
+		MaxRecipients:            *set.maxRecipients,
+		CopyConcurrency:          *set.copyConcurrency,
+		MaxConnectionsPerAddress: *set.maxPerAddress,
+		PreAuthTimeout:           *set.preauthTimeout,
+		ProxyProtocolFrom:        c.proxyFrom,
+		StoreTimeout:             *set.storeTimeout,
+		DeliveryTimeout:          *set.deliveryTimeout,
+		Store:                    store,
+		RecipientKey:             st.keyring.RecipientKey,
+		Rewrite:                  rewrite,
+		URLs:                     proxy.URLFactoryFor(st.keyring, c.publicURL),
+		CampaignHeader:           *set.campaignHeader,
+		Deliverability:           *set.deliverability,
+		TrackClicks:              *set.trackClicks,
+		Learn:                    learner,
+		ESP:                      proxy.ESP(*set.esp),
+		ESPOptions:               set.espOptions(),
+		DKIM:                     dkimKeys,
+		Delivery:                 delivery,
+		Metrics:                  proxy.NewRelayMetrics(reg),
+		Logger:                   logger.With("part", "relay"),
+		Now:                      time.Now,
 	})
 	if err != nil {
 		return err
@@ -444,8 +489,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 			return fmt.Errorf("listen SMTPS: %w", err)
 		}
 	}
-	httpSrv := &http.Server{Handler: web.NewRouter(handlers), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	httpSrv := newHTTPServer(web.NewRouter(handlers), *set.httpReadTimeout, logger)
 
 	certFile, _ := cert.Files()
 	tlsNote := "STARTTLS with " + certFile
