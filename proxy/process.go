@@ -51,7 +51,7 @@ func (r *Relay) process(s *session, msg []byte) error {
 		},
 		TrackClicks: r.cfg.TrackClicks,
 		URLs:        r.cfg.URLs(s.key, s.env.To, campaign),
-		Learned:     r.learnedFor(log, campaign),
+		Learned:     r.learnedFor(campaign),
 		CountOnly:   true, // the relay keeps counts only (metrics)
 		// A campaign the learner has frozen needs no list of its URLs.
 		SkipResources: r.cfg.Learn == nil || !r.cfg.Learn.Learning(campaign),
