@@ -261,16 +261,10 @@ func (s *Store) Observe(ctx context.Context, campaign string, c []Resource) erro
 		}
 	}
 	res := s.learner.Observe(st, c)
-	switch {
-	case res.Frozen && !s.touchDue(st):
+	if res.Frozen && !s.touchDue(st) {
 		s.m.observed.WithLabelValues("frozen").Inc()
 		s.remember(campaign, st)
 		return nil
-	case res.Learned > 0:
-		s.m.observed.WithLabelValues("learned").Inc()
-		s.m.learned.Add(float64(res.Learned))
-	default:
-		s.m.observed.WithLabelValues("unchanged").Inc()
 	}
 	st.touched = s.today()
 	ttl := s.o.TTL
@@ -281,6 +275,14 @@ func (s *Store) Observe(ctx context.Context, campaign string, c []Resource) erro
 		return s.failed(fmt.Errorf("learn: save campaign state: %w", err))
 	}
 	s.remember(campaign, st)
+	// Counted once saved and cached: what the metric says is learnt, the
+	// next copy's rewrite uses.
+	if res.Learned > 0 {
+		s.m.observed.WithLabelValues("learned").Inc()
+		s.m.learned.Add(float64(res.Learned))
+	} else {
+		s.m.observed.WithLabelValues("unchanged").Inc()
+	}
 	return nil
 }
 
