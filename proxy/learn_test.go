@@ -3,13 +3,13 @@ package proxy
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
+	"github.com/pixelgate/pixelgate/consent/storetest"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
 )
@@ -123,24 +123,6 @@ func ridCopy(campaign, rcpt, rid string) string {
 		"</body></html>\r\n"
 }
 
-// testClock is a clock a test moves by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // A relay learns a campaign's ?rid=, then its store becomes unreachable and
 // its cached read of the campaign expires: the copies of the outage still
 // lose the rid (the last known shapes), and a campaign first seen during
@@ -158,7 +140,7 @@ func TestRelayLearnedShapesSurviveStoreOutage(t *testing.T) {
 	}
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
-			clk := &testClock{t: time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)}
+			clk := storetest.NewClock(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 			reg := prometheus.NewRegistry()
 			var ls *learn.Store
 			h := newHarnessWith(t, k.mk, func(c *Config, _ *smtpsink.Options) {
@@ -184,7 +166,7 @@ func TestRelayLearnedShapesSurviveStoreOutage(t *testing.T) {
 			if err := k.down(h); err != nil {
 				t.Fatal(err)
 			}
-			clk.Add(time.Hour) // far past the learn store's cache
+			clk.Advance(time.Hour) // far past the learn store's cache
 			during := []struct{ campaign, rcpt, rid string }{
 				{"sale-rid", "dave@example.net", "x5Tg7w2NcVb9"},
 				{"sale-rid", "erin@example.net", "m4Jd6s8RkYa1"},

@@ -36,7 +36,7 @@ type PixelConfig struct {
 	StoreTimeout time.Duration
 	// RecordQueue bounds the hits answered and waiting for their store
 	// call (default 4096); beyond it a hit is answered and not recorded,
-	// and counted. RecordWorkers make the store calls (default 8).
+	// and counted. RecordWorkers make the store calls (default 32).
 	RecordQueue   int
 	RecordWorkers int
 	Logger        *slog.Logger

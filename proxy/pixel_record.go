@@ -14,7 +14,7 @@ import (
 // Defaults of the recorder behind the pixel and the click redirect.
 const (
 	defaultRecordQueue   = 4096
-	defaultRecordWorkers = 8
+	defaultRecordWorkers = 32
 )
 
 // recorder makes the store calls of the pixel and the click redirect after
@@ -140,16 +140,9 @@ func (r *recorder) Close(ctx context.Context) error {
 	r.closed = true
 	close(r.q)
 	r.mu.Unlock()
-	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		r.abandon()
-		return nil
-	case <-ctx.Done():
-		r.abandon()
-		<-done
+	if err := waitOrCancel(ctx, &r.wg, r.abandon); err != nil {
 		r.logger.Warn("hits still queued at shutdown were not recorded; see the records-lost metric")
-		return fmt.Errorf("drain the record queue: %w", ctx.Err())
+		return fmt.Errorf("drain the record queue: %w", err)
 	}
+	return nil
 }

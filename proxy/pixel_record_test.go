@@ -111,24 +111,7 @@ func (e *gatedEnv) get(t *testing.T, path string) int {
 // lostCount reads pixelgate_<endpoint>_records_lost_total{reason}.
 func lostCount(t *testing.T, reg *prometheus.Registry, endpoint, reason string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "pixelgate_"+endpoint+"_records_lost_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no pixelgate_%s_records_lost_total{reason=%q}", endpoint, reason)
-	return 0
+	return gathered(t, reg, "pixelgate_"+endpoint+"_records_lost_total", "reason", reason)
 }
 
 // The answer goes before the store is asked anything: a granted open and
