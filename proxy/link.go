@@ -73,7 +73,7 @@ func NewLinkHandler(cfg LinkConfig) (*LinkHandler, error) {
 	for _, o := range []string{outcomeRecorded, outcomeRepeat, outcomeNotGranted, outcomeBadToken, outcomeExpiredToken, outcomeStoreError} {
 		clicks.WithLabelValues(o)
 	}
-	rec, err := newRecorder("link", cfg.RecordQueue, cfg.RecordWorkers, cfg.StoreTimeout, cfg.Logger, cfg.Registerer,
+	rec, err := newRecorder(linkRecorder, cfg.RecordQueue, cfg.RecordWorkers, cfg.StoreTimeout, cfg.Logger, cfg.Registerer,
 		func(outcome string) { clicks.WithLabelValues(outcome).Inc() })
 	if err != nil {
 		return nil, err

@@ -143,7 +143,7 @@ func NewPixelHandler(cfg PixelConfig) (*PixelHandler, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := newRecorder("pixel", cfg.RecordQueue, cfg.RecordWorkers, cfg.StoreTimeout, cfg.Logger, cfg.Registerer,
+	rec, err := newRecorder(pixelRecorder, cfg.RecordQueue, cfg.RecordWorkers, cfg.StoreTimeout, cfg.Logger, cfg.Registerer,
 		func(outcome string) { m.hits.WithLabelValues(outcome).Inc() })
 	if err != nil {
 		return nil, err

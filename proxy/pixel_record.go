@@ -55,10 +55,17 @@ const (
 	lostShutdown  = "shutdown"
 )
 
-// newRecorder starts workers that empty a queue of size queue. Its
-// metrics are named pixelgate_<endpoint>_records_lost_total and
-// pixelgate_<endpoint>_record_queue.
-func newRecorder(endpoint string, queue, workers int, timeout time.Duration, logger *slog.Logger,
+// recorderNames are the names of a recorder's metrics, written out so
+// that the operator guide's list can be checked against the code.
+type recorderNames struct{ endpoint, lost, queue string }
+
+var (
+	pixelRecorder = recorderNames{"pixel", "pixelgate_pixel_records_lost_total", "pixelgate_pixel_record_queue"}
+	linkRecorder  = recorderNames{"link", "pixelgate_link_records_lost_total", "pixelgate_link_record_queue"}
+)
+
+// newRecorder starts workers that empty a queue of size queue.
+func newRecorder(names recorderNames, queue, workers int, timeout time.Duration, logger *slog.Logger,
 	reg prometheus.Registerer, outcome func(string)) (*recorder, error) {
 	if queue <= 0 {
 		queue = defaultRecordQueue
@@ -70,18 +77,18 @@ func newRecorder(endpoint string, queue, workers int, timeout time.Duration, log
 	r := &recorder{q: make(chan recordJob, queue), timeout: timeout, logger: logger, outcome: outcome,
 		base: base, abandon: abandon}
 	r.lost = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "pixelgate_" + endpoint + "_records_lost_total",
+		Name: names.lost,
 		Help: "Hits answered but not recorded: queue-full (the store was too slow or down and the queue was full; the answer never waits) or shutdown (still queued when the drain time ran out).",
 	}, []string{"reason"})
 	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "pixelgate_" + endpoint + "_record_queue",
+		Name: names.queue,
 		Help: "Hits answered and waiting for, or in, their store call; a crash would lose them.",
 	}, func() float64 { return float64(r.pending.Load()) })
 	if reg != nil {
 		for _, c := range []prometheus.Collector{r.lost, queued} {
 			if err := reg.Register(c); err != nil {
 				abandon()
-				return nil, fmt.Errorf("register %s recorder metrics: %w", endpoint, err)
+				return nil, fmt.Errorf("register %s recorder metrics: %w", names.endpoint, err)
 			}
 		}
 	}
