@@ -144,6 +144,18 @@ func fullNonce(r []byte) []byte {
 // Open decrypts and checks a token: it must be intact, sealed with a live
 // key, made for purpose want and not older than that purpose's max age.
 func (kr *Keyring) Open(s string, want Purpose) (Token, error) {
+	return kr.open(s, want, want)
+}
+
+// OpenEither is Open for a token made for purpose a or b, with one
+// decryption whichever it is: the pixel takes open and deliverability
+// tokens alike, and the cost of its answer must not tell them apart (a
+// deliverability token goes to recipients who did not consent).
+func (kr *Keyring) OpenEither(s string, a, b Purpose) (Token, error) {
+	return kr.open(s, a, b)
+}
+
+func (kr *Keyring) open(s string, a, b Purpose) (Token, error) {
 	raw, err := tokenEncoding.DecodeString(s)
 	if err != nil || len(raw) < minSealedLen {
 		return Token{}, ErrTokenTruncated
@@ -168,10 +180,10 @@ func (kr *Keyring) Open(s string, want Purpose) (Token, error) {
 		return Token{}, err
 	}
 	t.KeyID = kid
-	if t.Purpose != want {
-		return Token{}, fmt.Errorf("%w: a %s token where a %s token belongs", ErrTokenPurpose, t.Purpose, want)
+	if t.Purpose != a && t.Purpose != b {
+		return Token{}, fmt.Errorf("%w: a %s token where a %s token belongs", ErrTokenPurpose, t.Purpose, a)
 	}
-	if age := kr.maxAge[want]; age > 0 && kr.now().Sub(t.Issued) > age+24*time.Hour {
+	if age := kr.maxAge[t.Purpose]; age > 0 && kr.now().Sub(t.Issued) > age+24*time.Hour {
 		// +1 day: only the issue day is known, so a token is never refused
 		// before it is really max age old.
 		return Token{}, fmt.Errorf("%w: issued %s", ErrTokenExpired, t.Issued.Format(time.DateOnly))

@@ -213,3 +213,33 @@ func FuzzOpenToken(f *testing.F) {
 		}
 	})
 }
+
+// OpenEither takes a token of either purpose, with the max age of the
+// purpose it has, and refuses any other purpose.
+func TestTokenOpenEither(t *testing.T) {
+	now := tokenNow
+	kr, err := OpenKeyring(KeyringOptions{Dir: t.TempDir(), Now: func() time.Time { return now },
+		MaxAge: map[Purpose]time.Duration{PurposeOpen: 7 * 24 * time.Hour, PurposeDeliverability: 30 * 24 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := kr.RecipientKey("anna@example.com")
+	open, _ := kr.Seal(Token{Purpose: PurposeOpen, Key: k, Campaign: "c1"})
+	deliv, _ := kr.Seal(Token{Purpose: PurposeDeliverability, Key: k})
+	page, _ := kr.Seal(Token{Purpose: PurposeConsentPage, Key: k})
+	for s, want := range map[string]Purpose{open: PurposeOpen, deliv: PurposeDeliverability} {
+		if tok, err := kr.OpenEither(s, PurposeOpen, PurposeDeliverability); err != nil || tok.Purpose != want || tok.Key != k {
+			t.Errorf("%s token: %+v, %v", want, tok, err)
+		}
+	}
+	if _, err := kr.OpenEither(page, PurposeOpen, PurposeDeliverability); !errors.Is(err, ErrTokenPurpose) {
+		t.Errorf("consent page token: %v, want ErrTokenPurpose", err)
+	}
+	now = now.AddDate(0, 0, 10)
+	if _, err := kr.OpenEither(open, PurposeOpen, PurposeDeliverability); !errors.Is(err, ErrTokenExpired) {
+		t.Errorf("open token past its own max age: %v, want ErrTokenExpired", err)
+	}
+	if _, err := kr.OpenEither(deliv, PurposeOpen, PurposeDeliverability); err != nil {
+		t.Errorf("deliverability token within its own max age: %v", err)
+	}
+}

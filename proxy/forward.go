@@ -216,15 +216,25 @@ func (f *Forwarder) Close(ctx context.Context) error {
 	f.mu.Lock()
 	f.closed = true
 	f.mu.Unlock()
+	if err := waitOrCancel(ctx, &f.wg, f.cancel); err != nil {
+		return fmt.Errorf("close forwarder: %w", err)
+	}
+	return nil
+}
+
+// waitOrCancel waits for wg; when ctx ends first, it calls cancel, which
+// makes the work end early, waits for wg all the same and returns ctx's
+// error. cancel is called in either case, to release its context.
+func waitOrCancel(ctx context.Context, wg *sync.WaitGroup, cancel context.CancelFunc) error {
 	done := make(chan struct{})
-	go func() { f.wg.Wait(); close(done) }()
+	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		f.cancel()
+		cancel()
 		return nil
 	case <-ctx.Done():
-		f.cancel()
+		cancel()
 		<-done
-		return fmt.Errorf("close forwarder: %w", ctx.Err())
+		return ctx.Err()
 	}
 }

@@ -9,23 +9,16 @@ import (
 )
 
 // learnedFor returns what the campaign's earlier copies showed to vary per
-// recipient, for the Decision (issue 8). Learning is an extra: a store
-// error only means this copy gets every other rule.
-func (r *Relay) learnedFor(log *slog.Logger, campaign string) mailrewrite.PerRecipientMatcher {
+// recipient, for the Decision. A store error does not let those values
+// through: the last known shapes, or the strict rules, apply (R12, fail
+// closed; the learn store counts and logs it).
+func (r *Relay) learnedFor(campaign string) mailrewrite.PerRecipientMatcher {
 	if r.cfg.Learn == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
 	defer cancel()
-	sh, err := r.cfg.Learn.Shapes(ctx, campaign)
-	if err != nil {
-		log.Warn("learned URL shapes unavailable", "err", err)
-		return nil
-	}
-	if sh == nil {
-		return nil // a nil *Shapes in the interface would read as "something learnt"
-	}
-	return sh
+	return r.cfg.Learn.ForCopy(ctx, campaign)
 }
 
 // learnFrom feeds the original copy's URLs to the campaign's learner. It

@@ -23,24 +23,32 @@ type LinkConfig struct {
 	// (static.URL("base.css")); empty means an unstyled page.
 	StylesheetURL string
 	StoreTimeout  time.Duration // default 2s
+	// RecordQueue and RecordWorkers: as in PixelConfig.
+	RecordQueue   int
+	RecordWorkers int
 	Logger        *slog.Logger
 	Registerer    prometheus.Registerer
 	Now           func() time.Time
 }
 
-type linkHandler struct {
+// LinkHandler serves GET /l/{token}. Close it after the HTTP server has
+// stopped, so that the clicks it answered get recorded.
+type LinkHandler struct {
 	cfg     LinkConfig
 	clicks  *prometheus.CounterVec
 	invalid []byte
+	rec     *recorder
 }
 
 // NewLinkHandler builds GET /l/{token}, pixelgate's click redirect (R12).
 // It records a click only when the recipient's consent holds at that moment
 // (one atomic store call) and always redirects to the destination sealed in
-// the token, so a refusal never costs the recipient the link. A token that
-// does not open redirects nowhere: an open redirect would let anyone use
-// pixelgate's domain to disguise a link.
-func NewLinkHandler(cfg LinkConfig) (http.Handler, error) {
+// the token, so a refusal never costs the recipient the link. The store is
+// called after the redirect has gone, from a bounded queue, so that its
+// timing does not tell a withdrawal either (R3). A token that does not open
+// redirects nowhere: an open redirect would let anyone use pixelgate's
+// domain to disguise a link.
+func NewLinkHandler(cfg LinkConfig) (*LinkHandler, error) {
 	if cfg.Store == nil || cfg.Keyring == nil {
 		return nil, errors.New("link handler: Store and Keyring are required")
 	}
@@ -65,10 +73,19 @@ func NewLinkHandler(cfg LinkConfig) (http.Handler, error) {
 	for _, o := range []string{outcomeRecorded, outcomeRepeat, outcomeNotGranted, outcomeBadToken, outcomeExpiredToken, outcomeStoreError} {
 		clicks.WithLabelValues(o)
 	}
-	return &linkHandler{cfg: cfg, clicks: clicks, invalid: invalidLinkPage(cfg.StylesheetURL)}, nil
+	rec, err := newRecorder(linkRecorder, cfg.RecordQueue, cfg.RecordWorkers, cfg.StoreTimeout, cfg.Logger, cfg.Registerer,
+		func(outcome string) { clicks.WithLabelValues(outcome).Inc() })
+	if err != nil {
+		return nil, err
+	}
+	return &LinkHandler{cfg: cfg, clicks: clicks, invalid: invalidLinkPage(cfg.StylesheetURL), rec: rec}, nil
 }
 
-func (h *linkHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Close records the clicks already answered, until ctx ends; what is left
+// then is counted in pixelgate_link_records_lost_total{reason="shutdown"}.
+func (h *LinkHandler) Close(ctx context.Context) error { return h.rec.Close(ctx) }
+
+func (h *LinkHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -89,23 +106,24 @@ func (h *linkHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeInvalid(w, r)
 		return
 	}
-	outcome := outcomeHead
-	// Like the pixel, a HEAD is a probe (link scanners), not a click.
-	if r.Method == http.MethodGet {
-		outcome = h.record(r.Context(), tok)
-	}
-	h.clicks.WithLabelValues(outcome).Inc()
+	at := h.cfg.Now()
 	hd := w.Header()
 	hd.Set("Cache-Control", "no-store, private")
 	// The destination must not learn pixelgate's URL (and so the token).
 	hd.Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, dest, http.StatusFound)
+	// Like the pixel, a HEAD is a probe (link scanners), not a click.
+	if r.Method != http.MethodGet {
+		h.clicks.WithLabelValues(outcomeHead).Inc()
+		return
+	}
+	// After the answer, never waited for (R3).
+	h.rec.add(func(ctx context.Context) string { return h.record(ctx, tok, at) })
 }
 
-func (h *linkHandler) record(ctx context.Context, tok consent.Token) string {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.StoreTimeout)
-	defer cancel()
-	res, err := h.cfg.Store.RecordClick(ctx, consent.Click{Key: tok.Key, Campaign: tok.Campaign, At: h.cfg.Now()})
+// record is the store call of a click, made by the recorder.
+func (h *LinkHandler) record(ctx context.Context, tok consent.Token, at time.Time) string {
+	res, err := h.cfg.Store.RecordClick(ctx, consent.Click{Key: tok.Key, Campaign: tok.Campaign, At: at})
 	switch {
 	case err != nil:
 		// The recipient still gets the link; the click is lost and counted.
@@ -130,7 +148,7 @@ func linkDestination(s string) (string, error) {
 	return u.String(), nil
 }
 
-func (h *linkHandler) writeInvalid(w http.ResponseWriter, r *http.Request) {
+func (h *LinkHandler) writeInvalid(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "no-store, private")

@@ -34,19 +34,27 @@ type PixelConfig struct {
 	ClientAddr func(*http.Request) netip.Addr
 	// StoreTimeout bounds the one store call of a hit. Default 2s.
 	StoreTimeout time.Duration
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
-	Now          func() time.Time
+	// RecordQueue bounds the hits answered and waiting for their store
+	// call (default 4096); beyond it a hit is answered and not recorded,
+	// and counted. RecordWorkers make the store calls (default 32).
+	RecordQueue   int
+	RecordWorkers int
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
+	Now           func() time.Time
 }
 
-// pixelHandler serves GET and HEAD /o/{token}.gif.
-type pixelHandler struct {
+// PixelHandler serves GET and HEAD /o/{token}.gif. Close it after the
+// HTTP server has stopped, so that the opens it answered get recorded.
+type PixelHandler struct {
 	cfg     PixelConfig
 	metrics *pixelMetrics
+	rec     *recorder
 }
 
 // Outcomes of a hit: the values of pixelgate_pixel_hits_total{outcome}. They
-// exist only in metrics; the response never differs (no oracle).
+// exist only in metrics; the response never differs (no oracle), nor does
+// its timing, since the store is called after the answer.
 const (
 	outcomeRecorded      = "recorded"       // first open of the campaign by a consenting recipient
 	outcomeRepeat        = "repeat"         // a later open by a consenting recipient
@@ -79,7 +87,7 @@ func newPixelMetrics(reg prometheus.Registerer, listVersion string) (*pixelMetri
 		}, []string{"provider"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pixelgate_pixel_duration_seconds",
-			Help:    "Time to answer a pixel hit, store call included.",
+			Help:    "Time to answer a pixel hit; the store call comes after the answer.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 2.5},
 		}),
 	}
@@ -101,11 +109,14 @@ func newPixelMetrics(reg prometheus.Registerer, listVersion string) (*pixelMetri
 //
 // Whatever happens the answer is the same 43-byte transparent GIF with the
 // same headers, so nobody can learn from it whether a token is valid or a
-// recipient consented. The token's recipient and campaign go to one atomic
-// store call that writes nothing unless consent is granted at that moment
-// (R1, R3); a deliverability token records the date only (R4). Nothing about
-// the request (address, user agent, token) is logged or stored (R8).
-func NewPixelHandler(cfg PixelConfig) (http.Handler, error) {
+// recipient consented; and it goes before the store is asked anything, so
+// nobody can learn it from the answer's timing either (R3). The token's
+// recipient and campaign then go to one atomic store call, made from a
+// bounded queue, that writes nothing unless consent is granted at that
+// moment (R1, R3); a deliverability token records the date only (R4).
+// Nothing about the request (address, user agent, token) is logged or
+// stored (R8).
+func NewPixelHandler(cfg PixelConfig) (*PixelHandler, error) {
 	if cfg.Store == nil || cfg.Keyring == nil {
 		return nil, errors.New("pixel handler: Store and Keyring are required")
 	}
@@ -132,8 +143,17 @@ func NewPixelHandler(cfg PixelConfig) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pixelHandler{cfg: cfg, metrics: m}, nil
+	rec, err := newRecorder(pixelRecorder, cfg.RecordQueue, cfg.RecordWorkers, cfg.StoreTimeout, cfg.Logger, cfg.Registerer,
+		func(outcome string) { m.hits.WithLabelValues(outcome).Inc() })
+	if err != nil {
+		return nil, err
+	}
+	return &PixelHandler{cfg: cfg, metrics: m, rec: rec}, nil
 }
+
+// Close records the opens already answered, until ctx ends; what is left
+// then is counted in pixelgate_pixel_records_lost_total{reason="shutdown"}.
+func (h *PixelHandler) Close(ctx context.Context) error { return h.rec.Close(ctx) }
 
 // peerAddr is the TCP peer's address, or the zero Addr.
 func peerAddr(r *http.Request) netip.Addr {
@@ -176,66 +196,72 @@ func pixelToken(path string) string {
 	return tok
 }
 
-func (h *pixelHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *PixelHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
 	start := time.Now()
-	// The answer waits for the store call so that one hit is one bounded
-	// unit of work. Timing differs only between tokens that open and
-	// tokens that do not, which the sender of a forged token already
-	// knows; granted and refused recipients cost the same single call.
-	outcome := h.hit(r)
+	outcome, job := h.hit(r)
 	writeGIF(w, r)
-	h.metrics.hits.WithLabelValues(outcome).Inc()
+	// The store call is queued after the answer is written and never
+	// waited for: granted, withdrawn and unknown recipients, and a store
+	// that is slow or down, all cost the answer the same (R3).
+	if job != nil {
+		h.rec.add(job)
+	} else {
+		h.metrics.hits.WithLabelValues(outcome).Inc()
+	}
 	h.metrics.duration.Observe(time.Since(start).Seconds())
 }
 
-// hit does the work of one request and returns its outcome label.
-func (h *pixelHandler) hit(r *http.Request) string {
-	raw := pixelToken(r.URL.Path)
-	tok, err := h.cfg.Keyring.Open(raw, consent.PurposeOpen)
-	if errors.Is(err, consent.ErrTokenPurpose) {
-		tok, err = h.cfg.Keyring.Open(raw, consent.PurposeDeliverability)
-	}
+// hit reads a request: either the outcome of a hit that records nothing,
+// or the store call that records it (run later; it returns the outcome).
+func (h *PixelHandler) hit(r *http.Request) (string, recordJob) {
+	// Done for every request, valid or not, so that what differs between
+	// tokens costs as little as can be.
+	provider, machine := h.cfg.Machines.Detect(r.UserAgent(), h.cfg.ClientAddr(r))
+	// One decryption whatever the token's purpose.
+	tok, err := h.cfg.Keyring.OpenEither(pixelToken(r.URL.Path), consent.PurposeOpen, consent.PurposeDeliverability)
 	switch {
 	case errors.Is(err, consent.ErrTokenExpired), errors.Is(err, consent.ErrTokenRetired):
-		return outcomeExpiredToken
+		return outcomeExpiredToken, nil
 	case err != nil:
-		return outcomeBadToken
+		return outcomeBadToken, nil
 	}
 	// A HEAD shows nothing to anyone, so it is not an open: link checkers
 	// and scanners probe with it.
 	if r.Method == http.MethodHead {
-		return outcomeHead
+		return outcomeHead, nil
 	}
-	provider, machine := h.cfg.Machines.Detect(r.UserAgent(), h.cfg.ClientAddr(r))
 	if machine {
 		h.metrics.machines.WithLabelValues(provider).Inc()
 	}
-	// The store call outlives a client that hangs up: the open happened.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.StoreTimeout)
-	defer cancel()
+	// The time of the open is the hit's, not the store call's.
 	now := h.cfg.Now()
-
 	if tok.Purpose == consent.PurposeDeliverability {
 		// A prefetching proxy says nothing about whether the person reads
 		// the mail, and the date exists only to stop mailing inactive
 		// recipients (R4), so it is not refreshed by a machine.
 		if machine {
-			return outcomeMachineSkip
+			return outcomeMachineSkip, nil
 		}
 		day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-		if err := h.cfg.Store.RecordDeliverabilityOpen(ctx, tok.Key, day); err != nil {
-			h.storeFailed(err)
-			return outcomeStoreError
+		return "", func(ctx context.Context) string {
+			if err := h.cfg.Store.RecordDeliverabilityOpen(ctx, tok.Key, day); err != nil {
+				h.storeFailed(err)
+				return outcomeStoreError
+			}
+			return outcomeDeliverable
 		}
-		return outcomeDeliverable
 	}
+	return "", func(ctx context.Context) string { return h.recordOpen(ctx, tok, now, machine) }
+}
 
-	res, err := h.cfg.Store.RecordOpen(ctx, consent.Open{Key: tok.Key, Campaign: tok.Campaign, At: now, Machine: machine})
+// recordOpen is the store call of an open token's hit.
+func (h *PixelHandler) recordOpen(ctx context.Context, tok consent.Token, at time.Time, machine bool) string {
+	res, err := h.cfg.Store.RecordOpen(ctx, consent.Open{Key: tok.Key, Campaign: tok.Campaign, At: at, Machine: machine})
 	if err != nil {
 		h.storeFailed(err)
 		return outcomeStoreError
@@ -259,6 +285,6 @@ func (h *pixelHandler) hit(r *http.Request) string {
 }
 
 // storeFailed logs a store error without anything of the request (R8).
-func (h *pixelHandler) storeFailed(err error) {
+func (h *PixelHandler) storeFailed(err error) {
 	h.cfg.Logger.Warn("pixel: store call failed; answered without recording", "err", err)
 }

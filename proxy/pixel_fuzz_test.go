@@ -28,6 +28,7 @@ func FuzzPixelRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	defer closeHandlers(f, h) // before the store closes
 	k, _ := kr.RecipientKey("a@example.com")
 	good, _ := kr.Seal(consent.Token{Purpose: consent.PurposeOpen, Key: k, Campaign: "c", URL: "https://esp.example/o.gif"})
 	f.Add("/o/"+good+".gif", "Mozilla/5.0")

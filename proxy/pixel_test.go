@@ -102,6 +102,8 @@ var pixelStoreKinds = []struct {
 }
 
 type pixelEnv struct {
+	ph   *PixelHandler
+	lh   *LinkHandler
 	st   pixelStore
 	kr   *consent.Keyring
 	srv  *httptest.Server
@@ -125,10 +127,44 @@ func newPixelEnv(t *testing.T, open func(*testing.T, *consent.Keyring) pixelStor
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.ph, e.lh = ph, lh
 	// The production router, as pixelgate serve mounts the handlers.
 	e.srv = httptest.NewServer(web.NewRouter(web.Handlers{Pixel: ph, Link: lh}))
-	t.Cleanup(e.srv.Close)
+	t.Cleanup(func() {
+		e.srv.Close()
+		closeHandlers(t, ph, lh)
+	})
 	return e
+}
+
+// closeHandlers drains the handlers' record queues, as serve does at exit.
+func closeHandlers(t testing.TB, hs ...interface{ Close(context.Context) error }) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, h := range hs {
+		if err := h.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// settle waits, boundedly, until the hits answered so far are recorded:
+// the store calls come after the answer.
+func (e *pixelEnv) settle(t *testing.T) {
+	t.Helper()
+	e.ph.rec.settle(t)
+	e.lh.rec.settle(t)
+}
+
+// settle waits, boundedly, until nothing is queued or running.
+func (r *recorder) settle(t testing.TB) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); r.pending.Load() > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d hits still unrecorded after 5 s", r.pending.Load())
+		}
+	}
 }
 
 func (e *pixelEnv) key(t *testing.T, addr string) consent.Key {
@@ -174,6 +210,7 @@ func (e *pixelEnv) hit(t *testing.T, method, path, ua string) hitResult {
 	}
 	h := resp.Header.Clone()
 	h.Del("Date") // the only header allowed to vary: the server's clock
+	e.settle(t)
 	return hitResult{resp.StatusCode, h, b}
 }
 

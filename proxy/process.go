@@ -45,7 +45,7 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 		},
 		TrackClicks: r.cfg.TrackClicks,
 		URLs:        r.cfg.URLs(rc.key, rc.to, campaign),
-		Learned:     r.learnedFor(log, campaign),
+		Learned:     r.learnedFor(campaign),
 		CountOnly:   true, // the relay keeps counts only (metrics)
 		// A campaign the learner has frozen needs no list of its URLs.
 		SkipResources: r.cfg.Learn == nil || !r.cfg.Learn.Learning(campaign),

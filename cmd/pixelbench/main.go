@@ -102,7 +102,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pixel, err := proxy.NewPixelHandler(proxy.PixelConfig{Store: st, Keyring: kr, Registerer: prometheus.NewRegistry()})
+	reg := prometheus.NewRegistry()
+	pixel, err := proxy.NewPixelHandler(proxy.PixelConfig{Store: st, Keyring: kr, Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -143,6 +144,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	ratio := pix.rps() / ref.rps()
 	fmt.Fprintf(out, "reference (chi + 1 Redis GET)  %s\npixel     (/o/{token}.gif)     %s\nratio pixel/reference req/s = %.2f (target >= 1.00), errors %d\n",
 		ref, pix, ratio, ref.errors+pix.errors)
+	// The pixel makes its store call after the answer: its req/s counts
+	// only if those calls kept up. Drain, then say how many did not.
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_ = pixel.Close(dctx)
+	cancel()
+	done, lost := recordCounts(reg)
+	fmt.Fprintf(out, "pixel store calls after the answer: %.0f made, %.0f dropped (queue full or not drained)\n", done, lost)
 	// Where Redis spent its time: a script does more than a GET, and on a
 	// shared machine Redis's single thread is often what saturates first.
 	if info, err := rdb.Info(ctx, "commandstats").Result(); err == nil {
@@ -293,4 +301,29 @@ func hit(c *http.Client, url string) bool {
 	n, err := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return err == nil && resp.StatusCode == http.StatusOK && n == int64(len(gif))
+}
+
+// recordCounts sums the pixel's recorded outcomes (store calls made) and
+// its lost records from the registry.
+func recordCounts(reg *prometheus.Registry) (done, lost float64) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "pixelgate_pixel_records_lost_total":
+				lost += m.GetCounter().GetValue()
+			case "pixelgate_pixel_hits_total":
+				for _, l := range m.GetLabel() {
+					switch l.GetValue() {
+					case "recorded", "repeat", "not-granted", "store-error":
+						done += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	return done, lost
 }

@@ -56,17 +56,30 @@ func (f pixelFlags) validate() error {
 
 // pixelParts are what the recipient-facing handlers hold open.
 type pixelParts struct {
+	pixel     *proxy.PixelHandler
+	link      *proxy.LinkHandler
 	forwarder *proxy.Forwarder
 }
 
-// close lets forwarded opens in flight finish, for a few seconds at most.
+// close, once the HTTP server has stopped, records the opens and clicks
+// already answered and lets forwarded opens in flight finish, for a few
+// seconds at most: what is left is counted as lost in the metrics.
 func (p *pixelParts) close() {
-	if p == nil || p.forwarder == nil {
+	if p == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = p.forwarder.Close(ctx)
+	// The pixel's store calls may forward opens: they finish first.
+	if p.pixel != nil {
+		_ = p.pixel.Close(ctx)
+	}
+	if p.link != nil {
+		_ = p.link.Close(ctx)
+	}
+	if p.forwarder != nil {
+		_ = p.forwarder.Close(ctx)
+	}
 }
 
 // recipientHandlers builds the pixel, the click redirect, the consent pages
@@ -74,6 +87,12 @@ func (p *pixelParts) close() {
 // request (R8).
 func recipientHandlers(d *serveDeps, f pixelFlags) (pixel, link, consentPages, css http.Handler, parts *pixelParts, err error) {
 	parts = &pixelParts{}
+	defer func() {
+		if err != nil { // the workers and the forwarder started so far stop
+			parts.close()
+			parts = nil
+		}
+	}()
 	logger := d.logger.With("part", "pixel")
 	if *f.forward {
 		parts.forwarder, err = proxy.NewForwarder(proxy.ForwardConfig{
@@ -87,17 +106,16 @@ func recipientHandlers(d *serveDeps, f pixelFlags) (pixel, link, consentPages, c
 	if err != nil {
 		return nil, nil, nil, nil, nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
-	pixel, err = proxy.NewPixelHandler(proxy.PixelConfig{Store: d.store, Keyring: d.keyring,
+	if parts.pixel, err = proxy.NewPixelHandler(proxy.PixelConfig{Store: d.store, Keyring: d.keyring,
 		Forwarder: parts.forwarder, ClientAddr: proxy.ForwardedClientAddr(trusted),
-		Logger: logger, Registerer: d.registry, Now: d.now})
-	if err != nil {
+		Logger: logger, Registerer: d.registry, Now: d.now}); err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
-	link, err = proxy.NewLinkHandler(proxy.LinkConfig{Store: d.store, Keyring: d.keyring,
-		StylesheetURL: static.URL("base.css"), Logger: logger, Registerer: d.registry, Now: d.now})
-	if err != nil {
+	if parts.link, err = proxy.NewLinkHandler(proxy.LinkConfig{Store: d.store, Keyring: d.keyring,
+		StylesheetURL: static.URL("base.css"), Logger: logger, Registerer: d.registry, Now: d.now}); err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
+	pixel, link = parts.pixel, parts.link
 	texts, err := loadConsentTexts(*f.consentTexts)
 	if err != nil {
 		return nil, nil, nil, nil, nil, err

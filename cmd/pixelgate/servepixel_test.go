@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 var (
@@ -80,8 +81,15 @@ func TestServeRecipientSide(t *testing.T) {
 	if code, gif := httpGet(t, base+p[1]); code != 200 || len(gif) != 43 {
 		t.Fatalf("pixel: %d, %d bytes", code, len(gif))
 	}
-	if _, metrics := httpGet(t, base+"/metrics"); !strings.Contains(metrics, `pixelgate_pixel_hits_total{outcome="recorded"} 1`) {
-		t.Error("metrics do not count the recorded open")
+	// The open is recorded after the answer (its timing must not tell
+	// consent): wait for it, boundedly.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, metrics := httpGet(t, base+"/metrics"); strings.Contains(metrics, `pixelgate_pixel_hits_total{outcome="recorded"} 1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("metrics do not count the recorded open")
+		}
 	}
 	if logs := s.stderr.String(); strings.Contains(logs, "a@example.net") || strings.Contains(logs, strings.TrimPrefix(p[1], "/o/")) {
 		t.Errorf("logs hold the address or a token:\n%s", logs)

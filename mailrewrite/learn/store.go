@@ -154,8 +154,8 @@ func recordKey(campaign string) string {
 }
 
 // Shapes returns what is learnt for a campaign (nil when nothing is, or
-// campaign is ""). A store error is returned with nil Shapes: the caller
-// rewrites with every other rule.
+// campaign is ""). A store error is returned with nil Shapes; a rewrite
+// asks ForCopy, which then falls back on what is known.
 func (s *Store) Shapes(ctx context.Context, campaign string) (*Shapes, error) {
 	if campaign == "" {
 		return nil, nil
@@ -172,6 +172,35 @@ func (s *Store) Shapes(ctx context.Context, campaign string) (*Shapes, error) {
 		return nil, nil
 	}
 	return s.remember(campaign, st).sh, nil
+}
+
+// ForCopy returns what the rewrite of one copy of a campaign takes out,
+// and never fails (R12, fail closed): the learnt shapes as Shapes reads
+// them; nil when the store says nothing is learnt. When the store cannot
+// be read, the last shapes this replica knew of the campaign, however old
+// its cached read, rather than none; and Strict when it knew none (nothing
+// read, or nothing learnt yet: learning cannot go on while the store is
+// down, so every copy of the outage would leak what a second copy would
+// have shown). Each such copy is counted and logged.
+func (s *Store) ForCopy(ctx context.Context, campaign string) Matcher {
+	sh, err := s.Shapes(ctx, campaign)
+	if err == nil {
+		if sh == nil {
+			return nil // a nil *Shapes in the interface would read as "something learnt"
+		}
+		return sh
+	}
+	s.mu.Lock()
+	last := s.cache[campaign].sh
+	s.mu.Unlock()
+	if last != nil {
+		s.m.outage.WithLabelValues("last-known").Inc()
+		s.o.Logger.Warn("learn: store unreadable; the campaign's last known shapes apply", "err", err)
+		return last
+	}
+	s.m.outage.WithLabelValues("strict").Inc()
+	s.o.Logger.Warn("learn: store unreadable and no shapes known; strict rules apply", "err", err)
+	return Strict{}
 }
 
 // Observe learns from one original copy of a campaign (before any rewrite:
@@ -232,16 +261,10 @@ func (s *Store) Observe(ctx context.Context, campaign string, c []Resource) erro
 		}
 	}
 	res := s.learner.Observe(st, c)
-	switch {
-	case res.Frozen && !s.touchDue(st):
+	if res.Frozen && !s.touchDue(st) {
 		s.m.observed.WithLabelValues("frozen").Inc()
 		s.remember(campaign, st)
 		return nil
-	case res.Learned > 0:
-		s.m.observed.WithLabelValues("learned").Inc()
-		s.m.learned.Add(float64(res.Learned))
-	default:
-		s.m.observed.WithLabelValues("unchanged").Inc()
 	}
 	st.touched = s.today()
 	ttl := s.o.TTL
@@ -252,6 +275,14 @@ func (s *Store) Observe(ctx context.Context, campaign string, c []Resource) erro
 		return s.failed(fmt.Errorf("learn: save campaign state: %w", err))
 	}
 	s.remember(campaign, st)
+	// Counted once saved and cached: what the metric says is learnt, the
+	// next copy's rewrite uses.
+	if res.Learned > 0 {
+		s.m.observed.WithLabelValues("learned").Inc()
+		s.m.learned.Add(float64(res.Learned))
+	} else {
+		s.m.observed.WithLabelValues("unchanged").Inc()
+	}
 	return nil
 }
 
@@ -372,6 +403,7 @@ func (s *Store) remember(campaign string, st *State) cached {
 type storeMetrics struct {
 	observed *prometheus.CounterVec
 	learned  prometheus.Counter
+	outage   *prometheus.CounterVec
 }
 
 func newStoreMetrics(reg prometheus.Registerer) (*storeMetrics, error) {
@@ -384,9 +416,13 @@ func newStoreMetrics(reg prometheus.Registerer) (*storeMetrics, error) {
 			Name: "pixelgate_learn_parts_learned_total",
 			Help: "URL parts learnt as per-recipient from differences between copies of a campaign.",
 		}),
+		outage: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pixelgate_learn_store_unreadable_copies_total",
+			Help: "Copies rewritten while the campaign's learnt shapes could not be read, by the rules applied: last-known (this replica's last read of the campaign) or strict (none known: every query item that may hold a value goes).",
+		}, []string{"rules"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.observed, m.learned} {
+		for _, c := range []prometheus.Collector{m.observed, m.learned, m.outage} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register learning metrics: %w", err)
 			}
@@ -394,6 +430,9 @@ func newStoreMetrics(reg prometheus.Registerer) (*storeMetrics, error) {
 	}
 	for _, r := range []string{"learned", "unchanged", "frozen", "busy", "capped", "corrupt", "error"} {
 		m.observed.WithLabelValues(r)
+	}
+	for _, r := range []string{"last-known", "strict"} {
+		m.outage.WithLabelValues(r)
 	}
 	return m, nil
 }

@@ -330,6 +330,12 @@ func slogTo(b *bytes.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(
 // counterValue reads one counter of a registry, as a scrape would.
 func counterValue(t *testing.T, reg *prometheus.Registry, name, result string) float64 {
 	t.Helper()
+	return labelValue(t, reg, name, "result", result)
+}
+
+// labelValue reads the series of counter name whose label is value.
+func labelValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -340,13 +346,13 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, result string) f
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == result {
+				if l.GetName() == label && l.GetValue() == value {
 					return m.GetCounter().GetValue()
 				}
 			}
 		}
 	}
-	t.Fatalf("no %s{result=%q}", name, result)
+	t.Fatalf("no %s{%s=%q}", name, label, value)
 	return 0
 }
 
@@ -458,5 +464,60 @@ func TestStoreCapsNewCampaignsPerDay(t *testing.T) {
 	}
 	if _, err := cs.Records().Get(ctx, Namespace, recordKey("c")); err != nil {
 		t.Fatalf("the next day's allowance did not apply: %v", err)
+	}
+}
+
+// While the store cannot be read, a copy's rewrite gets the campaign's last
+// known shapes however old the cached read, and the strict rules for a
+// campaign of which none are known (R12, fail closed); both are counted.
+func TestStoreForCopyFailsClosed(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+			cs := kind.open(t, clk)
+			reg := prometheus.NewRegistry()
+			s := newTestStore(t, cs.Records(), clk, reg)
+			for i := 1; i <= 2; i++ {
+				if err := s.Observe(ctx, "jan", newsletter("jan", newRecipient(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Observe(ctx, "feb", newsletter("feb", newRecipient(1))); err != nil {
+				t.Fatal(err)
+			}
+			if m := s.ForCopy(ctx, "feb"); m != nil {
+				t.Fatalf("one copy of feb: got %T, want nothing learnt", m)
+			}
+			learnt, ok := s.ForCopy(ctx, "jan").(*Shapes)
+			if !ok || learnt.Len() == 0 {
+				t.Fatal("nothing learnt from two copies")
+			}
+
+			if err := cs.Close(); err != nil {
+				t.Fatal(err)
+			}
+			clk.Add(time.Hour) // every cached read expired
+			if _, err := s.Shapes(ctx, "jan"); err == nil {
+				t.Fatal("a closed store still answers: the test shows no outage")
+			}
+			if got := s.ForCopy(ctx, "jan"); got != Matcher(learnt) {
+				t.Errorf("jan during the outage: got %T, want its last known shapes", got)
+			}
+			third := newsletter("jan", newRecipient(3))
+			if got, _ := cleaned(t, s.ForCopy(ctx, "jan").(*Shapes), third); strings.Contains(strings.Join(got, " "), newRecipient(3).token) {
+				t.Errorf("the last known shapes leave the token: %v", got)
+			}
+			for _, c := range []string{"feb", "mar"} { // nothing learnt yet; never seen
+				if got := s.ForCopy(ctx, c); got != Matcher(Strict{}) {
+					t.Errorf("%s during the outage: got %T, want Strict", c, got)
+				}
+			}
+			for rules, want := range map[string]float64{"last-known": 2, "strict": 2} {
+				if v := labelValue(t, reg, "pixelgate_learn_store_unreadable_copies_total", "rules", rules); v != want {
+					t.Errorf("copies under %s rules counted %v, want %v", rules, v, want)
+				}
+			}
+		})
 	}
 }
