@@ -2,6 +2,7 @@ package mailrewrite
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -27,6 +28,16 @@ const (
 	ReasonStatic       = "static-image"    // hidden or small, but a static image identical for every recipient
 	ReasonSigned       = "signed-url"      // an identifier in a signed URL: removed whole, never broken
 	ReasonContent      = "content"         // nothing suggests tracking
+	// ReasonImageUnwrapped: a tracker URL that carries the real image in
+	// its query; the image takes its place (R1, as links are unwrapped, R12).
+	ReasonImageUnwrapped = "image-unwrapped"
+	// ReasonInnerTracker: the image inside a tracking wrapper is itself a
+	// tracker: both go.
+	ReasonInnerTracker = "inner-tracker"
+	// ReasonClickHost: an unsized image with an open-endpoint or id-shaped
+	// path on a host the same message uses for click redirects: the
+	// newsletter platform's open pixel.
+	ReasonClickHost = "click-host-pixel"
 )
 
 // Classes of remote resource.
@@ -56,8 +67,35 @@ type verdict struct {
 	// openPixel: an ESP open pixel, the one a consenting recipient's
 	// pixelgate pixel takes the place of.
 	openPixel bool
-	// clean is the URL without its per-recipient parts (ClassPerRecipient).
+	// clean is the URL without its per-recipient parts (ClassPerRecipient),
+	// or the image a tracking wrapper carries (unwrapped).
 	clean string
+	// unwrapped: a tracker whose image stays, at clean, without it.
+	unwrapped bool
+}
+
+// replacement returns the URL that takes the place of a resource that
+// stays in another form, and the action that is: an identifier taken out,
+// or a tracking wrapper unwrapped to its image. ok is false when the
+// resource stays as it is or goes.
+func (v verdict) replacement() (clean, action string, ok bool) {
+	switch {
+	case v.unwrapped:
+		return v.clean, ActionUnwrapped, true
+	case v.class == ClassPerRecipient:
+		return v.clean, ActionIdentifierRemoved, true
+	}
+	return "", "", false
+}
+
+// maxImageUnwrap bounds wrappers inside wrappers; deeper nesting is
+// removed whole.
+const maxImageUnwrap = 3
+
+// imageCarrier: the carrier shows an image, so a wrapper's inner URL can
+// take its place (a stylesheet wrapped in a tracker has no such use).
+func imageCarrier(kind string) bool {
+	return kind != "link-stylesheet" && kind != "css-import"
 }
 
 // isRemote: only http(s) and scheme-relative URLs make a mail client reach
@@ -98,6 +136,11 @@ func hasPrefixFold[T string | []byte](s T, prefix string) bool {
 
 // classify decides what one remote URL is.
 func (j *job) classify(raw string, c carrier) verdict {
+	return j.classifyAt(raw, c, 0)
+}
+
+// classifyAt is classify of a URL found depth tracking wrappers deep.
+func (j *job) classifyAt(raw string, c carrier, depth int) verdict {
 	raw = strings.TrimSpace(raw)
 	if strings.ContainsAny(raw, "\t\r\n") {
 		// The URL parser of browsers drops tabs and line breaks (WHATWG
@@ -129,6 +172,16 @@ func (j *job) classify(raw string, c carrier) verdict {
 		v.reasons = append(v.reasons, ReasonOpenEndpoint)
 		v.openPixel = true
 		strong = true
+	}
+	if !strong && c.sized && c.w < 0 && c.h < 0 && rf.pixelPath && j.isClickHost(u.Hostname()) {
+		// Newsletter platforms serve the open pixel, unsized, from the
+		// host of the message's click redirects (R1).
+		v.reasons = append(v.reasons, ReasonClickHost)
+		v.openPixel = true
+		strong = true
+	}
+	if strong && rf.inner != "" && imageCarrier(c.kind) {
+		return j.unwrapImage(v, rf.inner, c, depth)
 	}
 	weak := false  // size/visibility: a tracker unless the URL is a static spacer
 	pixel := false // a true pixel (both sides at most 2): nothing to see in it
@@ -202,6 +255,51 @@ func (j *job) classify(raw string, c carrier) verdict {
 	return v
 }
 
+// unwrapImage decides about a tracker URL carrying the real image: the
+// image, judged itself where the wrapper stood, takes its place; when it
+// is a tracker too, or wrappers nest too deep, everything goes (R1).
+func (j *job) unwrapImage(v verdict, inner string, c carrier, depth int) verdict {
+	v.class = ClassTracker
+	if depth >= maxImageUnwrap {
+		return v
+	}
+	iv := j.classifyAt(inner, c, depth+1)
+	switch {
+	case iv.unwrapped, iv.class == ClassPerRecipient:
+		v.clean = iv.clean
+	case iv.class == ClassContent:
+		v.clean = cssSafeURL(inner)
+	default:
+		v.reasons = append(v.reasons, ReasonInnerTracker)
+		return v
+	}
+	// The wrapper goes for everyone, a consenting recipient included:
+	// pixelgate's own pixel is the one that reports an open.
+	v.unwrapped, v.openPixel = true, false
+	v.reasons = append(v.reasons, ReasonImageUnwrapped)
+	return v
+}
+
+// cssSafeURL percent-encodes the bytes that could end the URL where it is
+// written (a quoted attribute, a CSS url()): the inner URL comes decoded
+// from the wrapper's query, and must stay one URL, never become markup
+// that loads something else.
+func cssSafeURL(s string) string {
+	if !strings.ContainsAny(s, "\"'()\\<>` ") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\'', '(', ')', '\\', '<', '>', '`', ' ':
+			b.WriteString("%" + strings.ToUpper(strconv.FormatUint(uint64(c), 16)))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
 // contentOnly is the reasons of a resource with nothing against it. It is
 // shared and never written: its length is its capacity, so an append makes
 // a copy.
@@ -217,7 +315,12 @@ type resourceFacts struct {
 	vendor    string
 	openRule  bool // the rule is an ESP open pixel
 	openShape bool // generic open-endpoint path shape
-	params    []string
+	// pixelPath: the path names an open endpoint or holds an id-shaped
+	// segment (idShapedPath), and does not name a photo (pixelPath).
+	pixelPath bool
+	// inner is the image a tracker URL carries in its query ("" none).
+	inner  string
+	params []string
 	// clean and tokens: the URL without its per-recipient parameters, as
 	// found with neither an identity nor learnt parts in it.
 	clean  string
@@ -250,6 +353,12 @@ func (j *job) resourceFactsOf(raw string) *resourceFacts {
 			f.rule, f.vendor, f.openRule = ReasonRule+":"+m.RuleID, m.Vendor, m.Kind == "open"
 		}
 		f.openShape = j.r.rules.OpenEndpointShape(u)
+		f.pixelPath = pixelPath(u)
+		if f.rule != "" || f.openShape {
+			if in, ok := j.r.rules.InnerImage(u); ok {
+				f.inner = in.String()
+			}
+		}
 		f.params = j.r.rules.IdentifyingParams(u)
 		f.clean, f.tokens = stripRecipientParts(raw, nil, false, f.params, true)
 		f.spacer = isStaticSpacer(u)
@@ -351,9 +460,6 @@ func isStaticSpacer(u *url.URL) bool {
 	return spacerNames[base]
 }
 
-// imageExts are the file extensions of static images.
-var imageExts = map[string]bool{"png": true, "jpg": true, "jpeg": true, "gif": true, "webp": true, "svg": true, "bmp": true, "ico": true, "avif": true}
-
 // presentationParams only choose how an image is served (size, format,
 // quality, a cache version), the same for every recipient.
 var presentationParams = map[string]bool{
@@ -377,8 +483,7 @@ func isSharedStatic(u *url.URL) bool {
 		}
 	}
 	path := u.EscapedPath()
-	dot := strings.LastIndexByte(path, '.')
-	if dot < 0 || strings.IndexByte(path[dot:], '/') >= 0 || !imageExts[strings.ToLower(path[dot+1:])] {
+	if !rules.ImageFile(path) {
 		return false
 	}
 	for _, s := range strings.Split(strings.Trim(path, "/"), "/") {

@@ -92,13 +92,18 @@ var labelCorrections = map[string]struct{ label, why string }{
 	// The honeypot replaced the address inside this URL: it now carries
 	// the recipient's address in plain.
 	"corpus-wide/phishing_pot/email__sample-4905.eml https://www.gannett-cdn.com/strdimgs/p/657a3de76b9ea9b2366aphishing@pot6/": {"per-recipient", "the URL holds the recipient's address"},
+	// The same static image (no identifier in its URL) is shown 40px wide
+	// elsewhere in the message; here it sits in a block hidden for
+	// desktop clients (a responsive duplicate). Every reader gets it
+	// alike: it cannot tell who opened.
+	"corpus-wide/phishing_pot/email__sample-259.eml https://a.kajabi.com/9/9d08eac.png": {"content", "a static image shown elsewhere in the message, hidden here in a responsive duplicate"},
 }
 
 func correctedLabel(dir, name, u, label string) string {
-	if label != "content" {
-		return label
-	}
 	for k, c := range labelCorrections {
+		if label != "content" && c.label != "content" {
+			continue // a tracker stays one; only content is taken for something else
+		}
 		file, prefix, _ := strings.Cut(k, " ")
 		if file == filepath.Base(dir)+"/"+name && strings.HasPrefix(u, prefix) {
 			return c.label

@@ -1,6 +1,7 @@
 package mailrewrite
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -105,4 +106,103 @@ func TestUnsizedOpenPixels(t *testing.T) {
 	// A background on an element of ordinary size is judged by its URL.
 	big := "https://cdn.news.example/hero.jpg"
 	checkDetect(t, []detectCase{{"background", `<div style="background:url('` + big + `');height:300px">x</div>`, big, ActionKept, ReasonContent, ""}})
+}
+
+// An image whose URL is a tracking endpoint carrying the real image in its
+// query is replaced by that image, judged itself: kept when it is content,
+// cleaned when it carries a recipient parameter, removed with the wrapper
+// when it is a tracker too. A query with two URLs is not guessed at, and a
+// content image proxy (no tracker) stays as written.
+func TestImageTrackingWrapper(t *testing.T) {
+	const banner = "https://cdn.news.example/img/banner.png"
+	wrapped := "https://t.news.example/track?c=9&value=" + url.QueryEscape(banner)
+	raw := "https://t.news.example/track/open?id=p9unqonzo5iqumomk5uq&value=" + banner
+	ruled := "https://u1.ct.sendgrid.net/ls/click?upn=Zx81Kq3Lm5Np7Rs9Tv1Wx3&url=" + url.QueryEscape("https://cdn.news.example/p/42")
+	tokened := "https://t.news.example/track?value=" + url.QueryEscape("https://img.news.example/p.jpg?e=Xk29FqLmZt8RwP3nVb7CyA")
+	innerTrk := "https://t.news.example/track?value=" + url.QueryEscape("https://t.other.example/open.gif?id=p9unqonzo5iqumomk5uq")
+	two := "https://t.news.example/track?value=" + url.QueryEscape(banner) + "&ref=" + url.QueryEscape("https://shop.example/")
+	nested := "https://t.news.example/track?value=" + url.QueryEscape("https://t.news.example/track/open.gif?id=p9unqonzo5iqumomk5uq&value="+url.QueryEscape(banner))
+	hostile := "https://t.news.example/track?value=" + url.QueryEscape("https://cdn.news.example/a');background:url('https://t.evil.example/x.png")
+	proxy := "https://proxy.mail.example/image?url=" + url.QueryEscape(banner)
+	checkDetect(t, []detectCase{
+		{"encoded", `<img src="` + wrapped + `" width="600">`, wrapped, ActionUnwrapped, ReasonImageUnwrapped, banner},
+		{"plain in query", `<img src="` + raw + `">`, raw, ActionUnwrapped, ReasonImageUnwrapped, banner},
+		{"destination parameter of a rule", `<img src="` + ruled + `">`, ruled, ActionUnwrapped, "rule:sendgrid-click", "https://cdn.news.example/p/42"},
+		{"inner recipient parameter", `<img src="` + tokened + `">`, tokened, ActionUnwrapped, ReasonImageUnwrapped, "https://img.news.example/p.jpg"},
+		{"inner tracker", `<img src="` + innerTrk + `">`, innerTrk, ActionRemoved, ReasonInnerTracker, ""},
+		{"two urls", `<img src="` + two + `">`, two, ActionRemoved, ReasonOpenEndpoint, ""},
+		{"nested", `<img src="` + nested + `">`, nested, ActionUnwrapped, ReasonImageUnwrapped, banner},
+		{"css background", `<td style="background-image:url('` + wrapped + `')">x</td>`, wrapped, ActionUnwrapped, ReasonImageUnwrapped, ""},
+		{"content proxy", `<img src="` + proxy + `">`, proxy, ActionKept, ReasonContent, proxy},
+	})
+	// The inner URL stays one URL wherever it is written: what would end
+	// a CSS url() or an attribute is percent-encoded.
+	out, _ := rewriteHTML(t, `<td style="background-image:url('`+hostile+`')">x</td>`, decisionFor(Refused))
+	if strings.Contains(out, "evil") && !strings.Contains(out, "a%27%29;background:url%28%27https://t.evil.example/x.png") {
+		t.Errorf("inner URL escaped its url():\n%s", out)
+	}
+	if rep, err := newTestRewriter(t).Scan([]byte(out), fixtureRcpt); err != nil || len(rep.Findings) != 1 {
+		t.Errorf("rewritten copy holds %d resources (%v), want the one image", len(rep.Findings), err)
+	}
+	// A consenting recipient gets the image too, and pixelgate's pixel
+	// in the wrapper's stead.
+	out, rep := rewriteHTML(t, `<img src="`+wrapped+`">`, decisionFor(Granted))
+	if f := findingFor(rep, wrapped); f == nil || f.Action != ActionUnwrapped || !strings.Contains(out, `src="`+banner+`"`) ||
+		strings.Count(out, "https://pg.example.net/o/") != 1 {
+		t.Errorf("granted: finding %+v, output:\n%s", f, out)
+	}
+}
+
+// An unsized image with an open-endpoint or id-shaped path on a host the
+// same message uses for click redirects is the platform's open pixel,
+// wherever it sits relative to the links. Without such a link, with a
+// declared size, as a photo or on another host it stays.
+func TestClickHostOpenPixel(t *testing.T) {
+	px := "https://links.news.example/o2/1234567/9f86d081884c7d65.gif"
+	numHash := "https://links.news.example/m/368168-9f86d081.gif"
+	open := "https://links.news.example/newsletter/opened"
+	photo := "https://links.news.example/m/9f86d081884c7d6512ab.jpg"
+	other := "https://cdn.news.example/o2/1234567/9f86d081884c7d65.gif"
+	logo := "https://links.news.example/assets/logo.gif"
+	link := `<a href="https://links.news.example/ls/click?upn=8DVaPYyYoG9qGLem">Shop</a>`
+	unquoted := `<A HREF=https://links.news.example/ls/click?upn=8DVaPYyYoG9qGLem&amp;x=1>Shop</A>`
+	checkDetect(t, []detectCase{
+		{"pixel before the link", `<img src="` + px + `" alt="">` + link, px, ActionRemoved, ReasonClickHost, ""},
+		{"pixel after the link", link + `<img src="` + px + `">`, px, ActionRemoved, ReasonClickHost, ""},
+		{"unquoted upper-case href", `<img src="` + px + `">` + unquoted, px, ActionRemoved, ReasonClickHost, ""},
+		{"numeric id and hash", `<img src="` + numHash + `">` + link, numHash, ActionRemoved, ReasonClickHost, ""},
+		{"open endpoint name", `<img src="` + open + `">` + link, open, ActionRemoved, ReasonClickHost, ""},
+		{"no click link", `<img src="` + px + `"><a href="https://links.news.example/about">About</a>`, px, ActionKept, ReasonContent, px},
+		{"sized", `<img src="` + px + `" width="600" height="300">` + link, px, ActionKept, ReasonContent, px},
+		{"photo", `<img src="` + photo + `">` + link, photo, ActionKept, ReasonContent, photo},
+		{"other host", `<img src="` + other + `">` + link, other, ActionKept, ReasonContent, other},
+		{"named file", `<img src="` + logo + `">` + link, logo, ActionKept, ReasonContent, logo},
+	})
+	// For a consenting recipient it is the open pixel pixelgate's takes
+	// the place of.
+	out, rep := rewriteHTML(t, `<img src="`+px+`">`+link, decisionFor(Granted))
+	if f := findingFor(rep, px); f == nil || f.Action != ActionSwapped || strings.Count(out, "https://pg.example.net/o/") != 1 {
+		t.Errorf("granted: finding %+v, output:\n%s", f, out)
+	}
+}
+
+// idShapedPath: opaque ids, hashes and numeric id + hash pairs; not the
+// names, dates, sizes and counters of content image paths.
+func TestIDShapedPath(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/o/p9unqonzo5iqumomk5uqX3b.gif":            true,
+		"/img/9f86d081884c7d65.gif":                 true,
+		"/m/368168/9f86d081.gif":                    true,
+		"/m/9f86d081/368168":                        true,
+		"/m/368168_9f86d081.gif":                    true,
+		"/images/logo2019confidentcomputing600.png": false,
+		"/ext/img/product/angebote/23_01_18/400_kunststoffbehaelter_799_wo.png": false,
+		"/imgs/35/7/5/5/6/4/1/8/9/header.jpg":                                   false,
+		"/m/2023/12345678.gif":                                                  false,
+		"/m/368168/cafe.gif":                                                    false,
+	} {
+		if got := idShapedPath(path); got != want {
+			t.Errorf("idShapedPath(%q) = %v, want %v", path, got, want)
+		}
+	}
 }

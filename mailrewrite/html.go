@@ -428,8 +428,12 @@ func (j *job) imageLike(t *tagEdit, c carrier, a tagAttrs, mayHoldPixel bool) er
 	if len(a.src) > 0 && isRemote(a.src) {
 		u := j.srcString(a.src)
 		v := j.judge(d, u, c)
-		switch v.class {
-		case ClassOwn:
+		clean, action, replaced := v.replacement()
+		switch {
+		case replaced:
+			t.set("src", clean)
+			j.note(d, u, c.kind, v, action)
+		case v.class == ClassOwn:
 			if j.wantPixel && !j.pixelDone && mayHoldPixel {
 				j.pixelDone = true
 				j.note(d, u, c.kind, v, ActionKept)
@@ -438,7 +442,7 @@ func (j *job) imageLike(t *tagEdit, c carrier, a tagAttrs, mayHoldPixel bool) er
 				j.note(d, u, c.kind, v, ActionRemoved)
 			}
 			return nil
-		case ClassTracker:
+		case v.class == ClassTracker:
 			if mayHoldPixel && v.openPixel && j.wantPixel && !j.pixelDone {
 				px, err := j.pixelTag(u)
 				if err != nil {
@@ -457,9 +461,6 @@ func (j *job) imageLike(t *tagEdit, c carrier, a tagAttrs, mayHoldPixel bool) er
 				j.srcset(t, a.srcset, carrier{kind: c.kind + "-srcset", w: -1, h: -1}, true)
 			}
 			return nil
-		case ClassPerRecipient:
-			t.set("src", v.clean)
-			j.note(d, u, c.kind, v, ActionIdentifierRemoved)
 		default:
 			j.note(d, u, c.kind, v, ActionKept)
 		}
@@ -493,17 +494,18 @@ func (j *job) srcset(t *tagEdit, val []byte, c carrier, gone bool) {
 			continue
 		}
 		v := j.judge(d, u, c)
+		clean, action, replaced := v.replacement()
 		switch {
 		case gone:
 			j.note(d, u, c.kind, v, ActionRemoved)
+		case replaced:
+			out = append(append(out, val[pos:s[0]]...), clean...)
+			pos = s[1]
+			changed = true
+			j.note(d, u, c.kind, v, action)
 		case v.class == ClassTracker || v.class == ClassOwn:
 			tracker = true
 			j.note(d, u, c.kind, v, ActionRemoved)
-		case v.class == ClassPerRecipient:
-			out = append(append(out, val[pos:s[0]]...), v.clean...)
-			pos = s[1]
-			changed = true
-			j.note(d, u, c.kind, v, ActionIdentifierRemoved)
 		default:
 			j.note(d, u, c.kind, v, ActionKept)
 		}
@@ -530,17 +532,18 @@ func (j *job) attrURL(t *tagEdit, attr string, val []byte, c carrier, wholeTag b
 	}
 	d := t.d
 	v := j.judge(d, u, c)
-	switch v.class {
-	case ClassTracker, ClassOwn:
+	clean, action, replaced := v.replacement()
+	switch {
+	case replaced:
+		t.set(attr, clean)
+		j.note(d, u, c.kind, v, action)
+	case v.class == ClassTracker || v.class == ClassOwn:
 		if wholeTag {
 			t.removeTag = true
 		} else {
 			t.drop(attr)
 		}
 		j.note(d, u, c.kind, v, ActionRemoved)
-	case ClassPerRecipient:
-		t.set(attr, v.clean)
-		j.note(d, u, c.kind, v, ActionIdentifierRemoved)
 	default:
 		j.note(d, u, c.kind, v, ActionKept)
 	}
@@ -571,17 +574,18 @@ func (j *job) cssRef(d *htmlDoc, css []byte, ref cssRef, c carrier, es *edits) {
 	}
 	kind := c.kind
 	v := j.judge(d, u, c)
-	switch v.class {
-	case ClassTracker, ClassOwn:
+	clean, action, replaced := v.replacement()
+	switch {
+	case replaced:
+		es.add(ref.urlStart, ref.urlEnd, []byte(clean))
+		j.note(d, u, kind, v, action)
+	case v.class == ClassTracker || v.class == ClassOwn:
 		if ref.isImport {
 			es.add(ref.start, ref.end, nil)
 		} else {
 			es.add(ref.start, ref.end, []byte("none"))
 		}
 		j.note(d, u, kind, v, ActionRemoved)
-	case ClassPerRecipient:
-		es.add(ref.urlStart, ref.urlEnd, []byte(v.clean))
-		j.note(d, u, kind, v, ActionIdentifierRemoved)
 	default:
 		j.note(d, u, kind, v, ActionKept)
 	}

@@ -24,7 +24,8 @@ type Finding struct {
 	Reason  string `json:"reason"`  // reason codes joined by ","
 	Vendor  string `json:"vendor,omitempty"`
 	Action  string `json:"action"`
-	// Rewritten is the URL left in the message for identifier-removed.
+	// Rewritten is the URL left in the message for identifier-removed
+	// and unwrapped.
 	Rewritten string `json:"rewritten,omitempty"`
 }
 
@@ -164,7 +165,7 @@ func (r *Report) add(f Finding) {
 	case ActionRemoved:
 		r.Removed++
 		r.Neutralised++
-	case ActionSwapped, ActionIdentifierRemoved:
+	case ActionSwapped, ActionIdentifierRemoved, ActionUnwrapped:
 		r.Neutralised++
 	}
 }

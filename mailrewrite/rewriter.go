@@ -76,6 +76,8 @@ type job struct {
 	listUnsubscribe []string            // List-Unsubscribe targets: never touched
 
 	scratch []byte // a link's folded URL or text (unsubscribe), reused
+
+	clickHosts clickHosts
 }
 
 // judge classifies one URL found in d.
@@ -88,7 +90,7 @@ func (j *job) judge(d *htmlDoc, u string, c carrier) verdict {
 func (j *job) note(d *htmlDoc, u, kind string, v verdict, action string) {
 	f := Finding{Part: d.path, URL: u, Carrier: kind, Class: v.class, Reason: strings.Join(v.reasons, ","),
 		Vendor: v.vendor, Action: action}
-	if action == ActionIdentifierRemoved {
+	if action == ActionIdentifierRemoved || action == ActionUnwrapped {
 		f.Rewritten = v.clean
 	}
 	j.rep.add(f)
@@ -382,6 +384,7 @@ func asciiCompatible(cs string) bool {
 }
 
 func (j *job) scanParts(parts []*bodyPart) error {
+	j.clickHosts.parts = parts
 	for _, p := range parts {
 		if p.html == nil {
 			continue

@@ -72,6 +72,23 @@ func TestRewriteCommand(t *testing.T) {
 	}
 }
 
+// Address literals and quoted local parts are valid envelope recipients
+// (RFC 5321 §4.1.2, §4.1.3): rewrite takes them; a malformed literal is a
+// usage error.
+func TestRewriteCommandRFC5321Recipients(t *testing.T) {
+	dir := t.TempDir()
+	for _, rcpt := range []string{"user@[127.0.0.1]", "user@[IPv6:::1]", `"john doe"@example.org`} {
+		code, out, errs := runCLI(t, cliMessage, "rewrite", "--rcpt", rcpt, "--consent", "refused",
+			"--data-dir", dir, "--public-url", "https://pg.example.net")
+		if code != 0 || strings.Contains(out, "sendgrid.net") || !strings.Contains(out, "https://pg.example.net/c/") {
+			t.Errorf("--rcpt %s: exit %d (%s), want the rewritten message", rcpt, code, errs)
+		}
+	}
+	if code, _, _ := runCLI(t, cliMessage, "rewrite", "--rcpt", "user@[127.0.0.256]", "--data-dir", dir); code != 2 {
+		t.Errorf("bad address literal: exit %d, want 2", code)
+	}
+}
+
 func TestRewriteCommandErrors(t *testing.T) {
 	dir := t.TempDir()
 	broken := "Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/html\r\n\r\n<img src=\"https://t.example/o.gif\">\r\n"

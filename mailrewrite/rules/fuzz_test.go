@@ -56,6 +56,8 @@ func FuzzURL(f *testing.F) {
 	for _, u := range benchURLs() {
 		f.Add(u)
 	}
+	f.Add("https://t.news.example/track?c=9&value=https%3A%2F%2Fcdn.news.example%2Fimg%2Fbanner.png")
+	f.Add("https://t.news.example/track?value=https://a.example/x.gif&ref=https://b.example/")
 	f.Fuzz(func(t *testing.T, raw string) {
 		u, err := url.Parse(raw)
 		for range 2 {
@@ -81,6 +83,12 @@ func FuzzURL(f *testing.F) {
 			if !absoluteWeb(d) || id == "" {
 				t.Fatalf("Unwrap(%q) = %v, %q", raw, d, id)
 			}
+		}
+		if s.OpenEndpointShape(u) && !OpenPathShape(u) {
+			t.Fatalf("OpenEndpointShape(%q) without OpenPathShape", raw)
+		}
+		if in, ok := s.InnerImage(u); ok && !absoluteWeb(in) {
+			t.Fatalf("InnerImage(%q) = %v: not an absolute http(s) URL", raw, in)
 		}
 		sameAsWithoutMemo(t, s, u)
 	})

@@ -64,6 +64,8 @@ func TestUnwrap(t *testing.T) {
 		{"http://t.livingsocial.com/track/g_NG39CBIIRUHNSA1SESS8LO9TUUDUL7VNKPJ4RA3OO7PGT5370C40?url=https%3A%2F%2Fwww.livingsocial.com%2Fgift-ideas%3Futm_medium%3Demail",
 			"https://www.livingsocial.com/gift-ideas?utm_medium=email", "unwrap-livingsocial-track"},
 		{"https://news.example.com/redirect?target=https%3A%2F%2Fwww.example.org%2F", "https://www.example.org/", "unwrap-generic-param-anyhost"},
+		// The click form an ESP documents (Unosend's API reference).
+		{"https://mail.shop.example/api/v1/track/click/abc123?url=https%3A%2F%2Fwww.example.org%2Fpage", "https://www.example.org/page", "unwrap-generic-param-anyhost"},
 		{"https://news.example.com/click?u=aHR0cHM6Ly93d3cuZXhhbXBsZS5vcmcvcGF0aA", "https://www.example.org/path", "unwrap-generic-param-anyhost"},
 		{"https://news.example.com/c/12/aHR0cHM6Ly93d3cuZXhhbXBsZS5vcmcvcGF0aA==/x", "https://www.example.org/path", "unwrap-generic-base64-segment"},
 		// Nested: a safelink around an ESP redirect around the destination.

@@ -187,3 +187,60 @@ func isToken(s string) bool {
 	}
 	return letters > 0 && digits > 0 && alternations >= 3
 }
+
+// OpenPathShape reports whether u's path names an open endpoint (the
+// shapes of OpenEndpointShape) whether or not it carries a token: on a
+// host the message uses for tracked links, the name alone is evidence.
+func OpenPathShape(u *url.URL) bool {
+	if !webURL(u) {
+		return false
+	}
+	path := u.EscapedPath()
+	return bareEndpoint(path) || hasOpenShape(path)
+}
+
+// InnerImage returns the image a tracking wrapper's URL carries: the
+// destination of a redirect the link rules unwrap, or else the one
+// absolute http(s) URL among the query's values when it names an image
+// file. A query with several URLs is ambiguous and gives none: the
+// wrapper is then removed whole rather than guessed at.
+func (s *Set) InnerImage(u *url.URL) (*url.URL, bool) {
+	if !webURL(u) {
+		return nil, false
+	}
+	if d, _, ok := s.Unwrap(u); ok {
+		return d, true
+	}
+	var inner *url.URL
+	n := 0
+	eachQueryPair(u.RawQuery, func(_, v string) bool {
+		if !strings.HasPrefix(v, "http") {
+			return true
+		}
+		dv, err := url.QueryUnescape(v)
+		if err != nil {
+			return true
+		}
+		if d, ok := plainDest(dv); ok {
+			inner, n = d, n+1
+		}
+		return n < 2
+	})
+	if n != 1 || !ImageFile(inner.EscapedPath()) {
+		return nil, false
+	}
+	return inner, true
+}
+
+// imageExts are the file extensions of images a mail client shows.
+var imageExts = map[string]bool{"png": true, "jpg": true, "jpeg": true, "gif": true, "webp": true, "svg": true, "bmp": true, "ico": true, "avif": true}
+
+// ImageFile reports whether an escaped URL path names an image file by
+// its extension.
+func ImageFile(path string) bool {
+	dot := strings.LastIndexByte(path, '.')
+	if dot < 0 || strings.IndexByte(path[dot:], '/') >= 0 {
+		return false
+	}
+	return inFolded(imageExts, path[dot+1:])
+}

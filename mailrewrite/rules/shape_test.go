@@ -22,6 +22,8 @@ func TestOpenEndpointShape(t *testing.T) {
 		{"https://mail.example.org/lists/ut.php?u=a3415d1d918ccd0639a9a7a2bc2f3198&m=28", true},
 		{"http://t.example.com/track/g_NG39CBIIRUHNSA1SESS8LO9TUUDUL7VNKPJ4RA3OO7PGT5370C40", true},
 		{"https://mail.example.org/Track/Open?id=p9unqonzo5iqumomk5uq", true},
+		// The open pixel form an ESP documents (Unosend's API reference).
+		{"https://mail.shop.example/api/v1/track/open/550e8400-e29b-41d4-a716-446655440000", true},
 		// An image endpoint named by its function, and an open shape
 		// whose token is an unfilled merge field.
 		{"https://news.example/track", true},
