@@ -197,6 +197,9 @@ func (c *guardConn) admitOnce() error {
 		}
 	}
 	if why := r.conns.bind(c.ip); why != nil {
+		// The slot is given back before the client reads the refusal:
+		// a client that then connects again must find it free.
+		c.closeOnce.Do(func() { r.conns.release(c.ip, false) })
 		r.refuse(c.Conn, why)
 		return errRefused
 	}
