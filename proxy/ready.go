@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -78,7 +79,12 @@ func (r *Readiness) Ready(ctx context.Context) error {
 // joins the pool, so a wrong password shows here before mail bounces.
 func (u *Upstream) Ready(ctx context.Context) error {
 	if c := u.get(); c != nil {
-		if err := c.Noop(); err == nil {
+		// The probe's deadline bounds the NOOP: the command timeout is
+		// RFC 5321's 5 minutes, far longer than a health check waits.
+		c.until, _ = ctx.Deadline()
+		err := c.Noop()
+		c.until = time.Time{}
+		if err == nil {
 			u.put(c)
 			return nil
 		}

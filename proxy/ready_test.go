@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,5 +134,58 @@ func TestReadinessReportsEveryCauseAndLogsChanges(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "10.0.0.7:6379") || !strings.Contains(logs.String(), "ready again") {
 		t.Errorf("log lacks the cause or the recovery:\n%s", logs.String())
+	}
+}
+
+// TestUpstreamReadyWithinProbeDeadline: an upstream that stops answering
+// makes the probe fail when the probe's context ends, not after the
+// 5-minute command timeout of RFC 5321 §4.5.3.2.
+func TestUpstreamReadyWithinProbeDeadline(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		fmt.Fprint(c, "220 esp.test ESMTP\r\n")
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(strings.ToUpper(line), "EHLO") {
+				fmt.Fprint(c, "250 esp.test\r\n")
+			}
+			// NOOP gets no answer: the upstream hangs.
+		}
+	}()
+	up, err := ParseUpstream(UpstreamConfig{URL: "smtp://" + l.Addr().String() + "?tls=none", Timeout: 10 * time.Minute, MaxIdle: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	if err := up.Ready(context.Background()); err != nil {
+		t.Fatalf("first probe (new session): %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		done <- up.Ready(ctx)
+	}()
+	// Eventually: the bound only keeps a failure from hanging the test.
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("probe of a hanging upstream: ready")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("probe still waiting 20s after its 200ms deadline")
 	}
 }
