@@ -79,7 +79,12 @@ func (s *Store) AppendAudit(ctx context.Context, e consent.AuditEntry) (consent.
 		if err != nil {
 			return err
 		}
-		entries, newHead := s.opts.Audit.Append(head, tailAnchor(tx), e, s.now())
+		var tail *consent.AuditAnchor
+		if head == nil || !s.opts.Audit.Sealed(consent.AuditHead, *head) {
+			// Only then does the chain continue from the last entry.
+			tail = tailAnchor(tx)
+		}
+		entries, newHead := s.opts.Audit.Append(head, tail, e, s.now())
 		out = entries[len(entries)-1]
 		return putAudit(tx, entries, newHead)
 	})
