@@ -242,15 +242,15 @@ func (c AuditChain) VerifyStored(s StoredAudit, now time.Time, retention time.Du
 		return v
 	}
 	if s.Start != nil && !c.Sealed(AuditStart, start) {
-		return AuditVerification{BadSeq: start.Seq, Problem: "removed",
+		return AuditVerification{Checked: len(s.Entries), BadSeq: start.Seq, Problem: "removed",
 			Detail: fmt.Sprintf("entries #1 to #%d are missing and the anchor that says they were purged has no valid MAC: it was not written by the retention purge", start.Seq)}
 	}
 	if s.Head != nil && !c.Sealed(AuditHead, head) {
-		return AuditVerification{BadSeq: head.Seq + 1, Problem: "removed",
+		return AuditVerification{Checked: len(s.Entries), BadSeq: head.Seq + 1, Problem: "removed",
 			Detail: fmt.Sprintf("the head record (naming entry #%d) has no valid MAC: it was not written by pixelgate, so entries after #%d may have been removed", head.Seq, head.Seq)}
 	}
 	if s.Start != nil && !start.At.IsZero() && now.Before(start.At.Add(retention)) {
-		return AuditVerification{BadSeq: start.Seq, Problem: "removed",
+		return AuditVerification{Checked: len(s.Entries), BadSeq: start.Seq, Problem: "removed",
 			Detail: fmt.Sprintf("entries up to #%d were removed before their time: #%d was written at %s and the audit retention (%s) keeps it until %s; the anchor is newer than retention allows",
 				start.Seq, start.Seq, start.At.UTC().Format(time.RFC3339), days(retention), start.At.Add(retention).UTC().Format(time.RFC3339))}
 	}
