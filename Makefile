@@ -55,14 +55,25 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-# Short fuzzing pass over every fuzz target (FUZZTIME per target).
+# Short fuzzing pass over every fuzz target (FUZZTIME per target), ending
+# with the executions each target ran. Go minimises every new interesting
+# input for up to a minute by default, which can take the whole FUZZTIME of
+# a slow target and hide a failure behind it; FUZZMINIMIZETIME keeps that
+# short, so the time goes to fuzzing and a failure is reported.
 FUZZTIME ?= 20s
+FUZZMINIMIZETIME ?= 2s
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
+	@log=$$(mktemp); summary=$$(mktemp); trap 'rm -f $$log $$summary' EXIT; \
+	for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg >$$log 2>&1; rc=$$?; \
+	    cat $$log; \
+	    printf '%-60s %s\n' "$$pkg $$f" "$$(grep -o 'execs: [0-9]*' $$log | tail -1)" >>$$summary; \
+	    if [ $$rc -ne 0 ]; then echo "FAILED: $$pkg $$f"; cat $$summary; exit 1; fi; \
 	  done; \
-	done
+	done; \
+	echo "executions per target in $(FUZZTIME):"; cat $$summary
 
 # Redis with AOF and pixelgate from local binaries, no container engine
 # needed (messages go to the outbox instead of Mailpit).

@@ -63,3 +63,31 @@ func TestAuditChainLocatesTampering(t *testing.T) {
 		t.Errorf("chain from an anchor: %+v", v)
 	}
 }
+
+// TestAuditSealBindsKeyAndRole: a head or anchor record verifies only with
+// the chain key and in the role it was sealed for, and changing any of its
+// fields breaks the seal.
+func TestAuditSealBindsKeyAndRole(t *testing.T) {
+	c := NewAuditChain([]byte("0123456789abcdef0123456789abcdef"))
+	other := NewAuditChain([]byte("another key, another chain......"))
+	entries, _ := chainOf(t, c, 3)
+	head := c.Seal(AuditHead, anchorOf(entries[2]))
+	if !c.Sealed(AuditHead, head) {
+		t.Fatalf("a sealed head does not verify: %+v", head)
+	}
+	moved := head
+	moved.Seq, moved.MAC = entries[1].Seq, entries[1].MAC
+	later := head
+	later.At = later.At.Add(time.Second)
+	for name, ok := range map[string]bool{
+		"as the anchor":       c.Sealed(AuditStart, head),
+		"with another key":    other.Sealed(AuditHead, head),
+		"moved to an earlier": c.Sealed(AuditHead, moved),
+		"with another time":   c.Sealed(AuditHead, later),
+		"without a tag":       c.Sealed(AuditHead, anchorOf(entries[2])),
+	} {
+		if ok {
+			t.Errorf("head record verifies %s", name)
+		}
+	}
+}

@@ -234,6 +234,9 @@ type AuditVerification struct {
 	Checked int    `json:"checked"`
 	BadSeq  uint64 `json:"bad_seq,omitempty"` // first entry that does not verify
 	Problem string `json:"problem,omitempty"` // "changed", "removed", "reordered", ...
+	// Detail says in words what was found: which entries are missing or
+	// which record of the chain failed its check, and why.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Export is everything held about one recipient key (R11).

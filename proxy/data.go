@@ -96,10 +96,13 @@ func (d *dataBuffers) put(b []byte) {
 const maxSizeHint = 1 << 20
 
 // checkLines refuses any CR not followed by LF, any LF not preceded by CR,
-// and lines over the RFC 5322 limit. It goes line by line with IndexByte:
-// the relay reads every message through here.
+// and lines over the RFC 5322 limit. A bare CR or LF anywhere is reported
+// before a long line: it is what could smuggle a second message past a
+// downstream MTA (RFC 5321 §2.3.8), so a long line earlier in the message
+// must not hide it. It goes line by line with IndexByte: the relay reads
+// every message through here.
 func checkLines(msg []byte) error {
-	start := 0
+	start, long := 0, false
 	for {
 		nl := bytes.IndexByte(msg[start:], '\n')
 		if nl < 0 {
@@ -109,15 +112,13 @@ func checkLines(msg []byte) error {
 		if nl == 0 || msg[end-1] != '\r' || bytes.IndexByte(msg[start:end-1], '\r') >= 0 {
 			return errBareNewline
 		}
-		if end-1-start > maxContentLine {
-			return errLineTooLong
-		}
+		long = long || end-1-start > maxContentLine
 		start = end + 1
 	}
 	if bytes.IndexByte(msg[start:], '\r') >= 0 {
 		return errBareNewline
 	}
-	if len(msg)-start > maxContentLine {
+	if long || len(msg)-start > maxContentLine {
 		return errLineTooLong
 	}
 	return nil

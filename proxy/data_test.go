@@ -49,23 +49,21 @@ func FuzzCheckLines(f *testing.F) {
 // checkLinesByByte is the plain byte-by-byte statement of the line rules
 // that checkLines implements with IndexByte: both must agree on every input.
 func checkLinesByByte(msg []byte) error {
-	start := 0
+	start, long := 0, false
 	for i := 0; i < len(msg); i++ {
 		switch msg[i] {
 		case '\r':
 			if i+1 >= len(msg) || msg[i+1] != '\n' {
 				return errBareNewline
 			}
-			if i-start > maxContentLine {
-				return errLineTooLong
-			}
+			long = long || i-start > maxContentLine
 			i++
 			start = i + 1
 		case '\n':
 			return errBareNewline
 		}
 	}
-	if len(msg)-start > maxContentLine {
+	if long || len(msg)-start > maxContentLine {
 		return errLineTooLong
 	}
 	return nil

@@ -180,7 +180,7 @@ func openServeStore(ctx context.Context, _ *environ, sf storeFlags, log *slog.Lo
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 		h.describe = "embedded " + sf.boltPath() + ", admin socket " + sf.socketPath()
-		h.store, err = boltstore.Open(sf.boltPath(), boltstore.Options{StoreOptions: opts, LockTimeout: 5 * time.Second})
+		h.store, err = boltstore.Open(sf.boltPath(), boltstore.Options{StoreOptions: opts, LockTimeout: 5 * time.Second, Logger: log})
 		if errors.Is(err, boltstore.ErrLocked) {
 			err = fmt.Errorf("%w: is another `pixelgate serve` running with --data-dir %s?", err, *sf.dataDir)
 		}

@@ -19,16 +19,17 @@ var (
 	metaAuditStart = []byte("audit_start")
 )
 
-func readAnchor(tx *bolt.Tx, name []byte) (consent.AuditAnchor, error) {
-	var a consent.AuditAnchor
+// readAnchor reads a head or anchor record; nil when the store holds none.
+func readAnchor(tx *bolt.Tx, name []byte) (*consent.AuditAnchor, error) {
 	raw := tx.Bucket(bMeta).Get(name)
 	if raw == nil {
-		return a, nil
+		return nil, nil
 	}
+	var a consent.AuditAnchor
 	if err := json.Unmarshal(raw, &a); err != nil {
-		return a, fmt.Errorf("decode audit anchor: %w", err)
+		return nil, fmt.Errorf("decode audit anchor %s: %w", name, err)
 	}
-	return a, nil
+	return &a, nil
 }
 
 func writeAnchor(tx *bolt.Tx, name []byte, a consent.AuditAnchor) error {
@@ -37,6 +38,32 @@ func writeAnchor(tx *bolt.Tx, name []byte, a consent.AuditAnchor) error {
 		return err
 	}
 	return tx.Bucket(bMeta).Put(name, raw)
+}
+
+// putAudit stores entries and the head naming the last of them.
+func putAudit(tx *bolt.Tx, entries []consent.AuditEntry, head consent.AuditAnchor) error {
+	for _, e := range entries {
+		raw, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bAudit).Put(seqKey(e.Seq), raw); err != nil {
+			return err
+		}
+	}
+	return writeAnchor(tx, metaAuditHead, head)
+}
+
+// tailAnchor names the last stored entry; nil when there is none. An entry
+// that no longer parses still has its sequence number, so the chain is
+// never continued over it.
+func tailAnchor(tx *bolt.Tx) *consent.AuditAnchor {
+	k, v := tx.Bucket(bAudit).Cursor().Last()
+	if k == nil {
+		return nil
+	}
+	e, _ := decodeAudit(v)
+	return &consent.AuditAnchor{Seq: binary.BigEndian.Uint64(k), MAC: e.MAC}
 }
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
@@ -52,15 +79,14 @@ func (s *Store) AppendAudit(ctx context.Context, e consent.AuditEntry) (consent.
 		if err != nil {
 			return err
 		}
-		out = s.opts.Audit.Next(head, e, s.now())
-		raw, err := json.Marshal(out)
-		if err != nil {
-			return err
+		var tail *consent.AuditAnchor
+		if head == nil || !s.opts.Audit.Sealed(consent.AuditHead, *head) {
+			// Only then does the chain continue from the last entry.
+			tail = tailAnchor(tx)
 		}
-		if err := tx.Bucket(bAudit).Put(seqKey(out.Seq), raw); err != nil {
-			return err
-		}
-		return writeAnchor(tx, metaAuditHead, consent.AuditAnchor{Seq: out.Seq, MAC: out.MAC})
+		entries, newHead := s.opts.Audit.Append(head, tail, e, s.now())
+		out = entries[len(entries)-1]
+		return putAudit(tx, entries, newHead)
 	})
 	return out, err
 }
@@ -118,29 +144,68 @@ func (s *Store) ReadAudit(ctx context.Context, q consent.AuditQuery) ([]consent.
 func (s *Store) VerifyAudit(ctx context.Context) (consent.AuditVerification, error) {
 	var v consent.AuditVerification
 	err := s.view(ctx, "verify audit log", func(tx *bolt.Tx) error {
-		start, err := readAnchor(tx, metaAuditStart)
+		stored, err := loadAudit(tx)
 		if err != nil {
 			return err
 		}
+		v = s.opts.Audit.VerifyStored(stored, s.now(), s.ret.Audit)
+		return nil
+	})
+	return v, err
+}
+
+// loadAudit reads the whole log as stored.
+func loadAudit(tx *bolt.Tx) (consent.StoredAudit, error) {
+	var out consent.StoredAudit
+	var err error
+	if out.Start, err = readAnchor(tx, metaAuditStart); err != nil {
+		return out, err
+	}
+	if out.Head, err = readAnchor(tx, metaAuditHead); err != nil {
+		return out, err
+	}
+	err = tx.Bucket(bAudit).ForEach(func(_, val []byte) error {
+		e, err := decodeAudit(val)
+		if err != nil {
+			// An entry that no longer parses was changed.
+			e = consent.AuditEntry{}
+		}
+		out.Entries = append(out.Entries, e)
+		return nil
+	})
+	return out, err
+}
+
+// sealLegacyAudit seals the head and anchor an earlier version wrote
+// without a MAC, recording that in the chain (R10); it runs when the store
+// is opened. A log that does not verify against them is left as it is for
+// VerifyAudit to report, and so the error is only for the caller to log.
+func (s *Store) sealLegacyAudit(ctx context.Context) (bool, error) {
+	sealed := false
+	err := s.update(ctx, "seal audit log", func(tx *bolt.Tx) error {
 		head, err := readAnchor(tx, metaAuditHead)
 		if err != nil {
 			return err
 		}
-		var entries []consent.AuditEntry
-		err = tx.Bucket(bAudit).ForEach(func(_, val []byte) error {
-			e, err := decodeAudit(val)
-			if err != nil {
-				// An entry that no longer parses was changed.
-				e = consent.AuditEntry{}
-			}
-			entries = append(entries, e)
-			return nil
-		})
+		start, err := readAnchor(tx, metaAuditStart)
+		if err != nil || !consent.NeedsSeal(head, start) {
+			return err
+		}
+		stored, err := loadAudit(tx)
 		if err != nil {
 			return err
 		}
-		v = s.opts.Audit.Verify(start, entries, head)
-		return nil
+		sealedStart, note, sealedHead, err := s.opts.Audit.SealLegacy(stored, s.now())
+		if err != nil {
+			return err
+		}
+		if sealedStart != nil {
+			if err := writeAnchor(tx, metaAuditStart, *sealedStart); err != nil {
+				return err
+			}
+		}
+		sealed = true
+		return putAudit(tx, []consent.AuditEntry{note}, sealedHead)
 	})
-	return v, err
+	return sealed, err
 }

@@ -133,5 +133,5 @@ func (s *Store) purgeAudit(tx *bolt.Tx, now time.Time) error {
 	if last == nil {
 		return nil
 	}
-	return writeAnchor(tx, metaAuditStart, consent.AuditAnchor{Seq: last.Seq, MAC: last.MAC})
+	return writeAnchor(tx, metaAuditStart, s.opts.Audit.Trim(*last))
 }

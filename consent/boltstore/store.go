@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,6 +26,8 @@ type Options struct {
 	consent.StoreOptions
 	// LockTimeout is how long Open waits for the file lock; 0 means 1 s.
 	LockTimeout time.Duration
+	// Logger receives operational messages; nil discards them.
+	Logger *slog.Logger
 }
 
 // batchDelay is how long a write waits for others to share its commit.
@@ -92,7 +95,14 @@ func Open(path string, o Options) (*Store, error) {
 	// delay loses nothing in batch size and saves latency.
 	db.MaxBatchDelay = batchDelay
 	opts := o.StoreOptions.WithDefaults()
-	return &Store{db: db, opts: opts, ret: opts.Retention}, nil
+	s := &Store{db: db, opts: opts, ret: opts.Retention}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	// Open takes no context: the seal is one local transaction.
+	sealed, err := s.sealLegacyAudit(context.Background())
+	consent.LogAuditSeal(o.Logger, sealed, err)
+	return s, nil
 }
 
 func (s *Store) now() time.Time { return s.opts.Now() }

@@ -27,13 +27,26 @@ const maxAppendAttempts = 100
 // auditPage is how many entries one read fetches.
 const auditPage = 512
 
-// luaAuditAppend: KEYS: log, head. ARGV: expected head (empty when none),
-// seq, entry JSON, new head. Returns 1 when appended, 0 when the head moved.
-var luaAuditAppend = redis.NewScript(`
+// luaAuditWrite writes entries, the head and optionally the anchor, as a
+// compare-and-set: only if the head (and, when asked, the anchor and the
+// last entry's seq) are still what the caller read and chained from.
+// KEYS: log, head, anchor. ARGV: expected head (” when none), expected
+// anchor ('-' = do not check, ” = none), expected last seq ('-' = do not
+// check, ” = empty log), new head, new anchor ('-' = leave), then seq and
+// entry JSON pairs. Returns 1 when written, 0 when something moved.
+var luaAuditWrite = redis.NewScript(`
 local head = redis.call('GET', KEYS[2]) or ''
 if head ~= ARGV[1] then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+if ARGV[2] ~= '-' and (redis.call('GET', KEYS[3]) or '') ~= ARGV[2] then return 0 end
+if ARGV[3] ~= '-' then
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  if (last[2] or '') ~= ARGV[3] then return 0 end
+end
+for i = 6, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i+1])
+end
 redis.call('SET', KEYS[2], ARGV[4])
+if ARGV[5] ~= '-' then redis.call('SET', KEYS[3], ARGV[5]) end
 return 1
 `)
 
@@ -50,15 +63,16 @@ func anchorValue(a consent.AuditAnchor) string {
 	return string(b)
 }
 
-func parseAnchor(s string) (consent.AuditAnchor, error) {
-	var a consent.AuditAnchor
+// parseAnchor reads a head or anchor record; nil when the store holds none.
+func parseAnchor(s string) (*consent.AuditAnchor, error) {
 	if s == "" {
-		return a, nil
+		return nil, nil
 	}
+	var a consent.AuditAnchor
 	if err := json.Unmarshal([]byte(s), &a); err != nil {
-		return a, fmt.Errorf("stored audit anchor is malformed: %w", err)
+		return nil, fmt.Errorf("stored audit anchor is malformed: %w", err)
 	}
-	return a, nil
+	return &a, nil
 }
 
 // getString reads a string key; a missing key is "".
@@ -68,6 +82,46 @@ func getString(ctx context.Context, rdb redis.UniversalClient, key string) (stri
 		return "", nil
 	}
 	return v, wrapErr(err)
+}
+
+// auditWrite is one compare-and-set of luaAuditWrite.
+type auditWrite struct {
+	head, anchor, lastSeq string // as read; "-" = not checked
+	newHead               consent.AuditAnchor
+	newAnchor             *consent.AuditAnchor
+	entries               []consent.AuditEntry
+}
+
+func (w auditWrite) run(ctx context.Context, rdb redis.Scripter) (bool, error) {
+	newAnchor := "-"
+	if w.newAnchor != nil {
+		newAnchor = anchorValue(*w.newAnchor)
+	}
+	args := []any{w.head, w.anchor, w.lastSeq, anchorValue(w.newHead), newAnchor}
+	for _, e := range w.entries {
+		body, err := json.Marshal(e)
+		if err != nil {
+			return false, err
+		}
+		args = append(args, e.Seq, string(body))
+	}
+	ok, err := luaAuditWrite.Run(ctx, rdb, []string{keyAuditLog, keyAuditHead, keyAuditAnchor}, args...).Int()
+	return ok == 1, wrapErr(err)
+}
+
+// lastEntry names the last stored entry (nil when none) and gives its seq
+// as luaAuditWrite compares it. An entry that no longer parses still has its
+// score, so the chain is never continued over it.
+func (s *Store) lastEntry(ctx context.Context) (*consent.AuditAnchor, string, error) {
+	last, err := s.rdb.ZRangeWithScores(ctx, keyAuditLog, -1, -1).Result()
+	if err != nil || len(last) == 0 {
+		return nil, "", wrapErr(err)
+	}
+	var e consent.AuditEntry
+	raw, _ := last[0].Member.(string)
+	_ = json.Unmarshal([]byte(raw), &e)
+	seq := uint64(last[0].Score)
+	return &consent.AuditAnchor{Seq: seq, MAC: e.MAC}, strconv.FormatUint(seq, 10), nil
 }
 
 // AppendAudit appends e to the chain and returns it completed.
@@ -84,18 +138,22 @@ func (s *Store) AppendAudit(ctx context.Context, e consent.AuditEntry) (consent.
 		if err != nil {
 			return consent.AuditEntry{}, fmt.Errorf("append audit entry: %w", err)
 		}
-		next := s.o.Audit.Next(head, e, s.now())
-		body, err := json.Marshal(next)
+		w := auditWrite{head: raw, anchor: "-", lastSeq: "-"}
+		var tail *consent.AuditAnchor
+		if head == nil || !s.o.Audit.Sealed(consent.AuditHead, *head) {
+			// Only then does the chain continue from the last entry,
+			// which must then stay the last one until the write.
+			if tail, w.lastSeq, err = s.lastEntry(ctx); err != nil {
+				return consent.AuditEntry{}, fmt.Errorf("append audit entry: read last entry: %w", err)
+			}
+		}
+		w.entries, w.newHead = s.o.Audit.Append(head, tail, e, s.now())
+		ok, err := w.run(ctx, s.rdb)
 		if err != nil {
 			return consent.AuditEntry{}, fmt.Errorf("append audit entry: %w", err)
 		}
-		ok, err := luaAuditAppend.Run(ctx, s.rdb, []string{keyAuditLog, keyAuditHead},
-			raw, next.Seq, string(body), anchorValue(consent.AuditAnchor{Seq: next.Seq, MAC: next.MAC})).Int()
-		if err != nil {
-			return consent.AuditEntry{}, fmt.Errorf("append audit entry: %w", wrapErr(err))
-		}
-		if ok == 1 {
-			return next, nil
+		if ok {
+			return w.entries[len(w.entries)-1], nil
 		}
 	}
 	return consent.AuditEntry{}, fmt.Errorf("append audit entry: %w: the chain head kept moving (%d attempts)", consent.ErrUnavailable, maxAppendAttempts)
@@ -170,6 +228,21 @@ func matchAudit(q consent.AuditQuery, e consent.AuditEntry) bool {
 
 // VerifyAudit checks the whole chain from the purge anchor to the head.
 func (s *Store) VerifyAudit(ctx context.Context) (consent.AuditVerification, error) {
+	stored, _, err := s.auditRecords(ctx)
+	if err == nil {
+		stored.Entries, err = s.auditEntries(ctx)
+	}
+	if err != nil {
+		return consent.AuditVerification{}, fmt.Errorf("verify audit log: %w", err)
+	}
+	return s.o.Audit.VerifyStored(stored, s.now(), s.o.Retention.Audit), nil
+}
+
+// auditRecords reads the head and anchor records, parsed and as read (for
+// a compare-and-set).
+func (s *Store) auditRecords(ctx context.Context) (consent.StoredAudit, [2]string, error) {
+	var out consent.StoredAudit
+	var raw [2]string
 	var head, anchor *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		head = p.Get(ctx, keyAuditHead)
@@ -177,34 +250,63 @@ func (s *Store) VerifyAudit(ctx context.Context) (consent.AuditVerification, err
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return consent.AuditVerification{}, fmt.Errorf("verify audit log: %w", wrapErr(err))
+		return out, raw, wrapErr(err)
 	}
-	h, err := parseAnchor(head.Val())
-	if err != nil {
-		return consent.AuditVerification{}, fmt.Errorf("verify audit log: %w", err)
+	raw = [2]string{head.Val(), anchor.Val()}
+	if out.Head, err = parseAnchor(raw[0]); err != nil {
+		return out, raw, err
 	}
-	a, err := parseAnchor(anchor.Val())
-	if err != nil {
-		return consent.AuditVerification{}, fmt.Errorf("verify audit log: %w", err)
-	}
-	// Entries are read in stored order, so that one moved to another
-	// place is seen there.
+	out.Start, err = parseAnchor(raw[1])
+	return out, raw, err
+}
+
+// auditEntries reads every entry in stored order, so that one moved to
+// another place is seen there.
+func (s *Store) auditEntries(ctx context.Context) ([]consent.AuditEntry, error) {
 	raws, err := s.rdb.ZRangeWithScores(ctx, keyAuditLog, 0, -1).Result()
 	if err != nil {
-		return consent.AuditVerification{}, fmt.Errorf("verify audit log: %w", wrapErr(err))
+		return nil, wrapErr(err)
 	}
-	entries := make([]consent.AuditEntry, 0, len(raws))
+	out := make([]consent.AuditEntry, 0, len(raws))
 	for _, z := range raws {
 		var e consent.AuditEntry
-		raw, _ := z.Member.(string)
-		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+		member, _ := z.Member.(string)
+		if err := json.Unmarshal([]byte(member), &e); err != nil {
 			// Garbage where an entry was: it cannot verify, so it is
 			// reported as changed at the place it sits.
 			e = consent.AuditEntry{Seq: uint64(z.Score)}
 		}
-		entries = append(entries, e)
+		out = append(out, e)
 	}
-	return s.o.Audit.Verify(a, entries, h), nil
+	return out, nil
+}
+
+// sealLegacyAudit seals the head and anchor an earlier version wrote
+// without a MAC, recording that in the chain (R10); Open runs it. Replicas
+// starting together race on a compare-and-set: one seals, the others then
+// find sealed records. A log that does not verify against them is left as
+// it is for VerifyAudit to report; the error is only for the caller to log.
+func (s *Store) sealLegacyAudit(ctx context.Context) (bool, error) {
+	stored, raw, err := s.auditRecords(ctx)
+	if err != nil {
+		return false, fmt.Errorf("seal audit log: %w", err)
+	}
+	if !consent.NeedsSeal(stored.Head, stored.Start) {
+		return false, nil
+	}
+	if stored.Entries, err = s.auditEntries(ctx); err != nil {
+		return false, fmt.Errorf("seal audit log: %w", err)
+	}
+	start, note, head, err := s.o.Audit.SealLegacy(stored, s.now())
+	if err != nil {
+		return false, err
+	}
+	w := auditWrite{head: raw[0], anchor: raw[1], lastSeq: "-", newHead: head, newAnchor: start, entries: []consent.AuditEntry{note}}
+	ok, err := w.run(ctx, s.rdb)
+	if err != nil {
+		return false, fmt.Errorf("seal audit log: %w", err)
+	}
+	return ok, nil
 }
 
 // purgeAudit drops entries older than the audit retention (R9), oldest
@@ -225,6 +327,6 @@ func (s *Store) purgeAudit(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	err = luaAuditTrim.Run(ctx, s.rdb, []string{keyAuditLog, keyAuditAnchor},
-		last.Seq, anchorValue(consent.AuditAnchor{Seq: last.Seq, MAC: last.MAC})).Err()
+		last.Seq, anchorValue(s.o.Audit.Trim(*last))).Err()
 	return n, wrapErr(err)
 }

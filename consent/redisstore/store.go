@@ -147,6 +147,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("open redis store %s: %w", t.redacted, err)
 	}
+	sealed, err := s.sealLegacyAudit(ctx)
+	consent.LogAuditSeal(s.log, sealed, err)
 	return s, nil
 }
 

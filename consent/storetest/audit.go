@@ -1,6 +1,14 @@
 package storetest
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
@@ -148,5 +156,315 @@ func testExportErase(e *env) {
 	e.grant(k)
 	if r := e.open1(k, "c1"); r != consent.Recorded {
 		e.t.Errorf("open after a new grant following erasure: %v, want recorded (old opens erased)", r)
+	}
+}
+
+// RawAudit edits a store's audit records where the store keeps them (the
+// bbolt file, the Redis keys), as someone with access to the storage but
+// without the audit key would.
+type RawAudit interface {
+	// Record returns the head (consent.AuditHead) or purge anchor
+	// (consent.AuditStart) record as stored; nil when there is none.
+	Record(t testing.TB, role consent.AuditRole) []byte
+	// SetRecord overwrites that record; nil deletes it.
+	SetRecord(t testing.TB, role consent.AuditRole, raw []byte)
+	// PutEntry stores raw as the entry with sequence number seq.
+	PutEntry(t testing.TB, seq uint64, raw []byte)
+	// DeleteEntries removes the entries numbered from to to, inclusive.
+	DeleteEntries(t testing.TB, from, to uint64)
+	// Reopen opens the store again on the same data, as a restart does,
+	// and returns it; the edits above then apply to it.
+	Reopen(t testing.TB) consent.Store
+}
+
+// RawOpener is an Opener that also gives raw access to the audit records.
+type RawOpener func(t testing.TB, o consent.StoreOptions) (consent.Store, RawAudit)
+
+// RunAuditTamper runs the attacks on the audit log's ends against stores
+// made by open: cutting the newest entries and pointing the head at the new
+// end, cutting the oldest and writing an anchor, deleting the head, swapping
+// head and anchor, and the upgrade of a log an earlier version wrote
+// without sealing its head and anchor (R9, R10).
+func RunAuditTamper(t *testing.T, open RawOpener) {
+	tests := []struct {
+		name string
+		fn   func(e *tamperEnv)
+	}{
+		{"CutNewestAndRewriteHead", testCutNewest},
+		{"CutNewestKeepingStaleHeadTag", testCutNewestStaleTag},
+		{"HeadDeleted", testHeadDeleted},
+		{"AnchorPassedOffAsHead", testAnchorAsHead},
+		{"CutOldestAndWriteAnchor", testCutOldest},
+		{"AnchorInsideRetention", testAnchorInsideRetention},
+		{"UpgradeSealsEarlierVersionsLog", testUpgradeLegacy},
+		{"UpgradeLeavesBrokenLegacyLog", testUpgradeBrokenLegacy},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := NewClock(Start())
+			opts := Options(clock)
+			st, raw := open(t, opts)
+			tc.fn(&tamperEnv{env: &env{t: t, ctx: t.Context(), clock: clock, st: st, opts: opts}, raw: raw})
+		})
+	}
+}
+
+type tamperEnv struct {
+	*env
+	raw RawAudit
+}
+
+// appendN appends n entries a minute apart.
+func (e *tamperEnv) appendN(n int) []consent.AuditEntry {
+	e.t.Helper()
+	var out []consent.AuditEntry
+	for i := range n {
+		got, err := e.st.AppendAudit(e.ctx, consent.AuditEntry{Actor: "admin:alice", Action: "dsar.export", Target: key(i).String(), Result: "ok"})
+		e.must(err)
+		out = append(out, got)
+		e.clock.Advance(time.Minute)
+	}
+	return out
+}
+
+// broken verifies and wants a break at seq whose detail says each of words.
+func (e *tamperEnv) broken(what string, seq uint64, words ...string) consent.AuditVerification {
+	e.t.Helper()
+	v, err := e.st.VerifyAudit(e.ctx)
+	e.must(err)
+	if v.OK || v.BadSeq != seq || v.Problem != "removed" {
+		e.t.Errorf("%s: verification %+v, want entries removed at #%d", what, v, seq)
+	}
+	for _, w := range words {
+		if !strings.Contains(v.Detail, w) {
+			e.t.Errorf("%s: detail %q does not say %q", what, v.Detail, w)
+		}
+	}
+	return v
+}
+
+func (e *tamperEnv) intact(what string, checked int) {
+	e.t.Helper()
+	v, err := e.st.VerifyAudit(e.ctx)
+	e.must(err)
+	if !v.OK || v.Checked != checked {
+		e.t.Errorf("%s: verification %+v, want intact with %d entries", what, v, checked)
+	}
+}
+
+// unsealed is the record an intruder writes: the seq and MAC of an entry,
+// copied from the entry itself, as an earlier version wrote records.
+func unsealed(en consent.AuditEntry) []byte {
+	b, _ := json.Marshal(map[string]any{"seq": en.Seq, "mac": en.MAC})
+	return b
+}
+
+func (e *tamperEnv) reopen() {
+	e.st = e.raw.Reopen(e.t)
+}
+
+func (e *tamperEnv) seqs() []uint64 {
+	e.t.Helper()
+	got, err := e.st.ReadAudit(e.ctx, consent.AuditQuery{Limit: 1000})
+	e.must(err)
+	var out []uint64
+	for _, en := range got {
+		out = append(out, en.Seq)
+	}
+	return out
+}
+
+// testCutNewest: the newest two entries are deleted and the head pointed at
+// the new last entry. Neither a restart nor the next append may make that
+// verify, and the append must not overwrite anything.
+func testCutNewest(e *tamperEnv) {
+	en := e.appendN(6)
+	e.intact("untouched", 6)
+	e.raw.DeleteEntries(e.t, 5, 6)
+	e.raw.SetRecord(e.t, consent.AuditHead, unsealed(en[3]))
+	e.broken("after cutting #5-#6 and rewriting the head", 5, "head record", "#4", "no valid MAC")
+	e.reopen()
+	e.broken("after a restart", 5, "head record", "#4", "no valid MAC")
+	if _, err := e.st.AppendAudit(e.ctx, consent.AuditEntry{Actor: "admin:bob", Action: "login", Result: "ok"}); err != nil {
+		e.t.Fatalf("append after the cut: %v", err)
+	}
+	if got := fmt.Sprint(e.seqs()); got != "[1 2 3 4 5 6]" {
+		e.t.Errorf("entries after the append: %s, want 1-4, the note and the new entry", got)
+	}
+	e.broken("after the next append", 5, "#4", "bad head")
+}
+
+// testCutNewestStaleTag: as testCutNewest, keeping the old head's tag.
+func testCutNewestStaleTag(e *tamperEnv) {
+	en := e.appendN(5)
+	var head consent.AuditAnchor
+	e.must(json.Unmarshal(e.raw.Record(e.t, consent.AuditHead), &head))
+	if head.Tag == "" || head.Seq != 5 {
+		e.t.Fatalf("stored head %+v, want #5 with a tag", head)
+	}
+	e.raw.DeleteEntries(e.t, 5, 5)
+	head.Seq, head.MAC, head.At = en[3].Seq, en[3].MAC, en[3].At
+	b, _ := json.Marshal(head)
+	e.raw.SetRecord(e.t, consent.AuditHead, b)
+	e.broken("after cutting #5 and moving the sealed head", 5, "no valid MAC")
+}
+
+// testHeadDeleted: the head record is deleted while entries remain. The next
+// append continues after the last entry instead of starting over at #1.
+func testHeadDeleted(e *tamperEnv) {
+	en := e.appendN(4)
+	e.raw.SetRecord(e.t, consent.AuditHead, nil)
+	e.broken("without a head", 5, "head record", "missing")
+	e.raw.DeleteEntries(e.t, 4, 4)
+	e.broken("without a head and the last entry", 4, "head record", "missing", "#3")
+	got, err := e.st.AppendAudit(e.ctx, consent.AuditEntry{Actor: "admin:bob", Action: "login", Result: "ok"})
+	e.must(err)
+	if got.Seq != 5 {
+		e.t.Errorf("append without a head got #%d, want #5 (after the last entry and a note)", got.Seq)
+	}
+	all, err := e.st.ReadAudit(e.ctx, consent.AuditQuery{})
+	e.must(err)
+	if len(all) != 5 || all[0].MAC != en[0].MAC || all[3].Action != consent.AuditActionHeadReplaced {
+		e.t.Errorf("log after appending without a head: %+v", all)
+	}
+	e.broken("after the next append", 4, "bad head", "no head record")
+}
+
+// testAnchorAsHead: a sealed purge anchor copied over the head (with the
+// entries after it deleted) is refused: the seal binds the role.
+func testAnchorAsHead(e *tamperEnv) {
+	e.appendN(3)
+	e.clock.Advance(e.opts.Retention.WithDefaults().Audit)
+	e.appendN(2)
+	e.purge()
+	e.intact("after a retention purge", 2)
+	anchor := e.raw.Record(e.t, consent.AuditStart)
+	if anchor == nil {
+		e.t.Fatal("no anchor after the purge")
+	}
+	e.raw.DeleteEntries(e.t, 4, 5)
+	e.raw.SetRecord(e.t, consent.AuditHead, anchor)
+	e.broken("with the anchor as head", 4, "head record", "no valid MAC")
+}
+
+// testCutOldest: the oldest entries, minutes old, are deleted and an anchor
+// written where the retention purge would write one.
+func testCutOldest(e *tamperEnv) {
+	en := e.appendN(6)
+	e.raw.DeleteEntries(e.t, 1, 3)
+	b, _ := json.Marshal(consent.AuditAnchor{Seq: en[2].Seq, MAC: en[2].MAC, At: en[2].At})
+	e.raw.SetRecord(e.t, consent.AuditStart, b)
+	e.broken("after cutting #1-#3 and writing an anchor", 3, "#1 to #3", "no valid MAC")
+	e.reopen()
+	e.broken("after a restart", 3, "#1 to #3", "no valid MAC")
+}
+
+// testAnchorInsideRetention: even a sealed anchor (written with the key, as
+// a purge with a wrong retention or a clock far ahead would) that dropped
+// entries younger than the retention fails, until those entries would have
+// expired anyway (R9).
+func testAnchorInsideRetention(e *tamperEnv) {
+	en := e.appendN(6)
+	e.raw.DeleteEntries(e.t, 1, 3)
+	b, _ := json.Marshal(e.opts.Audit.Trim(en[2]))
+	e.raw.SetRecord(e.t, consent.AuditStart, b)
+	e.broken("with an anchor minutes old", 3, "entries up to #3", "366 days", "newer than retention allows")
+	e.clock.Set(en[2].At.Add(consent.DefaultRetention().Audit))
+	e.intact("once #3 is a year old", 3)
+}
+
+// legacyMAC is the entry MAC of versions before heads and anchors were
+// sealed, written out here so that their logs stay verifiable.
+func legacyMAC(prev string, en consent.AuditEntry) string {
+	m := hmac.New(sha256.New, []byte(AuditKey))
+	field := func(s string) {
+		m.Write(binary.BigEndian.AppendUint64(nil, uint64(len(s))))
+		m.Write([]byte(s))
+	}
+	field(prev)
+	m.Write(binary.BigEndian.AppendUint64(nil, en.Seq))
+	m.Write(binary.BigEndian.AppendUint64(nil, uint64(en.At.UnixMicro())))
+	for _, s := range []string{en.Actor, en.Action, en.Target, en.Result, en.Detail} {
+		field(s)
+	}
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// writeLegacy stores a log of n entries as an earlier version left it after
+// purging the first two: entries, anchor and head, the last two unsealed.
+func (e *tamperEnv) writeLegacy(n int) []consent.AuditEntry {
+	var out []consent.AuditEntry
+	prev := ""
+	for i := range n {
+		en := consent.AuditEntry{Seq: uint64(i + 1), At: Start().Add(time.Duration(i) * time.Minute), Actor: "admin:alice", Action: "consent.view", Target: key(i).String(), Result: "ok"}
+		en.MAC = legacyMAC(prev, en)
+		prev = en.MAC
+		out = append(out, en)
+		if i >= 2 {
+			b, _ := json.Marshal(en)
+			e.raw.PutEntry(e.t, en.Seq, b)
+		}
+	}
+	e.raw.SetRecord(e.t, consent.AuditStart, unsealed(out[1]))
+	e.raw.SetRecord(e.t, consent.AuditHead, unsealed(out[n-1]))
+	e.clock.Set(Start().Add(time.Duration(n) * time.Minute))
+	return out
+}
+
+// testUpgradeLegacy: opening a log an earlier version wrote checks the chain
+// against its unsealed head and anchor, seals both and records that in the
+// chain; everything then verifies and appends go on.
+func testUpgradeLegacy(e *tamperEnv) {
+	e.writeLegacy(5)
+	e.reopen()
+	e.intact("after the upgrade", 4)
+	all, err := e.st.ReadAudit(e.ctx, consent.AuditQuery{Newest: true, Limit: 1})
+	e.must(err)
+	if len(all) != 1 || all[0].Seq != 6 || all[0].Action != consent.AuditActionSealed || all[0].Actor != consent.AuditActorSystem {
+		e.t.Errorf("the upgrade is not recorded in the chain: %+v", all)
+	}
+	for _, role := range []consent.AuditRole{consent.AuditHead, consent.AuditStart} {
+		var a consent.AuditAnchor
+		e.must(json.Unmarshal(e.raw.Record(e.t, role), &a))
+		if !e.opts.Audit.Sealed(role, a) {
+			e.t.Errorf("%s not sealed by the upgrade: %+v", role, a)
+		}
+	}
+	e.appendN(1)
+	e.reopen()
+	e.intact("after appending past the upgrade and a restart", 5)
+	// Unsealing the head again is not taken for an earlier version's.
+	last, err := e.st.ReadAudit(e.ctx, consent.AuditQuery{Newest: true, Limit: 1})
+	e.must(err)
+	e.raw.SetRecord(e.t, consent.AuditHead, unsealed(last[0]))
+	e.reopen()
+	e.broken("with the head unsealed after the upgrade", 8, "no valid MAC")
+	// Nor both head and anchor: the entries since the upgrade are in the
+	// current format, which an earlier version never wrote.
+	var anchor consent.AuditAnchor
+	e.must(json.Unmarshal(e.raw.Record(e.t, consent.AuditStart), &anchor))
+	e.raw.SetRecord(e.t, consent.AuditStart, unsealed(consent.AuditEntry{Seq: anchor.Seq, MAC: anchor.MAC}))
+	e.reopen()
+	if strings.Contains(string(e.raw.Record(e.t, consent.AuditHead)), "tag") {
+		e.t.Errorf("a head unsealed after the upgrade was sealed again on restart")
+	}
+	e.broken("with head and anchor unsealed after the upgrade", 2, "#1 to #2", "no valid MAC")
+}
+
+// testUpgradeBrokenLegacy: a log that does not verify against its unsealed
+// records is left as it is, and verification says where it breaks.
+func testUpgradeBrokenLegacy(e *tamperEnv) {
+	en := e.writeLegacy(5)
+	en[3].Actor = "admin:mallory"
+	b, _ := json.Marshal(en[3])
+	e.raw.PutEntry(e.t, en[3].Seq, b)
+	e.reopen()
+	if e.raw.Record(e.t, consent.AuditHead) == nil || strings.Contains(string(e.raw.Record(e.t, consent.AuditHead)), "tag") {
+		e.t.Errorf("a broken log's head was sealed: %s", e.raw.Record(e.t, consent.AuditHead))
+	}
+	v, err := e.st.VerifyAudit(e.ctx)
+	e.must(err)
+	if v.OK || v.BadSeq != 4 || v.Problem != "changed" {
+		e.t.Errorf("verification of a broken earlier log: %+v, want #4 changed", v)
 	}
 }

@@ -87,7 +87,7 @@ func (s *server) auditView(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, 0, "audit", view{Title: "Audit log", Scope: auditScope, ScopeLabel: "About this log:", Data: auditData{Filter: f, Entries: entries}})
 }
 
-const auditScope = "Every login, failed login, logout, account change, read of per-campaign or personal data, export, consent change and data-subject request, newest first. Entries are chained with a keyed hash: changing, removing or reordering one breaks the chain from that entry on."
+const auditScope = "Every login, failed login, logout, account change, read of per-campaign or personal data, export, consent change and data-subject request, newest first. Entries are chained with a keyed hash: changing, removing or reordering one breaks the chain from that entry on, and the records of the chain's first and last entry are sealed with the same key, so entries cut off either end are found too."
 
 func (s *server) auditVerify(w http.ResponseWriter, r *http.Request) {
 	a, _ := accountOf(r)
@@ -96,7 +96,7 @@ func (s *server) auditVerify(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		result, detail = auditlog.ResultFailed, err.Error()
 	} else if !v.OK {
-		result, detail = "broken", fmt.Sprintf("first broken entry #%d (%s)", v.BadSeq, v.Problem)
+		result, detail = "broken", fmt.Sprintf("first broken entry #%d (%s): %s", v.BadSeq, v.Problem, v.Detail)
 	}
 	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: "audit.verify", Target: "audit", Result: result, Detail: detail})
 	if err != nil {

@@ -24,10 +24,7 @@ import (
 func TestVerifyAfterTampering(t *testing.T) {
 	for _, b := range dashtest.Backends {
 		t.Run(string(b), func(t *testing.T) {
-			e := dashtest.New(t, b, web.Handlers{})
-			adm := e.FirstAdmin(t)
-			adm.Get("/admin/campaigns")
-			adm.Get("/admin/consent")
+			e, adm := adminWhoRead(t, b)
 			r := adm.Post("/admin/audit/verify", nil)
 			if r.Status != http.StatusOK || !strings.Contains(r.Body, "Integrity verified") {
 				t.Fatalf("untouched log: %d %s", r.Status, r.Body)
@@ -49,27 +46,16 @@ func TestVerifyAfterTampering(t *testing.T) {
 			}
 			switch b {
 			case dashtest.Bolt:
-				e.ReopenBolt(t, func(path string) {
-					db, err := bolt.Open(path, 0o600, nil)
-					if err != nil {
-						t.Fatal(err)
+				editBolt(t, e, func(tx *bolt.Tx) error {
+					bk := tx.Bucket([]byte("audit"))
+					if bk == nil {
+						return fmt.Errorf("no audit bucket")
 					}
-					defer db.Close()
-					err = db.Update(func(tx *bolt.Tx) error {
-						bk := tx.Bucket([]byte("audit"))
-						if bk == nil {
-							return fmt.Errorf("no audit bucket")
-						}
-						key := binary.BigEndian.AppendUint64(nil, victim)
-						return bk.Put(key, rewrite(bk.Get(key)))
-					})
-					if err != nil {
-						t.Fatal(err)
-					}
+					key := binary.BigEndian.AppendUint64(nil, victim)
+					return bk.Put(key, rewrite(bk.Get(key)))
 				})
 			case dashtest.Redis:
-				rdb := redis.NewClient(&redis.Options{Addr: e.Redis.Addr()})
-				defer rdb.Close()
+				rdb := rawRedis(t, e)
 				ctx := context.Background()
 				seq := strconv.Itoa(victim)
 				members, err := rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: "pg:{audit}:log", Start: seq, Stop: seq, ByScore: true}).Result()
@@ -92,4 +78,81 @@ func TestVerifyAfterTampering(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerifyAfterCuttingNewest deletes the newest entries where the store
+// keeps them and points the head record at the new last entry, as someone
+// with access to the storage but not the audit key would to hide what they
+// did last; "Verify integrity" says entries were removed after it (R10).
+func TestVerifyAfterCuttingNewest(t *testing.T) {
+	for _, b := range dashtest.Backends {
+		t.Run(string(b), func(t *testing.T) {
+			e, adm := adminWhoRead(t, b)
+			all, err := e.Store.ReadAudit(context.Background(), consent.AuditQuery{Limit: 1000})
+			if err != nil || len(all) < 3 {
+				t.Fatalf("audit log before the cut: %+v %v", all, err)
+			}
+			last := all[len(all)-1].Seq
+			keep := all[len(all)-3]
+			head, _ := json.Marshal(map[string]any{"seq": keep.Seq, "mac": keep.MAC})
+			switch b {
+			case dashtest.Bolt:
+				editBolt(t, e, func(tx *bolt.Tx) error {
+					for seq := keep.Seq + 1; seq <= last; seq++ {
+						if err := tx.Bucket([]byte("audit")).Delete(binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+							return err
+						}
+					}
+					return tx.Bucket([]byte("meta")).Put([]byte("audit_head"), head)
+				})
+			case dashtest.Redis:
+				rdb := rawRedis(t, e)
+				ctx := context.Background()
+				if err := rdb.ZRemRangeByScore(ctx, "pg:{audit}:log", strconv.FormatUint(keep.Seq+1, 10), "+inf").Err(); err != nil {
+					t.Fatal(err)
+				}
+				if err := rdb.Set(ctx, "pg:{audit}:head", head, 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := adm.Post("/admin/audit/verify", nil)
+			want := fmt.Sprintf("The chain is broken at entry #%d</strong> (removed): the head record (naming entry #%d) has no valid MAC", keep.Seq+1, keep.Seq)
+			if r.Status != http.StatusOK || !strings.Contains(r.Body, want) {
+				t.Fatalf("after cutting the newest entries: %d, want %q in %s", r.Status, want, r.Body)
+			}
+		})
+	}
+}
+
+// editBolt stops the store, edits its bbolt file in one transaction, as
+// someone with access to the file would, and opens it again.
+func editBolt(t *testing.T, e *dashtest.Env, edit func(tx *bolt.Tx) error) {
+	t.Helper()
+	e.ReopenBolt(t, func(path string) {
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Update(edit); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// rawRedis is a client on the store's Redis, for editing its keys.
+func rawRedis(t *testing.T, e *dashtest.Env) *redis.Client {
+	rdb := redis.NewClient(&redis.Options{Addr: e.Redis.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// adminWhoRead is a dashboard whose first admin has read the campaigns and
+// consent pages, so the audit log holds a few entries.
+func adminWhoRead(t *testing.T, b dashtest.Backend) (*dashtest.Env, *dashtest.Client) {
+	e := dashtest.New(t, b, web.Handlers{})
+	adm := e.FirstAdmin(t)
+	adm.Get("/admin/campaigns")
+	adm.Get("/admin/consent")
+	return e, adm
 }
