@@ -67,6 +67,9 @@ func TestUnwrap(t *testing.T) {
 		// The click form an ESP documents (Unosend's API reference).
 		{"https://mail.shop.example/api/v1/track/click/abc123?url=https%3A%2F%2Fwww.example.org%2Fpage", "https://www.example.org/page", "unwrap-generic-param-anyhost"},
 		{"https://news.example.com/click?u=aHR0cHM6Ly93d3cuZXhhbXBsZS5vcmcvcGF0aA", "https://www.example.org/path", "unwrap-generic-param-anyhost"},
+		// ahoy_email's documented click forms carry the destination.
+		{"https://app.example.org/ahoy/messages/QeSfFVouRqwUiDU60YiFuk0RsSCFBIxK/click?signature=1663c9093c5a&url=https%3A%2F%2Fwww.example.org%2Ftest%2F", "https://www.example.org/test/", "unwrap-generic-param-anyhost"},
+		{"https://app.example.org/ahoy/click?c=welcome&u=https%3A%2F%2Fwww.example.org%2F&s=2b1f", "https://www.example.org/", "unwrap-generic-param-anyhost"},
 		{"https://news.example.com/c/12/aHR0cHM6Ly93d3cuZXhhbXBsZS5vcmcvcGF0aA==/x", "https://www.example.org/path", "unwrap-generic-base64-segment"},
 		// Nested: a safelink around an ESP redirect around the destination.
 		{"https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fnews.example.com%2Fredirect%3Furl%3Dhttps%253A%252F%252Fwww.example.org%252Fx&data=1",

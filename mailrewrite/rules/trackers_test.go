@@ -118,6 +118,20 @@ func TestMatchTrackerVendors(t *testing.T) {
 		{"https://de.ioam.de/tx.io?st=rponl&ct=010fff0fff", "INFOnline (IVW)", "analytics"},
 		{"https://openrate.aweber.com/y/o/abc", "AWeber", "open"},
 		{"HTTPS://Open.ConvertKit-Mail2.COM./abcdef", "ConvertKit", "open"},
+		// Forms taken from the vendors' documentation or source (README
+		// table): a URL in each form, other than the rule's own example.
+		{"https://news.example.org/lists/campaign/e1b2c3d4-0000-4a1b-8c2d-3e4f5a6b7c8d/a0b1c2d3-1111-4e5f-9a8b-7c6d5e4f3a2b/px.png", "listmonk", "open"},
+		{"https://news.example.org/link/00000000-1111-4222-8333-444444444444/e1b2c3d4-0000-4a1b-8c2d-3e4f5a6b7c8d/a0b1c2d3-1111-4e5f-9a8b-7c6d5e4f3a2b", "listmonk", "click"},
+		{"https://mautic.example.org/email/5f3c9b1e2a7d4.gif", "Mautic", "open"},
+		{"https://mautic.example.org/r/0123456789abcdef012345678?ct=YTo0OntzOjY6InNvdXJjZSI7YToyOntp", "Mautic", "click"},
+		{"https://click.example.org/img/abcdef/Zx9Yw8Vu7Ts6Rq5P", "Postal", "open"},
+		{"https://example.org/civicrm/mailing/open?qid=987", "CiviCRM", "open"},
+		{"https://example.org/wp-content/plugins/civicrm/civicrm/extern/open.php?q=987", "CiviCRM", "open"},
+		{"https://example.org/civicrm/mailing/url?u=7&qid=987", "CiviCRM", "click"},
+		{"https://app.example.org/ahoy/messages/QeSfFVouRqwUiDU60YiFuk0RsSCFBIxK/click?signature=1663c9&url=https%3A%2F%2Fexample.org%2F", "Ahoy Email", "click"},
+		{"https://sp.example.org/i?e=se&se_ca=email&se_ac=open&tv=no-js-0.1.0", "Snowplow", "open"},
+		{"https://api.segment.io/v1/pixel/page?data=eyJ1c2VySWQiOiI0MiJ9", "Segment", "open"},
+		{"https://mkto-q0123.com/ODM0LUdBVy0xNjgAAAGMabcdef", "Marketo", "click"},
 	}
 	for _, tc := range tests {
 		m, ok := s.MatchTracker(mustURL(t, tc.url))
@@ -165,6 +179,15 @@ func TestMatchTrackerContentOfSameVendors(t *testing.T) {
 		"https://example.com/d/d.png",
 		"https://example.com/track/banner.jpg",
 		"https://ts-svc.inxserver.com/transparent.gif",
+		// Near misses of the documented open-source forms.
+		"https://example.com/campaign/summer-sale/hero/px.png",
+		"https://example.com/email/newsletter-header.gif",
+		"https://example.com/img/header/logo-banner.png",
+		"https://example.com/img/banner/summer2024.jpg",
+		"https://example.com/i/logo.png",
+		"https://example.com/i?size=large",
+		"https://example.com/civicrm/mailing/open-graph.png",
+		"https://example.com/ahoy/logo.gif",
 		"https://121070.seu2.cleverreach.com/m/14141611/0-3c4dfa1f961676fd7b0e951f5905277da862cf",
 		"https://mkt.com/opengraph.png",
 		"https://firebasestorage.googleapis.com/v0/b/app.appspot.com/o/images%2Fphoto.jpg?alt=media&token=2f1c7c8e-1111-2222-3333-444455556666",
