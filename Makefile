@@ -45,7 +45,7 @@ PIXEL_SLICE ?= 500ms
 bench-pixel:
 	$(GO) run ./cmd/pixelbench -conns $(PIXEL_CONNS) -rounds $(PIXEL_ROUNDS) -duration $(PIXEL_SLICE)
 
-# Consent page screenshots (docs/screenshots/consent-page-{en,fr}.png),
+# Consent page screenshots (docs/screenshots/consent-page-{en,fr,granted-en}.png),
 # taken by the headless Chromium test.
 screenshots:
 	PIXELGATE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowserConsentFlow/bolt ./web/consentpage/

@@ -66,9 +66,27 @@ func TestBrowserConsentFlow(t *testing.T) {
 			if st := e.state(t, k); st != consent.Granted {
 				t.Fatalf("after Allow: store state %v", st)
 			}
-			p.Do("reload", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#current-state`)))
+			// POST-redirect-GET: the browser now shows a GET of the
+			// page, so reloading it (F5) shows the state again and
+			// records nothing more.
+			if loc := p.Location(); !strings.HasPrefix(loc, url+"?") || !strings.Contains(loc, "done=granted") {
+				t.Fatalf("after Allow the browser is at %q, want the page of the token with done=granted", loc)
+			}
+			p.Do("reload the result", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#current-state`)))
+			if h, _ := e.st.History(t.Context(), k); len(h) != 1 {
+				t.Fatalf("reloading the result recorded %d decisions, want 1", len(h))
+			}
+			if st := attr(p, stateSel, "data-state"); st != "granted" || !strings.Contains(p.Text(".confirm"), "allowed") {
+				t.Fatalf("after reload the page shows %q without the confirmation, want granted", st)
+			}
+			// The choice in force is not offered again: only Withdraw.
+			if !check(p, `[...document.querySelectorAll('.buttons button')].map(b => b.value).join() === 'withdraw'`) {
+				t.Errorf("once allowed the page offers %s, want only Withdraw", p.Text(".buttons"))
+			}
+			p.Screenshot("consent-page-granted-en.png")
+			p.Do("visit again", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#current-state`)))
 			if st := attr(p, stateSel, "data-state"); st != "granted" {
-				t.Fatalf("after reload the page shows %q, want granted", st)
+				t.Fatalf("a later visit shows %q, want granted", st)
 			}
 
 			// Keyboard only: focus the Withdraw button and press Enter.
@@ -78,6 +96,9 @@ func TestBrowserConsentFlow(t *testing.T) {
 				chromedp.WaitVisible(chromedp.CSS(`.confirm`)))
 			if st, shown := e.state(t, k), attr(p, stateSel, "data-state"); st != consent.Withdrawn || shown != "withdrawn" {
 				t.Fatalf("after Withdraw: store %v, page %q", st, shown)
+			}
+			if !check(p, `[...document.querySelectorAll('.buttons button')].map(b => b.value).join() === 'allow'`) {
+				t.Errorf("once withdrawn the page offers %s, want only Allow", p.Text(".buttons"))
 			}
 
 			// French through the visible switch, then Refuse, on a phone.

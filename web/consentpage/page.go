@@ -34,6 +34,27 @@ type pageData struct {
 	StateText  string
 	Since      string
 	Granted    bool
+	Legend     string
+	Offers     []offer
+}
+
+// offer is one button of the choice form.
+type offer struct{ Decision, Label string }
+
+// offers are the buttons for a recipient in state st: only choices that
+// change something. Before any decision, Allow and Refuse side by side,
+// equally prominent (R2); once allowed, Withdraw (R3); once refused or
+// withdrawn, Allow. Offering the choice already in force would suggest it
+// is not.
+func offers(u ui, st consent.State) []offer {
+	switch st {
+	case consent.Granted:
+		return []offer{{"withdraw", u.Withdraw}}
+	case consent.Refused, consent.Withdrawn:
+		return []offer{{"allow", u.Allow}}
+	default:
+		return []offer{{"allow", u.Allow}, {"refuse", u.Refuse}}
+	}
 }
 
 type langLink struct {
@@ -79,11 +100,9 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <input type="hidden" name="hash" value="{{.Hash}}">
 <input type="hidden" name="lang" value="{{.Lang}}">
 <fieldset>
-<legend>{{.UI.Legend}}</legend>
+<legend>{{.Legend}}</legend>
 <div class="buttons">
-<button type="submit" name="decision" value="allow">{{.UI.Allow}}</button>
-{{if .Granted}}<button type="submit" name="decision" value="withdraw">{{.UI.Withdraw}}</button>
-{{else}}<button type="submit" name="decision" value="refuse">{{.UI.Refuse}}</button>
+{{range .Offers}}<button type="submit" name="decision" value="{{.Decision}}">{{.Label}}</button>
 {{end}}</div>
 </fieldset>
 </form>
@@ -143,6 +162,11 @@ func (h *handler) choicePage(lang, action, masked string, st consent.Status) pag
 		Action: action, Masked: masked, State: st.State,
 		StateText: uiText[lang].States[st.State],
 		Granted:   st.State == consent.Granted,
+		Legend:    uiText[lang].Legend,
+		Offers:    offers(uiText[lang], st.State),
+	}
+	if st.State != consent.None {
+		d.Legend = uiText[lang].ChangeLegend
 	}
 	if !st.Since.IsZero() && st.State != consent.None {
 		d.Since = st.Since.UTC().Format(time.DateOnly)

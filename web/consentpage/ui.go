@@ -14,7 +14,8 @@ type ui struct {
 	Colon         string // French puts a no-break space before ':'
 	States        map[consent.State]string
 	Since         string
-	Legend        string
+	Legend        string // before any decision
+	ChangeLegend  string // once a decision is in force
 	Allow         string
 	Refuse        string
 	Withdraw      string
@@ -46,11 +47,12 @@ var uiText = map[string]ui{
 			consent.Refused:   "open tracking refused",
 			consent.Withdrawn: "consent withdrawn (open tracking is off)",
 		},
-		Since:    "since",
-		Legend:   "Do you allow open tracking?",
-		Allow:    "Allow open tracking",
-		Refuse:   "Refuse open tracking",
-		Withdraw: "Withdraw my consent",
+		Since:        "since",
+		Legend:       "Do you allow open tracking?",
+		ChangeLegend: "Change your choice",
+		Allow:        "Allow open tracking",
+		Refuse:       "Refuse open tracking",
+		Withdraw:     "Withdraw my consent",
 		Confirmed: map[consent.State]string{
 			consent.Granted:   "Your choice is recorded: open tracking is allowed. You can withdraw it at any time on this page.",
 			consent.Refused:   "Your choice is recorded: open tracking is refused. Nothing else changes.",
@@ -81,11 +83,12 @@ var uiText = map[string]ui{
 			consent.Refused:   "mesure d’ouverture refusée",
 			consent.Withdrawn: "consentement retiré (la mesure d’ouverture est désactivée)",
 		},
-		Since:    "depuis le",
-		Legend:   "Acceptez-vous la mesure d’ouverture ?",
-		Allow:    "Accepter la mesure d’ouverture",
-		Refuse:   "Refuser la mesure d’ouverture",
-		Withdraw: "Retirer mon consentement",
+		Since:        "depuis le",
+		Legend:       "Acceptez-vous la mesure d’ouverture ?",
+		ChangeLegend: "Modifier votre choix",
+		Allow:        "Accepter la mesure d’ouverture",
+		Refuse:       "Refuser la mesure d’ouverture",
+		Withdraw:     "Retirer mon consentement",
 		Confirmed: map[consent.State]string{
 			consent.Granted:   "Votre choix est enregistré : la mesure d’ouverture est acceptée. Vous pouvez la retirer à tout moment sur cette page.",
 			consent.Refused:   "Votre choix est enregistré : la mesure d’ouverture est refusée. Rien d’autre ne change.",
