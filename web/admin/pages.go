@@ -194,6 +194,9 @@ var flashes = map[string]string{
 	"enabled":    "The account was enabled.",
 	"role":       "The role was changed; the account's sessions were ended.",
 	"loggedout":  "You are logged out.",
+	"first-admin": "The first administrator account is created. Log in with it below, then add everyone else's " +
+		"accounts on the Accounts page.",
+	"password-set": "Your password is set. Log in with it below.",
 }
 
 func (s *server) asset(w http.ResponseWriter, r *http.Request) {
