@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,7 +10,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/web"
+	"github.com/pixelgate/pixelgate/web/auth"
 	"github.com/pixelgate/pixelgate/web/dashtest"
 )
 
@@ -24,7 +27,7 @@ func browserPage(t *testing.T) (dashtest.Page, *dashtest.Env) {
 // there is none (so a missing element fails at once instead of waiting).
 func textOf(p dashtest.Page, sel string) string {
 	p.T.Helper()
-	s, err := chromedp.Run(p.Ctx, chromedp.Evaluate[string](`(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); return e ? e.innerText : "" })()`))
+	s, err := chromedp.Run(p.Ctx, chromedp.Evaluate[string](`(() => { const e = document.querySelector(`+strconv.Quote(sel)+`); return e ? e.innerText : "" })()`))
 	if err != nil {
 		p.T.Fatalf("read text of %s: %v", sel, err)
 	}
@@ -69,4 +72,106 @@ func TestBrowserFirstAdminThenLogin(t *testing.T) {
 	if msg := textOf(p, "p.flash"); !strings.Contains(msg, "Your password is set") {
 		t.Fatalf("login page after setting a password says %q", msg)
 	}
+}
+
+// longName is a campaign name longer than any chart label slot.
+const longName = "Autumn newsletter for our loyal customers in Brittany & Normandy"
+
+// seedCampaigns records three campaigns through the store API, as the relay
+// and the pixel endpoint do, sent on three different days: "Autumn…"
+// (most recent: 1 of 2 emails to consenting recipients, 1 unique open),
+// "Winter sale" (1 of 1), "Summer" (oldest: 3 of 3, no open).
+func seedCampaigns(t *testing.T, e *dashtest.Env) {
+	t.Helper()
+	ctx := context.Background()
+	now := e.Clock.Now()
+	key := func(addr string) consent.Key {
+		k, err := e.Keyring.RecipientKey(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	for _, a := range []string{"jeanne@example.com", "luc@example.org", "ana@example.net"} {
+		if _, err := e.Store.Grant(ctx, key(a), consent.Evidence{Source: consent.SourceConsentPage, PolicyVersion: "v1",
+			TextHash: strings.Repeat("ab", 32)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.Store.Refuse(ctx, key("zoe@example.com"), consent.Evidence{Source: consent.SourceConsentPage, PolicyVersion: "v1",
+		TextHash: strings.Repeat("ab", 32)}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(id, name string, granted bool, n int, at time.Time) {
+		if err := e.Store.RecordSend(ctx, consent.Send{Campaign: id, CampaignName: name, Granted: granted, Count: n, At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("summer", "Summer", true, 3, now.Add(-72*time.Hour))
+	send("winter", "Winter sale", true, 1, now.Add(-48*time.Hour))
+	send("autumn", longName, true, 1, now.Add(-time.Hour))
+	send("autumn", longName, false, 1, now.Add(-time.Hour))
+	if _, err := e.Store.RecordOpen(ctx, consent.Open{Key: key("jeanne@example.com"), Campaign: "autumn", At: now}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// loginAnalyst logs an analyst in through the browser.
+func loginAnalyst(t *testing.T, p dashtest.Page, e *dashtest.Env) {
+	t.Helper()
+	e.AddUser(t, e.FirstAdmin(t), "marie", auth.RoleAnalyst, dashtest.AnalystPassword)
+	p.Do("log in", chromedp.Navigate(e.URL+"/admin/login"), chromedp.WaitVisible(chromedp.CSS("#name")),
+		chromedp.SetValue(chromedp.CSS("#name"), "marie"), chromedp.SetValue(chromedp.CSS("#password"), dashtest.AnalystPassword),
+		chromedp.Click(chromedp.CSS("form.login button")), chromedp.WaitVisible(chromedp.CSS("header.top nav")))
+}
+
+// percentsWithoutCounts lists the tiles and table cells of the page that
+// show a percentage without the "N of M" it was computed from.
+const percentsWithoutCounts = `[...document.querySelectorAll('main .kpi, main td')]
+	.filter(e => /\d %/.test(e.innerText) && !/\d of \d/.test(e.innerText))
+	.map(e => e.innerText.replace(/\s+/g, ' '))`
+
+// TestBrowserCampaignFigures: the dashboard names what each share counts
+// (emails, not people), writes "1 email" and "2 emails", and gives the
+// numbers behind every percentage on the campaign and consent pages.
+func TestBrowserCampaignFigures(t *testing.T) {
+	p, e := browserPage(t)
+	seedCampaigns(t, e)
+	loginAnalyst(t, p, e)
+
+	p.Do("campaigns", chromedp.Navigate(e.URL+"/admin/campaigns"), chromedp.WaitVisible(chromedp.CSS("svg.chart")))
+	kpis := textOf(p, "main .kpis")
+	if !strings.Contains(kpis, "Emails sent to consenting recipients") || strings.Contains(kpis, "Recipients who consented") {
+		t.Errorf("the share tile does not say it counts emails:\n%s", kpis)
+	}
+	if !strings.Contains(kpis, "5 of 6 emails") {
+		t.Errorf("the share tile does not give 5 of 6 emails:\n%s", kpis)
+	}
+	bad := func(what string) {
+		t.Helper()
+		missing, err := chromedp.Run(p.Ctx, chromedp.Evaluate[[]string](percentsWithoutCounts))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(missing) > 0 {
+			t.Errorf("%s: percentages without their counts: %q", what, missing)
+		}
+		if main := textOf(p, "main"); regexp.MustCompile(`(^|[^\d\x{202f}])1 (emails|recipients|opens)\b`).MatchString(main) {
+			t.Errorf("%s: a plural after 1:\n%s", what, main)
+		}
+	}
+	bad("campaigns")
+	if row := textOf(p, "main tbody tr:nth-child(2)"); !strings.Contains(row, "100.0 % (1 of 1 email)") {
+		t.Errorf("Winter sale row: %q, want 100.0 %% (1 of 1 email)", row)
+	}
+	p.Do("one campaign", chromedp.Navigate(e.URL+"/admin/campaigns/winter"), chromedp.WaitVisible(chromedp.CSS("svg.chart")))
+	if kpis := textOf(p, "main .kpis"); !strings.Contains(kpis, "1 of 1 email") {
+		t.Errorf("campaign tiles:\n%s", kpis)
+	}
+	bad("campaign")
+	p.Do("consent", chromedp.Navigate(e.URL+"/admin/consent"), chromedp.WaitVisible(chromedp.CSS("svg.chart")))
+	if kpis := textOf(p, "main .kpis"); !strings.Contains(kpis, "3 of 4 recipients") {
+		t.Errorf("consent tiles:\n%s", kpis)
+	}
+	bad("consent")
 }

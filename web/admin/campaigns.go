@@ -22,12 +22,13 @@ type campaignsData struct {
 
 // scopeCampaigns is the statement of what campaign figures cover.
 func scopeCampaigns(total figures.Campaign, which string) string {
-	share := "no recipients yet"
+	share := "no email sent yet"
 	if total.HasShare {
-		share = strconv.FormatFloat(total.ConsentShare*100, 'f', 1, 64) + "% of the recipients of " + which
+		share = strconv.FormatFloat(total.ConsentShare*100, 'f', 1, 64) + "% of the emails of " + which + ", " +
+			of(total.SendsGranted, total.Sends, "email") + ", went to such recipients"
 	}
 	return "Opens and clicks are counted only for recipients who had consented to open tracking and still did when they opened (" +
-		share + "). Sends count every recipient. Opens by image proxies that fetch every email (machine opens) are shown apart and never as a person's open. No figure identifies a recipient."
+		share + "). Sends count every email sent. Opens by image proxies that fetch every email (machine opens) are shown apart and never as a person's open. No figure identifies a recipient."
 }
 
 func (s *server) loadCampaigns(w http.ResponseWriter, r *http.Request) ([]figures.Campaign, figures.Campaign, bool) {

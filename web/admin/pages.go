@@ -42,7 +42,9 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02")
 	},
-	"num": thousands,
+	"num":   thousands,
+	"count": count,
+	"of":    of,
 	"pct": func(v float64, ok bool) string {
 		if !ok {
 			return "—"
@@ -98,6 +100,22 @@ func thousands(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// count is n with its noun, singular for exactly one: "1 email",
+// "2 emails", "0 emails". Nouns are the dashboard's own (email, recipient,
+// open, click), all plural with an s.
+func count(n int64, noun string) string {
+	if n != 1 {
+		noun += "s"
+	}
+	return thousands(n) + " " + noun
+}
+
+// of is the count behind a share: "1 of 2 emails", so no percentage is
+// shown without the numbers it was computed from.
+func of(part, whole int64, noun string) string {
+	return thousands(part) + " of " + count(whole, noun)
 }
 
 type navItem struct {
