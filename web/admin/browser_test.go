@@ -175,3 +175,56 @@ func TestBrowserCampaignFigures(t *testing.T) {
 	}
 	bad("consent")
 }
+
+// TestBrowserCampaignsChart: the chart lists the campaigns in the table's
+// order (most recent first), writes every name in full, and gives the
+// counts behind each bar's percentage.
+func TestBrowserCampaignsChart(t *testing.T) {
+	p, e := browserPage(t)
+	seedCampaigns(t, e)
+	loginAnalyst(t, p, e)
+	p.Do("campaigns", chromedp.Navigate(e.URL+"/admin/campaigns"), chromedp.WaitVisible(chromedp.CSS("svg.chart")))
+	eval := func(expr string) []string {
+		t.Helper()
+		v, err := chromedp.Run(p.Ctx, chromedp.Evaluate[[]string](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return v
+	}
+	table := eval(`[...document.querySelectorAll('main tbody tr td:first-child')].map(td => td.innerText)`)
+	chart := eval(`[...document.querySelectorAll('svg.chart rect.s0 > title')].map(t => t.textContent.split(' · ')[0])`)
+	if want := []string{longName, "Winter sale", "Summer"}; strings.Join(table, "|") != strings.Join(want, "|") {
+		t.Fatalf("table order %q, want %q", table, want)
+	}
+	if strings.Join(chart, "|") != strings.Join(table, "|") {
+		t.Errorf("chart order %q differs from the table's %q", chart, table)
+	}
+	shown := strings.Join(eval(`[...document.querySelectorAll('svg.chart text')].map(t => t.textContent)`), " ")
+	if !strings.Contains(shown, longName) || strings.Contains(shown, "…") {
+		t.Errorf("the chart does not write %q in full:\n%s", longName, shown)
+	}
+	// The name is drawn inside the chart, not cut by its edge.
+	if !check(p, `[...document.querySelectorAll('svg.chart text')].every(t => { const b = t.getBBox(); return b.x >= 0 && b.x + b.width <= 880 })`) {
+		t.Error("a chart text runs out of the chart")
+	}
+	for _, title := range eval(`[...document.querySelectorAll('svg.chart rect > title')].map(t => t.textContent)`) {
+		if !regexp.MustCompile(`\d % \(\d+ of \d+ emails?( opened)?\)$|\d% \(\d+ of \d+ emails?( opened)?\)$`).MatchString(title) {
+			t.Errorf("bar %q does not give the count behind its percentage", title)
+		}
+	}
+	if !strings.Contains(shown, "1 of 2 emails") {
+		t.Errorf("the chart does not write the counts next to the bars:\n%s", shown)
+	}
+	p.Screenshot("admin-campaigns-chart.png")
+}
+
+// check evaluates a boolean expression in the page.
+func check(p dashtest.Page, expr string) bool {
+	p.T.Helper()
+	ok, err := chromedp.Run(p.Ctx, chromedp.Evaluate[bool](expr))
+	if err != nil {
+		p.T.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return ok
+}

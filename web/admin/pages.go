@@ -49,8 +49,13 @@ var funcs = template.FuncMap{
 		if !ok {
 			return "—"
 		}
-		return strconv.FormatFloat(v*100, 'f', 1, 64) + " %"
+		return percent(v)
 	},
+}
+
+// percent writes a share (0..1) as the dashboard's tables do: "83.3 %".
+func percent(v float64) string {
+	return strconv.FormatFloat(v*100, 'f', 1, 64) + " %"
 }
 
 func loadPages() (*pageSet, error) {
