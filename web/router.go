@@ -8,6 +8,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/pixelgate/pixelgate/web/static"
 )
 
 // Handlers are the parts mounted on the router. A nil handler is not mounted
@@ -53,6 +55,7 @@ func NewRouter(h Handlers) http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	r.Get("/favicon.ico", static.Favicon)
 	mount := func(pattern string, hh http.Handler) {
 		if hh != nil {
 			r.Handle(pattern, hh)

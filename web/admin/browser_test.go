@@ -228,3 +228,24 @@ func check(p dashtest.Page, expr string) bool {
 	}
 	return ok
 }
+
+// TestBrowserFavicon: dashboard pages link the embedded icon, and the
+// browser gets it from there and from /favicon.ico.
+func TestBrowserFavicon(t *testing.T) {
+	p, e := browserPage(t)
+	p.Do("login page", chromedp.Navigate(e.URL+"/admin/login"), chromedp.WaitVisible(chromedp.CSS("#name")))
+	href, err := chromedp.Run(p.Ctx, chromedp.Evaluate[string](`(() => { const l = document.querySelector('link[rel=icon]'); return l ? l.href : "" })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if href == "" {
+		t.Fatal("the dashboard links no icon")
+	}
+	// The page's CSP forbids fetch(), so the browser opens each URL.
+	for _, u := range []string{href, e.URL + "/favicon.ico"} {
+		p.Do("open "+u, chromedp.Navigate(u))
+		if !check(p, `document.contentType === 'image/svg+xml' && document.documentElement.localName === 'svg'`) {
+			t.Errorf("%s is not the SVG icon", u)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pixelgate/pixelgate/web/auth"
+	"github.com/pixelgate/pixelgate/web/static"
 )
 
 //go:embed templates/*.html
@@ -27,6 +28,7 @@ var assetFS embed.FS
 type pageSet struct {
 	pages map[string]*template.Template
 	css   string // versioned URL of admin.css
+	icon  string // versioned URL of the shared favicon
 }
 
 var funcs = template.FuncMap{
@@ -85,6 +87,7 @@ func loadPages() (*pageSet, error) {
 	}
 	sum := sha256.Sum256(css)
 	ps.css = Prefix + "/assets/admin.css?v=" + hex.EncodeToString(sum[:6])
+	ps.icon = static.URL("favicon.svg")
 	return ps, nil
 }
 
@@ -132,6 +135,7 @@ type navItem struct {
 type view struct {
 	Title   string
 	CSS     string
+	Icon    string // versioned URL of the favicon
 	Account *auth.Account
 	Nav     []navItem
 	Flash   string
@@ -181,6 +185,7 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 		v.Account = &a
 	}
 	v.CSS = s.pages.css
+	v.Icon = s.pages.icon
 	if v.ScopeLabel == "" {
 		v.ScopeLabel = "What these figures cover:"
 	}
