@@ -24,6 +24,9 @@ type Handlers struct {
 	// Admin serves /admin/...; API serves /api/v1/...
 	Admin http.Handler
 	API   http.Handler
+	// Home serves "/": what this server is, with links to the dashboard
+	// login and the privacy notice.
+	Home http.Handler
 	// Static serves /static/... (embedded CSS, shared by the pages).
 	Static  http.Handler
 	Metrics http.Handler
@@ -61,6 +64,7 @@ func NewRouter(h Handlers) http.Handler {
 			r.Handle(pattern, hh)
 		}
 	}
+	mount("/", h.Home)
 	mount("/o/*", h.Pixel)
 	mount("/l/*", h.Link)
 	mount("/c/*", h.Consent)

@@ -57,6 +57,8 @@ func (f pixelFlags) validate() error {
 // pixelParts are what the recipient-facing handlers hold open.
 type pixelParts struct {
 	forwarder *proxy.Forwarder
+	// home is the page at "/", built from the same consent texts.
+	home http.Handler
 }
 
 // close lets forwarded opens in flight finish, for a few seconds at most.
@@ -105,6 +107,9 @@ func recipientHandlers(d *serveDeps, f pixelFlags) (pixel, link, consentPages, c
 	consentPages, err = consentpage.New(consentpage.Config{Texts: texts,
 		Logger: d.logger.With("part", "consent-page"), Registerer: d.registry}, d.store, d.keyring)
 	if err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	if parts.home, err = consentpage.Home(consentpage.Config{Texts: texts}); err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
 	return pixel, link, consentPages, static.Handler(), parts, nil

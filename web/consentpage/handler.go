@@ -55,7 +55,6 @@ const maxFormBytes = 8 << 10
 //	                          scanners and prefetchers open links (R2)
 //	POST /c/{token}           a decision from the page's buttons; answers 303
 //	                          to GET /c/{token}?done={state}
-
 //	POST /c/{token}/withdraw  one-click withdrawal (RFC 8058 style): body
 //	                          List-Unsubscribe=One-Click or decision=withdraw;
 //	                          no cookie, no login, 200, no redirect
@@ -68,31 +67,11 @@ func New(cfg Config, st consent.Store, kr *consent.Keyring) (http.Handler, error
 	if st == nil || kr == nil {
 		return nil, errors.New("consent page: store and keyring are required")
 	}
-	if cfg.Texts == nil {
-		t, err := DefaultTexts()
-		if err != nil {
-			return nil, fmt.Errorf("consent page: embedded texts: %w", err)
-		}
-		cfg.Texts = t
+	h, err := newHandler(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.StoreTimeout <= 0 {
-		cfg.StoreTimeout = 3 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	h := &handler{
-		texts: cfg.Texts, store: st, keyring: kr, timeout: cfg.StoreTimeout, log: cfg.Logger,
-		stylesheet: static.URL("base.css"),
-		views: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pixelgate_consent_page_requests_total",
-			Help: "Consent page requests by route and result.",
-		}, []string{"route", "result"}),
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pixelgate_consent_decisions_total",
-			Help: "Consent decisions recorded from the consent page, by decision and source.",
-		}, []string{"decision", "source"}),
-	}
+	h.store, h.keyring = st, kr
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{h.views, h.decisions} {
 			if err := cfg.Registerer.Register(c); err != nil {
@@ -123,6 +102,36 @@ func New(cfg Config, st consent.Store, kr *consent.Keyring) (http.Handler, error
 		}
 		protected.ServeHTTP(w, r)
 	}), nil
+}
+
+// newHandler fills in the defaults of cfg and builds the page renderer
+// shared by the consent pages and the home page (unregistered metrics).
+func newHandler(cfg Config) (*handler, error) {
+	if cfg.Texts == nil {
+		t, err := DefaultTexts()
+		if err != nil {
+			return nil, fmt.Errorf("consent page: embedded texts: %w", err)
+		}
+		cfg.Texts = t
+	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &handler{
+		texts: cfg.Texts, timeout: cfg.StoreTimeout, log: cfg.Logger,
+		stylesheet: static.URL("base.css"),
+		views: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pixelgate_consent_page_requests_total",
+			Help: "Consent page requests by route and result.",
+		}, []string{"route", "result"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pixelgate_consent_decisions_total",
+			Help: "Consent decisions recorded from the consent page, by decision and source.",
+		}, []string{"decision", "source"}),
+	}, nil
 }
 
 func (h *handler) storeCtx(r *http.Request) (context.Context, context.CancelFunc) {

@@ -23,6 +23,8 @@ type pageData struct {
 	Kind    string
 	Notice  string // confirmation or problem shown above the choice
 	Message string // body of a message page
+	// Home page only: the line for the controller's staff.
+	HomeStaff string
 
 	// Choice page only.
 	Head, Info template.HTML
@@ -108,16 +110,24 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 </form>
 <div class="info">
 {{.Info}}</div>
+{{else if eq .Kind "home"}}<h1>{{.Title}}</h1>
+<p>{{.Message}}</p>
+<p>{{.UI.HomeRecipients}}</p>
+<ul class="home-links">
+<li>{{.HomeStaff}} <a href="/admin/login">{{.UI.HomeDashboard}}</a></li>
+{{if .Controller.PrivacyURL}}<li><a href="{{.Controller.PrivacyURL}}" rel="noreferrer">{{.UI.HomePrivacy}}</a></li>
+{{end}}</ul>
+{{template "contact" .}}
 {{else}}<h1>{{.Title}}</h1>
 <p>{{.Message}}</p>
-<p>{{.UI.ContactUs}}: {{.Controller.Name}}, <a href="mailto:{{.Controller.ContactEmail}}">{{.Controller.ContactEmail}}</a>{{if .Controller.DPOEmail}} · <a href="mailto:{{.Controller.DPOEmail}}">{{.Controller.DPOEmail}}</a>{{end}}</p>
+{{template "contact" .}}
 {{end}}</main>
 <footer class="site">
 <p>{{.Controller.Name}}{{if .Version}} · {{.UI.VersionLabel}} {{.Version}}{{end}}</p>
 </footer>
 </body>
 </html>
-`))
+{{define "contact"}}<p>{{.UI.ContactUs}}{{.UI.Colon}} {{.Controller.Name}}, <a href="mailto:{{.Controller.ContactEmail}}">{{.Controller.ContactEmail}}</a>{{if .Controller.DPOEmail}} · <a href="mailto:{{.Controller.DPOEmail}}">{{.Controller.DPOEmail}}</a>{{end}}</p>{{end}}`))
 
 // securityHeaders go on every response of the consent pages: no script, no
 // third-party anything, no framing, and no Referer carrying the token to a
