@@ -65,9 +65,14 @@ fuzz:
 	done
 
 # Redis with AOF and pixelgate from local binaries, no container engine
-# needed (messages go to the outbox instead of Mailpit).
+# needed (messages go to the outbox instead of Mailpit). Ports on 127.0.0.1:
+#   make demo DEMO_HTTP_PORT=8081 DEMO_SMTP_PORT=2526 DEMO_REDIS_PORT=6390
+# Data and secrets go to DEMO_DIR (default ./demo, git-ignored).
+DEMO_HTTP_PORT ?= 8080
+DEMO_SMTP_PORT ?= 2525
+DEMO_REDIS_PORT ?=
 demo:
-	bash scripts/demo.sh
+	DEMO_HTTP_PORT='$(DEMO_HTTP_PORT)' DEMO_SMTP_PORT='$(DEMO_SMTP_PORT)' DEMO_REDIS_PORT='$(DEMO_REDIS_PORT)' bash scripts/demo.sh
 
 run:
 	$(GO) run ./cmd/pixelgate serve
