@@ -58,7 +58,7 @@ func NewRouter(h Handlers) http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	r.Get("/favicon.ico", static.Favicon)
+	r.Get("/favicon.ico", static.Favicon().ServeHTTP)
 	mount := func(pattern string, hh http.Handler) {
 		if hh != nil {
 			r.Handle(pattern, hh)

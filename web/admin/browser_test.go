@@ -205,7 +205,7 @@ func TestBrowserCampaignsChart(t *testing.T) {
 		t.Errorf("the chart does not write %q in full:\n%s", longName, shown)
 	}
 	// The name is drawn inside the chart, not cut by its edge.
-	if !check(p, `[...document.querySelectorAll('svg.chart text')].every(t => { const b = t.getBBox(); return b.x >= 0 && b.x + b.width <= 880 })`) {
+	if !p.Check(`[...document.querySelectorAll('svg.chart text')].every(t => { const b = t.getBBox(); return b.x >= 0 && b.x + b.width <= 880 })`) {
 		t.Error("a chart text runs out of the chart")
 	}
 	for _, title := range eval(`[...document.querySelectorAll('svg.chart rect > title')].map(t => t.textContent)`) {
@@ -217,16 +217,6 @@ func TestBrowserCampaignsChart(t *testing.T) {
 		t.Errorf("the chart does not write the counts next to the bars:\n%s", shown)
 	}
 	p.Screenshot("admin-campaigns-chart.png")
-}
-
-// check evaluates a boolean expression in the page.
-func check(p dashtest.Page, expr string) bool {
-	p.T.Helper()
-	ok, err := chromedp.Run(p.Ctx, chromedp.Evaluate[bool](expr))
-	if err != nil {
-		p.T.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return ok
 }
 
 // TestBrowserFavicon: dashboard pages link the embedded icon, and the
@@ -244,7 +234,7 @@ func TestBrowserFavicon(t *testing.T) {
 	// The page's CSP forbids fetch(), so the browser opens each URL.
 	for _, u := range []string{href, e.URL + "/favicon.ico"} {
 		p.Do("open "+u, chromedp.Navigate(u))
-		if !check(p, `document.contentType === 'image/svg+xml' && document.documentElement.localName === 'svg'`) {
+		if !p.Check(`document.contentType === 'image/svg+xml' && document.documentElement.localName === 'svg'`) {
 			t.Errorf("%s is not the SVG icon", u)
 		}
 	}

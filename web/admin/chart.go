@@ -134,13 +134,9 @@ func (c barChart) SVG() template.HTML {
 			if i >= len(s.Values) {
 				continue
 			}
-			v := s.Values[i]
-			h := v / top * plotH
-			if v > 0 && h < 1 {
-				h = 1 // a non-zero value stays visible
-			}
-			fmt.Fprintf(&b, `<rect class="s%d" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s · %s: %s</title></rect>`,
-				si, x0+float64(si)*barW, float64(padT)+plotH-h, math.Max(barW-1, 1), h, esc(label), esc(s.Name), esc(c.note(s, i)))
+			h := barLen(s.Values[i], top, plotH)
+			fmt.Fprintf(&b, `<rect class="s%d" x="%.1f" y="%.1f" width="%.1f" height="%.1f">%s</rect>`,
+				si, x0+float64(si)*barW, float64(padT)+plotH-h, math.Max(barW-1, 1), h, c.barTitle(label, s, i))
 		}
 		if i%every == 0 {
 			fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x0+groupW/2, chartH-padB+16, esc(shorten(label, 16)))
@@ -149,6 +145,22 @@ func (c barChart) SVG() template.HTML {
 	fmt.Fprintf(&b, `<line class="base" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, float64(padT)+plotH, float64(padT)+plotH)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// barLen is the drawn length of value v on an axis from 0 to top that is
+// full long; a non-zero value stays visible.
+func barLen(v, top, full float64) float64 {
+	l := v / top * full
+	if v > 0 && l < 1 {
+		l = 1
+	}
+	return l
+}
+
+// barTitle is the tooltip of value i of s: label, series, value and count.
+func (c barChart) barTitle(label string, s series, i int) string {
+	esc := template.HTMLEscapeString
+	return "<title>" + esc(label) + " · " + esc(s.Name) + ": " + esc(c.note(s, i)) + "</title>"
 }
 
 // clean draws bad values as zero and returns the largest value (at least
@@ -198,13 +210,9 @@ func (c barChart) rowsSVG(maxV float64) template.HTML {
 			if i >= len(s.Values) {
 				continue
 			}
-			v := s.Values[i]
-			w := v / top * plotW
-			if v > 0 && w < 1 {
-				w = 1 // a non-zero value stays visible
-			}
-			fmt.Fprintf(&body, `<rect class="s%d" x="%d" y="%.1f" width="%.1f" height="%d"><title>%s · %s: %s</title></rect>`,
-				si, rowPadL, y+2, w, rowBarH-2, esc(label), esc(s.Name), esc(c.note(s, i)))
+			w := barLen(s.Values[i], top, plotW)
+			fmt.Fprintf(&body, `<rect class="s%d" x="%d" y="%.1f" width="%.1f" height="%d">%s</rect>`,
+				si, rowPadL, y+2, w, rowBarH-2, c.barTitle(label, s, i))
 			fmt.Fprintf(&body, `<text class="axis value" x="%.1f" y="%.1f">%s</text>`, float64(rowPadL)+w+6, y+rowBarH-2, esc(c.note(s, i)))
 			y += rowBarH
 		}

@@ -21,16 +21,6 @@ func attr(p dashtest.Page, sel, name string) string {
 	return r.Value
 }
 
-// check evaluates a boolean expression in the page.
-func check(p dashtest.Page, expr string) bool {
-	p.T.Helper()
-	ok, err := chromedp.Run(p.Ctx, chromedp.Evaluate[bool](expr))
-	if err != nil {
-		p.T.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return ok
-}
-
 // TestBrowserConsentFlow clicks through the page as a person would, in a
 // real browser: see the state, Allow, reload, see it granted, Withdraw; a
 // plain visit never changes anything; French by the language switch.
@@ -50,11 +40,11 @@ func TestBrowserConsentFlow(t *testing.T) {
 			}
 			// Equally prominent buttons: same rendered size, and the
 			// embedded stylesheet applied under the CSP.
-			if !check(p, `(() => { const b = [...document.querySelectorAll('.buttons button')].map(x => x.getBoundingClientRect());
+			if !p.Check(`(() => { const b = [...document.querySelectorAll('.buttons button')].map(x => x.getBoundingClientRect());
 				return b.length === 2 && b[0].width === b[1].width && b[0].height === b[1].height })()`) {
 				t.Error("the two buttons differ in size")
 			}
-			if !check(p, `getComputedStyle(document.querySelector('.buttons button')).backgroundColor === 'rgb(31, 63, 153)'`) {
+			if !p.Check(`getComputedStyle(document.querySelector('.buttons button')).backgroundColor === 'rgb(31, 63, 153)'`) {
 				t.Error("the stylesheet was not applied")
 			}
 			if st := e.state(t, k); st != consent.None {
@@ -80,7 +70,7 @@ func TestBrowserConsentFlow(t *testing.T) {
 				t.Fatalf("after reload the page shows %q without the confirmation, want granted", st)
 			}
 			// The choice in force is not offered again: only Withdraw.
-			if !check(p, `[...document.querySelectorAll('.buttons button')].map(b => b.value).join() === 'withdraw'`) {
+			if !p.Check(`[...document.querySelectorAll('.buttons button')].map(b => b.value).join() === 'withdraw'`) {
 				t.Errorf("once allowed the page offers %s, want only Withdraw", p.Text(".buttons"))
 			}
 			p.Screenshot("consent-page-granted-en.png")
@@ -97,7 +87,7 @@ func TestBrowserConsentFlow(t *testing.T) {
 			if st, shown := e.state(t, k), attr(p, stateSel, "data-state"); st != consent.Withdrawn || shown != "withdrawn" {
 				t.Fatalf("after Withdraw: store %v, page %q", st, shown)
 			}
-			if !check(p, `[...document.querySelectorAll('.buttons button')].map(b => b.value).join() === 'allow'`) {
+			if !p.Check(`[...document.querySelectorAll('.buttons button')].map(b => b.value).join() === 'allow'`) {
 				t.Errorf("once withdrawn the page offers %s, want only Allow", p.Text(".buttons"))
 			}
 
@@ -111,7 +101,7 @@ func TestBrowserConsentFlow(t *testing.T) {
 			if txt := p.Text("#current-state"); !strings.Contains(txt, "pas encore de choix") {
 				t.Fatalf("French page state text %q", txt)
 			}
-			if !check(p, `document.documentElement.scrollWidth <= window.innerWidth`) {
+			if !p.Check(`document.documentElement.scrollWidth <= window.innerWidth`) {
 				t.Error("the page scrolls sideways on a 390 px wide phone")
 			}
 			p.Do("refuse in French", chromedp.Click(chromedp.CSS(`button[value="refuse"]`), chromedp.NodeVisible), chromedp.WaitVisible(chromedp.CSS(`.confirm`)))

@@ -71,7 +71,7 @@ func TestBrowserHome(t *testing.T) {
 	if got := attr(p, `main a[href^="https://example.com/privacy"]`, "href"); got != "https://example.com/privacy" {
 		t.Errorf("privacy link %q", got)
 	}
-	if !check(p, `getComputedStyle(document.body).fontFamily !== '' && document.styleSheets.length === 1 && !document.querySelector('form, script, img')`) {
+	if !p.Check(`getComputedStyle(document.body).fontFamily !== '' && document.styleSheets.length === 1 && !document.querySelector('form, script, img')`) {
 		t.Error("the home page misses its stylesheet or holds a form, script or image")
 	}
 	p.Do("French", chromedp.Click(chromedp.CSS(`nav.lang a[hreflang="fr"]`), chromedp.NodeVisible), chromedp.WaitVisible(chromedp.CSS(`html[lang="fr"]`)))
@@ -83,7 +83,7 @@ func TestBrowserHome(t *testing.T) {
 	// No privacy notice configured: no dead link.
 	bare := homeServer(t, "")
 	p.Do("open / without a privacy notice", chromedp.Navigate(bare.URL+"/"), chromedp.WaitVisible(chromedp.CSS("main h1")))
-	if check(p, `document.querySelectorAll('main a[href^="http"]').length > 0`) {
+	if p.Check(`document.querySelectorAll('main a[href^="http"]').length > 0`) {
 		t.Error("a privacy link is shown though none is configured")
 	}
 }

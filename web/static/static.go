@@ -58,21 +58,13 @@ func URL(name string) string {
 }
 
 // Favicon serves the embedded icon at /favicon.ico, where browsers ask for
-// it unprompted. The file is an SVG (sent as image/svg+xml, which browsers
-// take at that path too): one small vector for every size. Its URL has no
-// version, so it is cached for a day only.
-func Favicon(w http.ResponseWriter, r *http.Request) {
-	b, err := fs.ReadFile(embedded, dir+"favicon.svg")
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "image/svg+xml")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "public, max-age=86400")
-	h.Set("Content-Security-Policy", "default-src 'none'")
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(b)
-	}
+// it unprompted, as Handler serves favicon.svg (image/svg+xml, which
+// browsers take at that path too: one small vector for every size).
+func Favicon() http.Handler {
+	files := Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path, r2.URL.RawPath = Prefix+"favicon.svg", ""
+		files.ServeHTTP(w, r2)
+	})
 }
