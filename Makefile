@@ -45,7 +45,7 @@ PIXEL_SLICE ?= 500ms
 bench-pixel:
 	$(GO) run ./cmd/pixelbench -conns $(PIXEL_CONNS) -rounds $(PIXEL_ROUNDS) -duration $(PIXEL_SLICE)
 
-# Consent page screenshots (docs/screenshots/consent-page-{en,fr}.png),
+# Consent page screenshots (docs/screenshots/consent-page-{en,fr,granted-en}.png),
 # taken by the headless Chromium test.
 screenshots:
 	PIXELGATE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowserConsentFlow/bolt ./web/consentpage/
@@ -76,9 +76,14 @@ fuzz:
 	echo "executions per target in $(FUZZTIME):"; cat $$summary
 
 # Redis with AOF and pixelgate from local binaries, no container engine
-# needed (messages go to the outbox instead of Mailpit).
+# needed (messages go to the outbox instead of Mailpit). Ports on 127.0.0.1:
+#   make demo DEMO_HTTP_PORT=8081 DEMO_SMTP_PORT=2526 DEMO_REDIS_PORT=6390
+# Data and secrets go to DEMO_DIR (default ./demo, git-ignored).
+DEMO_HTTP_PORT ?= 8080
+DEMO_SMTP_PORT ?= 2525
+DEMO_REDIS_PORT ?=
 demo:
-	bash scripts/demo.sh
+	DEMO_HTTP_PORT='$(DEMO_HTTP_PORT)' DEMO_SMTP_PORT='$(DEMO_SMTP_PORT)' DEMO_REDIS_PORT='$(DEMO_REDIS_PORT)' bash scripts/demo.sh
 
 run:
 	$(GO) run ./cmd/pixelgate serve

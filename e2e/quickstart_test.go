@@ -97,7 +97,7 @@ func TestQuickStart(t *testing.T) {
 	page := post("http://"+r.httpAddr+"/admin/login", url.Values{"name": {"admin"}, "password": {password}, "next": {"/admin/campaigns"}})
 	text := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(page, " ")), " ")
 	// Campaign, first and last send, sends, consented share, unique opens.
-	row := regexp.MustCompile(`spring-sale \S+ \S+ UTC \S+ \S+ UTC 2 50\.0 % 1 100\.0 %`)
+	row := regexp.MustCompile(`spring-sale \S+ \S+ UTC \S+ \S+ UTC 2 50\.0 % \(1 of 2 emails\) 1 100\.0 %`)
 	if !row.MatchString(text) {
 		t.Errorf("campaigns page does not show spring-sale with 2 sends, 50%% consented, 1 unique open:\n%s", text)
 	}

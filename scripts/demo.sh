@@ -7,9 +7,16 @@
 #
 #   scripts/demo.sh [extra serve flags]
 #
-# DEMO_DIR      where Redis and pixelgate keep their data (default ./demo)
-# PIXELGATE_BIN a pixelgate binary to use (default: built into bin/)
-# REDIS_PORT    Redis port on 127.0.0.1 (default: the first free from 6380)
+# DEMO_DIR        where Redis and pixelgate keep their data, secrets
+#                 included (default ./demo, ignored by git)
+# PIXELGATE_BIN   a pixelgate binary to use (default: built into bin/)
+# DEMO_HTTP_PORT  pixelgate's HTTP port on 127.0.0.1 (default 8080)
+# DEMO_SMTP_PORT  pixelgate's SMTP relay port on 127.0.0.1 (default 2525)
+# DEMO_REDIS_PORT Redis port on 127.0.0.1 (default: the first free from
+#                 6380; REDIS_PORT is read too)
+#
+# `make demo DEMO_HTTP_PORT=8081 DEMO_SMTP_PORT=2526` sets them from make.
+# Extra serve flags come last and win, e.g. --http-addr 127.0.0.1:0.
 #
 # Ctrl-C (or SIGTERM) stops pixelgate, then Redis.
 set -euo pipefail
@@ -31,7 +38,7 @@ if [ -z "$bin" ]; then
 fi
 
 # A free loopback port: nothing answers a TCP connection on it.
-port=${REDIS_PORT:-}
+port=${DEMO_REDIS_PORT:-${REDIS_PORT:-}}
 if [ -z "$port" ]; then
   port=6380
   while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
@@ -61,6 +68,18 @@ redis-cli -p "$port" ping >/dev/null || { echo "demo: redis-server did not start
 echo "demo: redis-server on 127.0.0.1:$port (AOF in $demo/redis)"
 echo "demo: outbox (what the ESP would receive): $demo/pixelgate/outbox"
 
-"$bin" serve --redis-url "redis://127.0.0.1:$port/0" --data-dir "$demo/pixelgate" "$@" &
+http_port=${DEMO_HTTP_PORT:-8080}
+smtp_port=${DEMO_SMTP_PORT:-2525}
+for p in "$http_port" "$smtp_port" "$port"; do
+  case $p in
+    ''|*[!0-9]*) echo "demo: port \"$p\" is not a number" >&2; exit 2 ;;
+  esac
+done
+
+# The public URL (base of pixel, consent and setup links) names the same
+# HTTP port.
+"$bin" serve --redis-url "redis://127.0.0.1:$port/0" --data-dir "$demo/pixelgate" \
+  --http-addr "127.0.0.1:$http_port" --public-url "http://127.0.0.1:$http_port" \
+  --smtp-addr "127.0.0.1:$smtp_port" "$@" &
 serve_pid=$!
 wait "$serve_pid"

@@ -8,6 +8,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/pixelgate/pixelgate/web/static"
 )
 
 // Handlers are the parts mounted on the router. A nil handler is not mounted
@@ -22,6 +24,9 @@ type Handlers struct {
 	// Admin serves /admin/...; API serves /api/v1/...
 	Admin http.Handler
 	API   http.Handler
+	// Home serves "/": what this server is, with links to the dashboard
+	// login and the privacy notice.
+	Home http.Handler
 	// Static serves /static/... (embedded CSS, shared by the pages).
 	Static  http.Handler
 	Metrics http.Handler
@@ -75,11 +80,13 @@ func NewRouter(h Handlers) http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	r.Get("/favicon.ico", static.Favicon().ServeHTTP)
 	mount := func(pattern string, hh http.Handler) {
 		if hh != nil {
 			r.Handle(pattern, hh)
 		}
 	}
+	mount("/", h.Home)
 	mount("/o/*", h.Pixel)
 	mount("/l/*", h.Link)
 	mount("/c/*", h.Consent)

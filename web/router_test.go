@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pixelgate/pixelgate/web/static"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -78,6 +81,28 @@ func TestRouterMountsParts(t *testing.T) {
 	for _, path := range []string{"/l/tok", "/api/v1/stats", "/metrics"} {
 		if code, _ := get(t, h, path); code != 404 {
 			t.Errorf("%s: %d, want 404 for a part left out", path, code)
+		}
+	}
+}
+
+// Browsers ask every site for /favicon.ico: pixelgate answers with its
+// embedded icon, cacheable, and the versioned URL pages link to serves the
+// same file.
+func TestFavicon(t *testing.T) {
+	h := NewRouter(Handlers{Static: static.Handler()})
+	for _, path := range []string{"/favicon.ico", static.URL("favicon.svg")} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "image/svg+xml") {
+			t.Fatalf("%s: %d %q, want an SVG image", path, rec.Code, rec.Header().Get("Content-Type"))
+		}
+		if cc := rec.Header().Get("Cache-Control"); !strings.Contains(cc, "public") || !strings.Contains(cc, "max-age=") {
+			t.Errorf("%s: Cache-Control %q, want cacheable", path, cc)
+		}
+		if err := xml.Unmarshal(rec.Body.Bytes(), new(struct {
+			XMLName xml.Name `xml:"http://www.w3.org/2000/svg svg"`
+		})); err != nil {
+			t.Errorf("%s: not an SVG document: %v", path, err)
 		}
 	}
 }

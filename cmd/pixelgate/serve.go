@@ -313,6 +313,7 @@ func httpHandlers(d *serveDeps) (web.Handlers, error) {
 	if h.Pixel, h.Link, h.Consent, h.Static, d.pixel, err = recipientHandlers(d, d.pixelFlags); err != nil {
 		return h, err
 	}
+	h.Home = d.pixel.home
 
 	// Dashboard and JSON API (web/admin, web/api).
 	dash, err := newDashboard(d, d.env, d.dashboardFlags)

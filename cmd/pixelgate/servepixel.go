@@ -59,6 +59,8 @@ type pixelParts struct {
 	pixel     *proxy.PixelHandler
 	link      *proxy.LinkHandler
 	forwarder *proxy.Forwarder
+	// home is the page at "/", built from the same consent texts.
+	home http.Handler
 }
 
 // close, once the HTTP server has stopped, records the opens and clicks
@@ -123,6 +125,9 @@ func recipientHandlers(d *serveDeps, f pixelFlags) (pixel, link, consentPages, c
 	consentPages, err = consentpage.New(consentpage.Config{Texts: texts,
 		Logger: d.logger.With("part", "consent-page"), Registerer: d.registry}, d.store, d.keyring)
 	if err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	if parts.home, err = consentpage.Home(consentpage.Config{Texts: texts}); err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
 	return pixel, link, consentPages, static.Handler(), parts, nil

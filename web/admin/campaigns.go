@@ -20,12 +20,13 @@ type campaignsData struct {
 
 // scopeCampaigns is the statement of what campaign figures cover.
 func scopeCampaigns(total figures.Campaign, which string) string {
-	share := "no recipients yet"
+	share := "no email sent yet"
 	if total.HasShare {
-		share = strconv.FormatFloat(total.ConsentShare*100, 'f', 1, 64) + "% of the recipients of " + which
+		share = strconv.FormatFloat(total.ConsentShare*100, 'f', 1, 64) + "% of the emails of " + which + ", " +
+			of(total.SendsGranted, total.Sends, "email") + ", went to such recipients"
 	}
 	return "Opens and clicks are counted only for recipients who had consented to open tracking and still did when they opened (" +
-		share + "). Sends count every recipient. Opens by image proxies that fetch every email (machine opens) are shown apart and never as a person's open. No figure identifies a recipient."
+		share + "). Sends count every email sent. Opens by image proxies that fetch every email (machine opens) are shown apart and never as a person's open. No figure identifies a recipient."
 }
 
 func (s *server) loadCampaigns(w http.ResponseWriter, r *http.Request) ([]figures.Campaign, figures.Campaign, bool) {
@@ -51,19 +52,32 @@ func (s *server) campaigns(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// The chart shows the 20 most recent campaigns, oldest on the left.
-	n := min(len(rows), 20)
-	ch := barChart{ID: "campaign-rates", Title: "Open rate among consenting recipients, recent campaigns", Percent: true}
-	rate := series{Name: "Open rate among consenting recipients"}
-	share := series{Name: "Share of recipients who consented"}
-	for i := n - 1; i >= 0; i-- {
-		ch.Labels = append(ch.Labels, rows[i].Title())
-		rate.Values = append(rate.Values, rows[i].OpenRate)
-		share.Values = append(share.Values, rows[i].ConsentShare)
-	}
-	ch.Series = []series{share, rate}
+	ch := campaignsChart(rows[:min(len(rows), chartCampaigns)])
 	s.render(w, r, 0, "campaigns", view{Title: "Campaigns", Scope: scopeCampaigns(total, "these campaigns"),
 		Data: campaignsData{Rows: rows, Chart: ch, Total: total}})
+}
+
+// chartCampaigns is how many campaigns the chart shows; the table lists
+// them all.
+const chartCampaigns = 20
+
+// campaignsChart draws rows in the order given, the table's (most recent
+// last send first), one row per campaign with its full name, and the
+// counts behind each percentage.
+func campaignsChart(rows []figures.Campaign) barChart {
+	ch := barChart{ID: "campaign-rates", Title: "Share of emails sent to consenting recipients and open rate among them, most recent campaigns first",
+		Percent: true, Rows: true}
+	share := series{Name: "Emails sent to consenting recipients"}
+	rate := series{Name: "Open rate among them"}
+	for _, r := range rows {
+		ch.Labels = append(ch.Labels, r.Title())
+		share.Values = append(share.Values, r.ConsentShare)
+		share.Notes = append(share.Notes, of(r.SendsGranted, r.Sends, "email"))
+		rate.Values = append(rate.Values, r.OpenRate)
+		rate.Notes = append(rate.Notes, of(r.UniqueOpens, r.SendsGranted, "email")+" opened")
+	}
+	ch.Series = []series{share, rate}
+	return ch
 }
 
 // csvSafe neutralises cells that a spreadsheet would run as a formula:

@@ -71,15 +71,17 @@ func FuzzChartLabels(f *testing.F) {
 		f.Add(s, 3.5)
 	}
 	f.Fuzz(func(t *testing.T, label string, v float64) {
-		c := barChart{ID: "f", Title: label, Labels: []string{label, label}, Series: []series{{Name: label, Values: []float64{v, -v}}}}
-		svg := string(c.SVG())
-		if strings.Contains(svg, "<script") {
+		c := barChart{ID: "f", Title: label, Labels: []string{label, label}, Series: []series{{Name: label, Values: []float64{v, -v}, Notes: []string{label}}}}
+		rows := c
+		rows.Rows = true
+		svg := string(c.SVG()) + string(rows.SVG())
+		if strings.Contains(svg, "<script") || strings.Contains(svg, "<svg><svg") {
 			t.Fatal("label injected markup")
 		}
 		if strings.ToValidUTF8(label, "") == label && !strings.ContainsFunc(label, func(r rune) bool {
 			return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xFFFE || r == 0xFFFF
 		}) {
-			if err := wellFormed(svg); err != nil {
+			if err := wellFormed("<g>" + svg + "</g>"); err != nil {
 				t.Fatalf("label %q breaks the SVG: %v", label, err)
 			}
 		}
@@ -97,5 +99,41 @@ func TestPercentAxisLabels(t *testing.T) {
 		if got := c.axisLabel(tc.v); got != tc.want {
 			t.Errorf("axisLabel(%v) = %q, want %q", tc.v, got, tc.want)
 		}
+	}
+}
+
+// A campaign name is wrapped, never cut: every character is drawn, and no
+// line is longer than the chart allows.
+func TestWrapKeepsEverything(t *testing.T) {
+	for _, s := range []string{"", "Spring", "Autumn newsletter for our loyal customers in Brittany & Normandy",
+		strings.Repeat("x", 250), "a " + strings.Repeat("é", 23) + " b", "  spaced   out  "} {
+		lines := wrap(s, 20)
+		// Only spaces may go, where a line breaks.
+		if strings.Join(strings.Fields(strings.Join(lines, " ")), "") != strings.Join(strings.Fields(s), "") {
+			t.Errorf("wrap(%q) = %q loses text", s, lines)
+		}
+		for _, l := range lines {
+			if n := len([]rune(l)); n > 20 {
+				t.Errorf("wrap(%q): line %q has %d runes, more than 20", s, l, n)
+			}
+		}
+	}
+}
+
+func TestRowsChartSVG(t *testing.T) {
+	name := "Autumn newsletter for our loyal customers in Brittany & Normandy, with a name longer than one line of the chart"
+	c := barChart{ID: "r", Title: "Campaigns", Percent: true, Rows: true, Labels: []string{name, "Summer"},
+		Series: []series{{Name: "Share", Values: []float64{0.5, 1}, Notes: []string{"1 of 2 emails", "3 of 3 emails"}}}}
+	svg := string(c.SVG())
+	if err := wellFormed(svg); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"50.0 % (1 of 2 emails)", "100.0 % (3 of 3 emails)", "Autumn newsletter", "with a name longer than one line"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("rows chart lacks %q", want)
+		}
+	}
+	if strings.Contains(svg, "…") || strings.Index(svg, "Autumn") > strings.Index(svg, "Summer") {
+		t.Error("rows chart cuts a name or changes the order")
 	}
 }

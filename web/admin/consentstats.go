@@ -23,6 +23,7 @@ type consentData struct {
 	Totals    []consentDayTotal
 	Current   []stateCount
 	Known     int64
+	Granted   int64 // recipients currently consenting, the count behind Share
 	Share     float64
 	HasShare  bool
 	Chart     barChart
@@ -97,6 +98,7 @@ func (s *server) loadConsent(w http.ResponseWriter, r *http.Request) (consentDat
 		d.Current = append(d.Current, stateCount{State: state.String(), Count: st.Current[state]})
 	}
 	d.Share, d.Known, d.HasShare = figures.ConsentShare(st.Current)
+	d.Granted = st.Current[consent.Granted]
 	d.Chart = barChart{ID: "consent-days", Title: "Consent decisions per day"}
 	g, rf, wd := series{Name: "Grants"}, series{Name: "Refusals"}, series{Name: "Withdrawals"}
 	for _, t := range d.Totals {
@@ -112,8 +114,8 @@ func (s *server) loadConsent(w http.ResponseWriter, r *http.Request) (consentDat
 func scopeConsent(d consentData) string {
 	share := "no recipient has a recorded decision yet"
 	if d.HasShare {
-		share = strconv.FormatFloat(d.Share*100, 'f', 1, 64) + "% of the " + thousands(d.Known) +
-			" recipients with a recorded decision currently consent"
+		share = strconv.FormatFloat(d.Share*100, 'f', 1, 64) + "% (" + of(d.Granted, d.Known, "recipient") +
+			" with a recorded decision) currently consent"
 	}
 	return "Consent decisions to open tracking recorded between " + d.From.Format("2006-01-02") + " and " +
 		d.To.Format("2006-01-02") + " (UTC), by where they were made; " + share +

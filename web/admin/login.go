@@ -163,10 +163,13 @@ func (s *server) setup(w http.ResponseWriter, r *http.Request) {
 		s.setupError(w, r, err)
 		return
 	}
-	action := "account.password.set"
+	action, done := "account.password.set", "password-set"
 	if l.Purpose == auth.PurposeFirstAdmin {
-		action = "account.create.first-admin"
+		action, done = "account.create.first-admin", "first-admin"
 	}
 	s.audit.Note(r.Context(), consent.AuditEntry{Actor: a.Name, Action: action, Target: a.Name})
-	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
+	// The login page says what just happened (a flash chosen by key, so
+	// no text from the URL is echoed); the name field is left empty
+	// rather than carrying the account name in the URL.
+	http.Redirect(w, r, Prefix+"/login?done="+done, http.StatusSeeOther)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pixelgate/pixelgate/web/auth"
+	"github.com/pixelgate/pixelgate/web/static"
 )
 
 //go:embed templates/*.html
@@ -27,6 +28,7 @@ var assetFS embed.FS
 type pageSet struct {
 	pages map[string]*template.Template
 	css   string // versioned URL of admin.css
+	icon  string // versioned URL of the shared favicon
 }
 
 var funcs = template.FuncMap{
@@ -44,12 +46,19 @@ var funcs = template.FuncMap{
 	},
 	"num":          thousands,
 	"campaignPath": campaignPath,
+	"count":        count,
+	"of":           of,
 	"pct": func(v float64, ok bool) string {
 		if !ok {
 			return "—"
 		}
-		return strconv.FormatFloat(v*100, 'f', 1, 64) + " %"
+		return percent(v)
 	},
+}
+
+// percent writes a share (0..1) as the dashboard's tables do: "83.3 %".
+func percent(v float64) string {
+	return strconv.FormatFloat(v*100, 'f', 1, 64) + " %"
 }
 
 func loadPages() (*pageSet, error) {
@@ -79,6 +88,7 @@ func loadPages() (*pageSet, error) {
 	}
 	sum := sha256.Sum256(css)
 	ps.css = Prefix + "/assets/admin.css?v=" + hex.EncodeToString(sum[:6])
+	ps.icon = static.URL("favicon.svg")
 	return ps, nil
 }
 
@@ -101,6 +111,22 @@ func thousands(n int64) string {
 	return b.String()
 }
 
+// count is n with its noun, singular for exactly one: "1 email",
+// "2 emails", "0 emails". Nouns are the dashboard's own (email, recipient,
+// open, click), all plural with an s.
+func count(n int64, noun string) string {
+	if n != 1 {
+		noun += "s"
+	}
+	return thousands(n) + " " + noun
+}
+
+// of is the count behind a share: "1 of 2 emails", so no percentage is
+// shown without the numbers it was computed from.
+func of(part, whole int64, noun string) string {
+	return thousands(part) + " of " + count(whole, noun)
+}
+
 type navItem struct {
 	Href, Label string
 	Current     bool
@@ -110,6 +136,7 @@ type navItem struct {
 type view struct {
 	Title   string
 	CSS     string
+	Icon    string // versioned URL of the favicon
 	Account *auth.Account
 	Nav     []navItem
 	Flash   string
@@ -159,6 +186,7 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 		v.Account = &a
 	}
 	v.CSS = s.pages.css
+	v.Icon = s.pages.icon
 	if v.ScopeLabel == "" {
 		v.ScopeLabel = "What these figures cover:"
 	}
@@ -195,6 +223,9 @@ var flashes = map[string]string{
 	"enabled":    "The account was enabled.",
 	"role":       "The role was changed; the account's sessions were ended.",
 	"loggedout":  "You are logged out.",
+	"first-admin": "The first administrator account is created. Log in with it below, then add everyone else's " +
+		"accounts on the Accounts page.",
+	"password-set": "Your password is set. Log in with it below.",
 }
 
 func (s *server) asset(w http.ResponseWriter, r *http.Request) {

@@ -21,16 +21,6 @@ func attr(p dashtest.Page, sel, name string) string {
 	return r.Value
 }
 
-// check evaluates a boolean expression in the page.
-func check(p dashtest.Page, expr string) bool {
-	p.T.Helper()
-	ok, err := chromedp.Run(p.Ctx, chromedp.Evaluate[bool](expr))
-	if err != nil {
-		p.T.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return ok
-}
-
 // TestBrowserConsentFlow clicks through the page as a person would, in a
 // real browser: see the state, Allow, reload, see it granted, Withdraw; a
 // plain visit never changes anything; French by the language switch.
@@ -50,11 +40,11 @@ func TestBrowserConsentFlow(t *testing.T) {
 			}
 			// Equally prominent buttons: same rendered size, and the
 			// embedded stylesheet applied under the CSP.
-			if !check(p, `(() => { const b = [...document.querySelectorAll('.buttons button')].map(x => x.getBoundingClientRect());
+			if !p.Check(`(() => { const b = [...document.querySelectorAll('.buttons button')].map(x => x.getBoundingClientRect());
 				return b.length === 2 && b[0].width === b[1].width && b[0].height === b[1].height })()`) {
 				t.Error("the two buttons differ in size")
 			}
-			if !check(p, `getComputedStyle(document.querySelector('.buttons button')).backgroundColor === 'rgb(31, 63, 153)'`) {
+			if !p.Check(`getComputedStyle(document.querySelector('.buttons button')).backgroundColor === 'rgb(31, 63, 153)'`) {
 				t.Error("the stylesheet was not applied")
 			}
 			if st := e.state(t, k); st != consent.None {
@@ -66,9 +56,27 @@ func TestBrowserConsentFlow(t *testing.T) {
 			if st := e.state(t, k); st != consent.Granted {
 				t.Fatalf("after Allow: store state %v", st)
 			}
-			p.Do("reload", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#current-state`)))
+			// POST-redirect-GET: the browser now shows a GET of the
+			// page, so reloading it (F5) shows the state again and
+			// records nothing more.
+			if loc := p.Location(); !strings.HasPrefix(loc, url+"?") || !strings.Contains(loc, "done=granted") {
+				t.Fatalf("after Allow the browser is at %q, want the page of the token with done=granted", loc)
+			}
+			p.Do("reload the result", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#current-state`)))
+			if h, _ := e.st.History(t.Context(), k); len(h) != 1 {
+				t.Fatalf("reloading the result recorded %d decisions, want 1", len(h))
+			}
+			if st := attr(p, stateSel, "data-state"); st != "granted" || !strings.Contains(p.Text(".confirm"), "allowed") {
+				t.Fatalf("after reload the page shows %q without the confirmation, want granted", st)
+			}
+			// The choice in force is not offered again: only Withdraw.
+			if !p.Check(`[...document.querySelectorAll('.buttons button')].map(b => b.value).join() === 'withdraw'`) {
+				t.Errorf("once allowed the page offers %s, want only Withdraw", p.Text(".buttons"))
+			}
+			p.Screenshot("consent-page-granted-en.png")
+			p.Do("visit again", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#current-state`)))
 			if st := attr(p, stateSel, "data-state"); st != "granted" {
-				t.Fatalf("after reload the page shows %q, want granted", st)
+				t.Fatalf("a later visit shows %q, want granted", st)
 			}
 
 			// Keyboard only: focus the Withdraw button and press Enter.
@@ -78,6 +86,9 @@ func TestBrowserConsentFlow(t *testing.T) {
 				chromedp.WaitVisible(chromedp.CSS(`.confirm`)))
 			if st, shown := e.state(t, k), attr(p, stateSel, "data-state"); st != consent.Withdrawn || shown != "withdrawn" {
 				t.Fatalf("after Withdraw: store %v, page %q", st, shown)
+			}
+			if !p.Check(`[...document.querySelectorAll('.buttons button')].map(b => b.value).join() === 'allow'`) {
+				t.Errorf("once withdrawn the page offers %s, want only Allow", p.Text(".buttons"))
 			}
 
 			// French through the visible switch, then Refuse, on a phone.
@@ -90,7 +101,7 @@ func TestBrowserConsentFlow(t *testing.T) {
 			if txt := p.Text("#current-state"); !strings.Contains(txt, "pas encore de choix") {
 				t.Fatalf("French page state text %q", txt)
 			}
-			if !check(p, `document.documentElement.scrollWidth <= window.innerWidth`) {
+			if !p.Check(`document.documentElement.scrollWidth <= window.innerWidth`) {
 				t.Error("the page scrolls sideways on a 390 px wide phone")
 			}
 			p.Do("refuse in French", chromedp.Click(chromedp.CSS(`button[value="refuse"]`), chromedp.NodeVisible), chromedp.WaitVisible(chromedp.CSS(`.confirm`)))

@@ -1,7 +1,9 @@
 // Package consentpage serves the recipient's consent page, /c/{token}: what
 // open tracking is, the current choice, and two equally prominent buttons
 // (R2, R3). GET only shows; a decision needs a POST from the page, or the
-// RFC 8058-style one-click withdrawal a mail client can send.
+// RFC 8058-style one-click withdrawal a mail client can send. A decision
+// from the page answers 303 See Other to the page itself (POST-redirect-GET),
+// so reloading the result never submits the choice a second time.
 package consentpage
 
 import (
@@ -10,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"time"
 
@@ -50,7 +53,8 @@ const maxFormBytes = 8 << 10
 //
 //	GET  /c/{token}           the page; never changes anything, because mail
 //	                          scanners and prefetchers open links (R2)
-//	POST /c/{token}           a decision from the page's buttons
+//	POST /c/{token}           a decision from the page's buttons; answers 303
+//	                          to GET /c/{token}?done={state}
 //	POST /c/{token}/withdraw  one-click withdrawal (RFC 8058 style): body
 //	                          List-Unsubscribe=One-Click or decision=withdraw;
 //	                          no cookie, no login, 200, no redirect
@@ -63,31 +67,11 @@ func New(cfg Config, st consent.Store, kr *consent.Keyring) (http.Handler, error
 	if st == nil || kr == nil {
 		return nil, errors.New("consent page: store and keyring are required")
 	}
-	if cfg.Texts == nil {
-		t, err := DefaultTexts()
-		if err != nil {
-			return nil, fmt.Errorf("consent page: embedded texts: %w", err)
-		}
-		cfg.Texts = t
+	h, err := newHandler(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.StoreTimeout <= 0 {
-		cfg.StoreTimeout = 3 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	h := &handler{
-		texts: cfg.Texts, store: st, keyring: kr, timeout: cfg.StoreTimeout, log: cfg.Logger,
-		stylesheet: static.URL("base.css"),
-		views: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pixelgate_consent_page_requests_total",
-			Help: "Consent page requests by route and result.",
-		}, []string{"route", "result"}),
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pixelgate_consent_decisions_total",
-			Help: "Consent decisions recorded from the consent page, by decision and source.",
-		}, []string{"decision", "source"}),
-	}
+	h.store, h.keyring = st, kr
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{h.views, h.decisions} {
 			if err := cfg.Registerer.Register(c); err != nil {
@@ -118,6 +102,36 @@ func New(cfg Config, st consent.Store, kr *consent.Keyring) (http.Handler, error
 		}
 		protected.ServeHTTP(w, r)
 	}), nil
+}
+
+// newHandler fills in the defaults of cfg and builds the page renderer
+// shared by the consent pages and the home page (unregistered metrics).
+func newHandler(cfg Config) (*handler, error) {
+	if cfg.Texts == nil {
+		t, err := DefaultTexts()
+		if err != nil {
+			return nil, fmt.Errorf("consent page: embedded texts: %w", err)
+		}
+		cfg.Texts = t
+	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &handler{
+		texts: cfg.Texts, timeout: cfg.StoreTimeout, log: cfg.Logger,
+		stylesheet: static.URL("base.css"),
+		views: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pixelgate_consent_page_requests_total",
+			Help: "Consent page requests by route and result.",
+		}, []string{"route", "result"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pixelgate_consent_decisions_total",
+			Help: "Consent decisions recorded from the consent page, by decision and source.",
+		}, []string{"decision", "source"}),
+	}, nil
 }
 
 func (h *handler) storeCtx(r *http.Request) (context.Context, context.CancelFunc) {
@@ -165,7 +179,14 @@ func (h *handler) view(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.views.WithLabelValues("view", "ok").Inc()
-	h.render(w, r, http.StatusOK, h.choicePage(lang, action(r), tok.MaskedAddress(), sts[0]))
+	d := h.choicePage(lang, action(r), tok.MaskedAddress(), sts[0])
+	// ?done= only selects which confirmation to show, and only when it
+	// names the state the store holds now: a stale or hand-made flag
+	// cannot make the page claim a choice that is not in force.
+	if done, err := consent.ParseState(r.URL.Query().Get("done")); err == nil && done != consent.None && done == sts[0].State {
+		d.Notice = uiText[lang].Confirmed[done]
+	}
+	h.render(w, r, http.StatusOK, d)
 }
 
 func (h *handler) decide(w http.ResponseWriter, r *http.Request) {
@@ -199,9 +220,19 @@ func (h *handler) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	h.views.WithLabelValues("decide", "ok").Inc()
 	h.decisions.WithLabelValues(decision, string(ev.Source)).Inc()
-	d := h.choicePage(lang, action(r), masked, consent.Status{State: event.State, Since: event.At})
-	d.Notice = uiText[lang].Confirmed[event.State]
-	h.render(w, r, http.StatusOK, d)
+	// POST-redirect-GET: the browser lands on the page of the same token,
+	// which reads the new state from the store, so a reload or Back never
+	// posts the decision again. The URL carries the new state and the
+	// language, nothing personal: the token is already in the path, and
+	// a cookie is avoided because the consent pages set none (R8).
+	http.Redirect(w, r, doneURL(r, event.State, lang), http.StatusSeeOther)
+}
+
+// doneURL is the page to show after a decision: relative (the last path
+// element is the token), so the pages work under any public URL prefix.
+func doneURL(r *http.Request, st consent.State, lang string) string {
+	q := url.Values{"done": {st.String()}, "lang": {lang}}
+	return url.PathEscape(r.PathValue("token")) + "?" + q.Encode()
 }
 
 func isDecision(d string) bool { return d == "allow" || d == "refuse" || d == "withdraw" }

@@ -23,7 +23,7 @@ type response struct {
 
 func do(t *testing.T, req *http.Request) response {
 	t.Helper()
-	// Redirects are never followed: the tests assert there are none.
+	// Redirects are never followed: the tests check where each one points.
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -60,6 +60,43 @@ func (e *env) post(t *testing.T, path string, form url.Values, hdr ...string) re
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	return do(t, req)
+}
+
+var buttonRE = regexp.MustCompile(`<button type="submit" name="decision" value="(\w+)">`)
+
+// buttons lists the decisions the page's form offers, in order.
+func buttons(body string) []string {
+	var out []string
+	for _, m := range buttonRE.FindAllStringSubmatch(body, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// followDecision checks that a decision was answered by a redirect to the
+// page of the same token (POST-redirect-GET, so a reload never posts
+// again) confirming state, and GETs that page.
+func (e *env) followDecision(t *testing.T, r response, tok, state string) response {
+	t.Helper()
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("decision answered %d, want 303 See Other to the page:\n%s", r.status, r.body)
+	}
+	loc, err := url.Parse(r.header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := (&url.URL{Path: "/c/" + tok}).ResolveReference(loc)
+	if page.Path != "/c/"+tok || page.Query().Get("done") != state {
+		t.Fatalf("decision redirects to %q, want /c/TOKEN?done=%s", r.header.Get("Location"), state)
+	}
+	if strings.Contains(loc.RawQuery, "@") || strings.Contains(loc.RawQuery, "***") {
+		t.Fatalf("redirect URL %q carries personal data", loc)
+	}
+	got := e.get(t, page.RequestURI())
+	if got.status != http.StatusOK {
+		t.Fatalf("GET after the decision: %d", got.status)
+	}
+	return got
 }
 
 var hiddenRE = regexp.MustCompile(`<input type="hidden" name="(\w+)" value="([^"]*)">`)
@@ -109,6 +146,9 @@ func TestConsentPage(t *testing.T) {
 					t.Fatalf("status %d", r.status)
 				}
 				checkHeaders(t, r)
+				if got := buttons(r.body); strings.Join(got, ",") != "allow,refuse" {
+					t.Errorf("before any decision the page offers %v, want allow,refuse", got)
+				}
 				for _, want := range []string{`<html lang="en">`, "j***@e***.fr", `data-state="none"`, "Allow open tracking", "Refuse open tracking",
 					"dpo@example.com", "13 months", "Nothing else changes", `<main id="main">`, `href="?lang=fr"`} {
 					if !strings.Contains(r.body, want) {
@@ -154,12 +194,14 @@ func TestConsentPage(t *testing.T) {
 				form := formOf(t, e.get(t, "/c/"+tok).body)
 				form.Set("decision", "allow")
 				r := e.post(t, "/c/"+tok, form, "Origin", e.srv.URL, "Sec-Fetch-Site", "same-origin")
-				if r.status != 200 {
-					t.Fatalf("status %d: %s", r.status, r.body)
-				}
+				checkHeaders(t, r)
+				r = e.followDecision(t, r, tok, "granted")
 				checkHeaders(t, r)
 				if !strings.Contains(r.body, "open tracking is allowed") || !strings.Contains(r.body, "Withdraw my consent") {
 					t.Error("confirmation page does not confirm the grant or offer withdrawal")
+				}
+				if got := buttons(r.body); strings.Join(got, ",") != "withdraw" {
+					t.Errorf("once allowed the page offers %v, want only withdraw", got)
 				}
 				if st := e.state(t, k); st != consent.Granted {
 					t.Fatalf("state = %v, want granted", st)
@@ -220,9 +262,20 @@ func TestConsentPage(t *testing.T) {
 			t.Run("Withdraw from the page", func(t *testing.T) {
 				form := formOf(t, e.get(t, "/c/"+tok).body)
 				form.Set("decision", "withdraw")
-				r := e.post(t, "/c/"+tok, form, "Sec-Fetch-Site", "same-origin")
-				if r.status != 200 || !strings.Contains(r.body, `data-state="withdrawn"`) {
-					t.Fatalf("status %d, withdrawn not shown", r.status)
+				r := e.followDecision(t, e.post(t, "/c/"+tok, form, "Sec-Fetch-Site", "same-origin"), tok, "withdrawn")
+				if !strings.Contains(r.body, `data-state="withdrawn"`) || !strings.Contains(r.body, "Your consent is withdrawn") {
+					t.Fatalf("withdrawn not shown or not confirmed:\n%s", r.body)
+				}
+				if got := buttons(r.body); strings.Join(got, ",") != "allow" {
+					t.Errorf("once withdrawn the page offers %v, want only allow", got)
+				}
+				// A plain visit shows the state without the confirmation,
+				// and a ?done= that is not the state in force confirms
+				// nothing.
+				for _, q := range []string{"", "?done=granted", "?done=refused", "?done=bogus"} {
+					if r := e.get(t, "/c/"+tok+q); r.status != 200 || strings.Contains(r.body, `class="status confirm"`) {
+						t.Errorf("GET %q: status %d, shows a confirmation", q, r.status)
+					}
 				}
 				if st := e.state(t, k); st != consent.Withdrawn {
 					t.Fatalf("state = %v, want withdrawn", st)
@@ -237,9 +290,12 @@ func TestConsentPage(t *testing.T) {
 				}
 				form := formOf(t, r.body)
 				form.Set("decision", "refuse")
-				r = e.post(t, "/c/"+tok2, form, "Sec-Fetch-Site", "same-origin")
-				if r.status != 200 || !strings.Contains(r.body, "la mesure d’ouverture est refusée") {
-					t.Fatalf("status %d, French confirmation missing", r.status)
+				r = e.followDecision(t, e.post(t, "/c/"+tok2, form, "Sec-Fetch-Site", "same-origin"), tok2, "refused")
+				if !strings.Contains(r.body, `<html lang="fr">`) || !strings.Contains(r.body, "la mesure d’ouverture est refusée") {
+					t.Fatalf("French confirmation missing:\n%s", r.body)
+				}
+				if got := buttons(r.body); strings.Join(got, ",") != "allow" {
+					t.Errorf("once refused the page offers %v, want only allow", got)
 				}
 				h, _ := e.st.History(t.Context(), k2)
 				frHash, _ := texts.Hash(texts.Current(), "fr")

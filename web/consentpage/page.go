@@ -23,6 +23,8 @@ type pageData struct {
 	Kind    string
 	Notice  string // confirmation or problem shown above the choice
 	Message string // body of a message page
+	// Home page only: the line for the controller's staff.
+	HomeStaff string
 
 	// Choice page only.
 	Head, Info template.HTML
@@ -34,6 +36,27 @@ type pageData struct {
 	StateText  string
 	Since      string
 	Granted    bool
+	Legend     string
+	Offers     []offer
+}
+
+// offer is one button of the choice form.
+type offer struct{ Decision, Label string }
+
+// offers are the buttons for a recipient in state st: only choices that
+// change something. Before any decision, Allow and Refuse side by side,
+// equally prominent (R2); once allowed, Withdraw (R3); once refused or
+// withdrawn, Allow. Offering the choice already in force would suggest it
+// is not.
+func offers(u ui, st consent.State) []offer {
+	switch st {
+	case consent.Granted:
+		return []offer{{"withdraw", u.Withdraw}}
+	case consent.Refused, consent.Withdrawn:
+		return []offer{{"allow", u.Allow}}
+	default:
+		return []offer{{"allow", u.Allow}, {"refuse", u.Refuse}}
+	}
 }
 
 type langLink struct {
@@ -79,26 +102,32 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <input type="hidden" name="hash" value="{{.Hash}}">
 <input type="hidden" name="lang" value="{{.Lang}}">
 <fieldset>
-<legend>{{.UI.Legend}}</legend>
+<legend>{{.Legend}}</legend>
 <div class="buttons">
-<button type="submit" name="decision" value="allow">{{.UI.Allow}}</button>
-{{if .Granted}}<button type="submit" name="decision" value="withdraw">{{.UI.Withdraw}}</button>
-{{else}}<button type="submit" name="decision" value="refuse">{{.UI.Refuse}}</button>
+{{range .Offers}}<button type="submit" name="decision" value="{{.Decision}}">{{.Label}}</button>
 {{end}}</div>
 </fieldset>
 </form>
 <div class="info">
 {{.Info}}</div>
+{{else if eq .Kind "home"}}<h1>{{.Title}}</h1>
+<p>{{.Message}}</p>
+<p>{{.UI.HomeRecipients}}</p>
+<ul class="home-links">
+<li>{{.HomeStaff}} <a href="/admin/login">{{.UI.HomeDashboard}}</a></li>
+{{if .Controller.PrivacyURL}}<li><a href="{{.Controller.PrivacyURL}}" rel="noreferrer">{{.UI.HomePrivacy}}</a></li>
+{{end}}</ul>
+{{template "contact" .}}
 {{else}}<h1>{{.Title}}</h1>
 <p>{{.Message}}</p>
-<p>{{.UI.ContactUs}}: {{.Controller.Name}}, <a href="mailto:{{.Controller.ContactEmail}}">{{.Controller.ContactEmail}}</a>{{if .Controller.DPOEmail}} · <a href="mailto:{{.Controller.DPOEmail}}">{{.Controller.DPOEmail}}</a>{{end}}</p>
+{{template "contact" .}}
 {{end}}</main>
 <footer class="site">
 <p>{{.Controller.Name}}{{if .Version}} · {{.UI.VersionLabel}} {{.Version}}{{end}}</p>
 </footer>
 </body>
 </html>
-`))
+{{define "contact"}}<p>{{.UI.ContactUs}}{{.UI.Colon}} {{.Controller.Name}}, <a href="mailto:{{.Controller.ContactEmail}}">{{.Controller.ContactEmail}}</a>{{if .Controller.DPOEmail}} · <a href="mailto:{{.Controller.DPOEmail}}">{{.Controller.DPOEmail}}</a>{{end}}</p>{{end}}`))
 
 // securityHeaders go on every response of the consent pages: no script, no
 // third-party anything, no framing, and no Referer carrying the token to a
@@ -143,6 +172,11 @@ func (h *handler) choicePage(lang, action, masked string, st consent.Status) pag
 		Action: action, Masked: masked, State: st.State,
 		StateText: uiText[lang].States[st.State],
 		Granted:   st.State == consent.Granted,
+		Legend:    uiText[lang].Legend,
+		Offers:    offers(uiText[lang], st.State),
+	}
+	if st.State != consent.None {
+		d.Legend = uiText[lang].ChangeLegend
 	}
 	if !st.Since.IsZero() && st.State != consent.None {
 		d.Since = st.Since.UTC().Format(time.DateOnly)

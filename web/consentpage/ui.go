@@ -14,7 +14,8 @@ type ui struct {
 	Colon         string // French puts a no-break space before ':'
 	States        map[consent.State]string
 	Since         string
-	Legend        string
+	Legend        string // before any decision
+	ChangeLegend  string // once a decision is in force
 	Allow         string
 	Refuse        string
 	Withdraw      string
@@ -30,6 +31,13 @@ type ui struct {
 	ForbiddenBody string
 	OneClickDone  string
 	OneClickBad   string
+	// The home page at "/"; %s is the controller's name.
+	HomeTitle      string
+	HomeBody       string
+	HomeRecipients string
+	HomeStaff      string
+	HomeDashboard  string
+	HomePrivacy    string
 }
 
 var uiText = map[string]ui{
@@ -46,11 +54,12 @@ var uiText = map[string]ui{
 			consent.Refused:   "open tracking refused",
 			consent.Withdrawn: "consent withdrawn (open tracking is off)",
 		},
-		Since:    "since",
-		Legend:   "Do you allow open tracking?",
-		Allow:    "Allow open tracking",
-		Refuse:   "Refuse open tracking",
-		Withdraw: "Withdraw my consent",
+		Since:        "since",
+		Legend:       "Do you allow open tracking?",
+		ChangeLegend: "Change your choice",
+		Allow:        "Allow open tracking",
+		Refuse:       "Refuse open tracking",
+		Withdraw:     "Withdraw my consent",
 		Confirmed: map[consent.State]string{
 			consent.Granted:   "Your choice is recorded: open tracking is allowed. You can withdraw it at any time on this page.",
 			consent.Refused:   "Your choice is recorded: open tracking is refused. Nothing else changes.",
@@ -67,6 +76,13 @@ var uiText = map[string]ui{
 		ForbiddenBody: "This request did not come from this page, so nothing was recorded. Please use the buttons on the page.",
 		OneClickDone:  "Your consent to open tracking is withdrawn. Opening our emails, old ones included, records nothing.",
 		OneClickBad:   "This one-click request was incomplete, so nothing was recorded.",
+		HomeTitle:     "Email open-tracking consent",
+		HomeBody: "This server runs pixelgate, the email open-tracking consent proxy of %s: " +
+			"our emails let us know you opened them only if you said yes, and you can change your mind at any time.",
+		HomeRecipients: "Received an email from us? The “Manage open tracking” link at the bottom of it shows your choice and lets you change it.",
+		HomeStaff:      "Staff of %s:",
+		HomeDashboard:  "log in to the dashboard",
+		HomePrivacy:    "Privacy notice",
 	},
 	"fr": {
 		LangName:     "Français",
@@ -81,11 +97,12 @@ var uiText = map[string]ui{
 			consent.Refused:   "mesure d’ouverture refusée",
 			consent.Withdrawn: "consentement retiré (la mesure d’ouverture est désactivée)",
 		},
-		Since:    "depuis le",
-		Legend:   "Acceptez-vous la mesure d’ouverture ?",
-		Allow:    "Accepter la mesure d’ouverture",
-		Refuse:   "Refuser la mesure d’ouverture",
-		Withdraw: "Retirer mon consentement",
+		Since:        "depuis le",
+		Legend:       "Acceptez-vous la mesure d’ouverture ?",
+		ChangeLegend: "Modifier votre choix",
+		Allow:        "Accepter la mesure d’ouverture",
+		Refuse:       "Refuser la mesure d’ouverture",
+		Withdraw:     "Retirer mon consentement",
 		Confirmed: map[consent.State]string{
 			consent.Granted:   "Votre choix est enregistré : la mesure d’ouverture est acceptée. Vous pouvez la retirer à tout moment sur cette page.",
 			consent.Refused:   "Votre choix est enregistré : la mesure d’ouverture est refusée. Rien d’autre ne change.",
@@ -102,5 +119,12 @@ var uiText = map[string]ui{
 		ForbiddenBody: "Cette demande ne provient pas de cette page : rien n’a été enregistré. Merci d’utiliser les boutons de la page.",
 		OneClickDone:  "Votre consentement à la mesure d’ouverture est retiré. Ouvrir nos e-mails, y compris les anciens, n’enregistre plus rien.",
 		OneClickBad:   "Cette demande en un clic était incomplète : rien n’a été enregistré.",
+		HomeTitle:     "Consentement à la mesure d’ouverture des e-mails",
+		HomeBody: "Ce serveur fait fonctionner pixelgate, le relais de consentement à la mesure d’ouverture des e-mails de %s : " +
+			"nos e-mails ne nous signalent leur ouverture que si vous l’avez accepté, et vous pouvez changer d’avis à tout moment.",
+		HomeRecipients: "Vous avez reçu un e-mail de notre part ? Le lien « Gérer la mesure d’ouverture » en bas de celui-ci affiche votre choix et permet de le modifier.",
+		HomeStaff:      "Personnel de %s :",
+		HomeDashboard:  "se connecter au tableau de bord",
+		HomePrivacy:    "Politique de confidentialité",
 	},
 }

@@ -79,6 +79,16 @@ func (p Page) Text(sel string) string {
 	return s
 }
 
+// Check evaluates a boolean expression in the page.
+func (p Page) Check(expr string) bool {
+	p.T.Helper()
+	ok, err := chromedp.Run(p.Ctx, chromedp.Evaluate[bool](expr))
+	if err != nil {
+		p.T.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return ok
+}
+
 // Location is the current URL.
 func (p Page) Location() string {
 	p.T.Helper()

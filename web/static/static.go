@@ -56,3 +56,15 @@ func URL(name string) string {
 	sum := sha256.Sum256(b)
 	return Prefix + name + "?v=" + hex.EncodeToString(sum[:6])
 }
+
+// Favicon serves the embedded icon at /favicon.ico, where browsers ask for
+// it unprompted, as Handler serves favicon.svg (image/svg+xml, which
+// browsers take at that path too: one small vector for every size).
+func Favicon() http.Handler {
+	files := Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path, r2.URL.RawPath = Prefix+"favicon.svg", ""
+		files.ServeHTTP(w, r2)
+	})
+}
