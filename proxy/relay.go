@@ -111,6 +111,9 @@ type Config struct {
 	// CopyConcurrency is how many recipients' copies of one transaction
 	// are rewritten and sent at once (default 8).
 	CopyConcurrency int
+	// BareLF is what a line ending in LF alone in DATA gets (default
+	// BareLFNormalize: read as CRLF; see bare_lf.go).
+	BareLF BareLF
 	// Rand names ledger claims (default crypto/rand).
 	Rand io.Reader
 
@@ -192,6 +195,12 @@ func (c *Config) defaults() error {
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Reader
+	}
+	if c.BareLF == "" {
+		c.BareLF = BareLFNormalize
+	}
+	if _, err := ParseBareLF(string(c.BareLF)); err != nil {
+		return fmt.Errorf("relay: %w", err)
 	}
 	if c.CampaignHeader == "" {
 		c.CampaignHeader = DefaultCampaignHeader

@@ -130,7 +130,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
-	msg, err := readData(r, s.sizeHint, s.r.buffers.get())
+	msg, err := readData(r, s.sizeHint, s.r.buffers.get(), s.r.cfg.BareLF)
 	// process is synchronous and keeps nothing of msg (rewrite, header
 	// and DKIM work make copies; bookkeeping gets strings), so the buffer
 	// is free again when Data returns.

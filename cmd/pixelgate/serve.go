@@ -65,6 +65,7 @@ type serveSettings struct {
 	learnTTL       *time.Duration
 
 	logFormat *string
+	bareLF    *string
 
 	httpReadTimeout *time.Duration
 
@@ -98,6 +99,7 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		maxRecipients:   fs.Int("max-recipients", 100, "recipients per SMTP transaction, each sent its own rewritten copy; more get 452 (RFC 5321 §4.5.3.1.10)"),
 		copyConcurrency: fs.Int("copy-concurrency", 8, "recipients' copies of one transaction rewritten and sent upstream at once"),
 		maxPerAddress:   fs.Int("max-connections-per-address", 20, "simultaneous SMTP connections from one client address (IPv6: one /64); --relay-networks are exempt"),
+		bareLF:          fs.String("smtp-bare-lf", string(proxy.BareLFNormalize), "a DATA line ending in LF alone: normalize (read as CRLF, as Postfix 3.9 does; the end of data stays CRLF.CRLF) or reject (554)"),
 		smtpTimeout:     fs.Duration("smtp-timeout", 5*time.Minute, "SMTP command read/write timeout"),
 		preauthTimeout:  fs.Duration("smtp-preauth-timeout", 30*time.Second, "time a client outside --relay-networks has from connecting to authenticate; past it 421"),
 		storeTimeout:    fs.Duration("store-timeout", 2*time.Second, "consent lookup timeout; past it the relay fails closed"),
@@ -184,6 +186,9 @@ func (s *serveSettings) validate() (checked, error) {
 	}
 	if *s.maxMessageBytes < 1024 || *s.maxConnections < 1 || *s.maxPerAddress < 1 || *s.upstreamPool < 0 {
 		errs = append(errs, errors.New("--max-message-bytes, --max-connections, --max-connections-per-address and --upstream-pool must be positive"))
+	}
+	if _, err := proxy.ParseBareLF(*s.bareLF); err != nil {
+		errs = append(errs, fmt.Errorf("--smtp-bare-lf: %w", err))
 	}
 	if *s.preauthTimeout <= 0 {
 		errs = append(errs, errors.New("--smtp-preauth-timeout must be positive"))
@@ -447,6 +452,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		PreAuthTimeout:           *set.preauthTimeout,
 		ProxyProtocolFrom:        c.proxyFrom,
 		StoreTimeout:             *set.storeTimeout,
+		BareLF:                   proxy.BareLF(*set.bareLF),
 		DeliveryTimeout:          *set.deliveryTimeout,
 		Store:                    store,
 		RecipientKey:             st.keyring.RecipientKey,
