@@ -146,8 +146,13 @@ type Config struct {
 
 	Delivery Deliverer
 	Metrics  *RelayMetrics
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Logger gets one line per message (transaction id, campaign, counts
+	// of decisions and copy outcomes, reply code, size, time) and no
+	// address or recipient key (R8). LogRecipientKeys adds a line per
+	// copy with its recipient key, for debugging a delivery.
+	Logger           *slog.Logger
+	LogRecipientKeys bool
+	Now              func() time.Time
 }
 
 func (c *Config) defaults() error {

@@ -64,8 +64,9 @@ type serveSettings struct {
 	learn          *bool
 	learnTTL       *time.Duration
 
-	logFormat *string
-	bareLF    *string
+	logFormat        *string
+	logRecipientKeys *bool
+	bareLF           *string
 
 	httpReadTimeout *time.Duration
 
@@ -116,7 +117,8 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		learn:          fs.Bool("learn", true, "learn, per campaign, which URL parts differ between recipients' copies and treat them as identifiers"),
 		learnTTL:       fs.Duration("learn-ttl", 30*24*time.Hour, "how long a campaign's learned URL shapes are kept after its last copy"),
 
-		logFormat: fs.String("log-format", "text", "log format on stderr: text or json"),
+		logFormat:        fs.String("log-format", "text", "log format on stderr: text or json"),
+		logRecipientKeys: fs.Bool("log-recipient-keys", false, "also log one line per recipient's copy with its pseudonymous recipient key (debugging; off by default, R8 minimisation)"),
 
 		httpReadTimeout: fs.Duration("http-read-timeout", 30*time.Second, "time an HTTP client has to send a whole request, body included (headers: at most 10s)"),
 
@@ -468,6 +470,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		Delivery:                 delivery,
 		Metrics:                  proxy.NewRelayMetrics(reg),
 		Logger:                   logger.With("part", "relay"),
+		LogRecipientKeys:         *set.logRecipientKeys,
 		Now:                      time.Now,
 	})
 	if err != nil {
