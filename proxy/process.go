@@ -59,7 +59,8 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 		Learned:     r.learnedFor(campaign),
 		CountOnly:   true, // the relay keeps counts only (metrics)
 		// A campaign the learner has frozen needs no list of its URLs.
-		SkipResources: r.cfg.Learn == nil || !r.cfg.Learn.Learning(campaign),
+		SkipResources:   r.cfg.Learn == nil || !r.cfg.Learn.Learning(campaign),
+		DefaultLanguage: r.cfg.DefaultLanguage,
 	}
 	// The rewritten copy and the final message go in reused buffers: after
 	// the read buffer they were the relay's largest garbage (issue 4).

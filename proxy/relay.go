@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,6 +132,10 @@ type Config struct {
 	// pixelgate. Both off by default.
 	Deliverability bool
 	TrackClicks    bool
+	// DefaultLanguage is the language of the footer and consent request
+	// for a message that names none pixelgate has texts for (default en;
+	// see mailrewrite.Decision.DefaultLanguage).
+	DefaultLanguage string
 
 	// SendTally bounds how campaign send counts are added up and written
 	// in bulk (issue 4).
@@ -200,6 +205,12 @@ func (c *Config) defaults() error {
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Reader
+	}
+	if c.DefaultLanguage == "" {
+		c.DefaultLanguage = mailrewrite.DefaultLanguage
+	}
+	if !mailrewrite.SupportedLanguage(c.DefaultLanguage) {
+		return fmt.Errorf("relay: default language %q: footer texts exist for %s", c.DefaultLanguage, strings.Join(mailrewrite.FooterLanguages(), ", "))
 	}
 	if c.BareLF == "" {
 		c.BareLF = BareLFNormalize

@@ -59,6 +59,7 @@ type serveSettings struct {
 	dkimSignAll           *bool
 
 	campaignHeader *string
+	defaultLang    *string
 	deliverability *bool
 	trackClicks    *bool
 	learn          *bool
@@ -112,6 +113,7 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		dkimSignAll:  fs.Bool("dkim-sign-all", false, "sign every message whose From domain has a key"),
 
 		campaignHeader: fs.String("campaign-header", proxy.DefaultCampaignHeader, "header holding the campaign id"),
+		defaultLang:    fs.String("default-language", mailrewrite.DefaultLanguage, "language of the footer link and consent request added to a message that names none pixelgate has texts for ("+strings.Join(mailrewrite.FooterLanguages(), ", ")+"); a message names it with X-Pixelgate-Language, Content-Language or <html lang>"),
 		deliverability: fs.Bool("deliverability", false, "R4 exemption: date-only deliverability pixel for non-consenting recipients"),
 		trackClicks:    fs.Bool("track-clicks", false, "route consenting recipients' links through pixelgate's redirect"),
 		learn:          fs.Bool("learn", true, "learn, per campaign, which URL parts differ between recipients' copies and treat them as identifiers"),
@@ -188,6 +190,9 @@ func (s *serveSettings) validate() (checked, error) {
 	}
 	if *s.maxMessageBytes < 1024 || *s.maxConnections < 1 || *s.maxPerAddress < 1 || *s.upstreamPool < 0 {
 		errs = append(errs, errors.New("--max-message-bytes, --max-connections, --max-connections-per-address and --upstream-pool must be positive"))
+	}
+	if !mailrewrite.SupportedLanguage(*s.defaultLang) {
+		errs = append(errs, fmt.Errorf("--default-language %q: footer texts exist for %s", *s.defaultLang, strings.Join(mailrewrite.FooterLanguages(), ", ")))
 	}
 	if _, err := proxy.ParseBareLF(*s.bareLF); err != nil {
 		errs = append(errs, fmt.Errorf("--smtp-bare-lf: %w", err))
@@ -461,6 +466,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		Rewrite:                  rewrite,
 		URLs:                     proxy.URLFactoryFor(st.keyring, c.publicURL),
 		CampaignHeader:           *set.campaignHeader,
+		DefaultLanguage:          *set.defaultLang,
 		Deliverability:           *set.deliverability,
 		TrackClicks:              *set.trackClicks,
 		Learn:                    learner,
