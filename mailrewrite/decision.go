@@ -87,4 +87,10 @@ type Decision struct {
 	// SkipResources: the caller will not learn from this copy, so
 	// Report.Resources stays empty.
 	SkipResources bool
+	// DefaultLanguage is the language of the footer and consent request
+	// when the message names none pixelgate has texts for (empty: "en").
+	// The message names it, first match wins, with an X-Pixelgate-Language
+	// header, Content-Language (of the message, then of the part), or
+	// <html lang>.
+	DefaultLanguage string
 }

@@ -41,21 +41,70 @@ var textsByLang = map[string]texts{
 	},
 }
 
-func textsFor(lang string) texts {
-	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(lang)), "fr") {
-		return textsByLang["fr"]
+// LanguageHeader lets a campaign choose the language of what pixelgate
+// adds (footer link, consent request) when the message does not say it
+// well enough; the relay removes it, like every X-Pixelgate-* header,
+// before the message leaves.
+const LanguageHeader = "X-Pixelgate-Language"
+
+// DefaultLanguage is the footer language when neither the message nor the
+// configuration names one pixelgate has texts for.
+const DefaultLanguage = "en"
+
+// FooterLanguages are the languages the footer and request have texts in.
+func FooterLanguages() []string { return []string{"en", "fr"} }
+
+// footerLanguage picks the first of candidates (language tags, or lists of
+// them as in Content-Language, RFC 3282) that pixelgate has texts for; a
+// tag with a region or script ("fr-CA") counts as its language. It returns
+// DefaultLanguage when none fits.
+func footerLanguage(candidates ...string) string {
+	for _, c := range candidates {
+		for tag := range strings.SplitSeq(c, ",") {
+			if l, ok := supportedLanguage(tag); ok {
+				return l
+			}
+		}
 	}
-	return textsByLang["en"]
+	return DefaultLanguage
+}
+
+// supportedLanguage reduces a BCP 47 tag to its primary subtag and says
+// whether the footer has texts for it.
+func supportedLanguage(tag string) (string, bool) {
+	tag = strings.ToLower(strings.TrimSpace(tag))
+	if i := strings.IndexAny(tag, "-_"); i >= 0 {
+		tag = tag[:i]
+	}
+	_, ok := textsByLang[tag]
+	return tag, ok
+}
+
+// SupportedLanguage reports whether tag (or its language, for "fr-CA")
+// has footer texts: the check of a configured default.
+func SupportedLanguage(tag string) bool {
+	_, ok := supportedLanguage(tag)
+	return ok
+}
+
+func textsFor(lang string) texts {
+	return textsByLang[footerLanguage(lang)]
 }
 
 // footerMarker marks what pixelgate added, so a second rewrite finds it.
 const footerMarker = `data-pixelgate="footer"`
 
 // htmlFooter is the consent footer link (R3: withdrawal as easy as giving,
-// separate from unsubscribe).
+// separate from unsubscribe). It goes just before </body>, outside any
+// table of the template: finding "the" content cell of an arbitrary layout
+// is guesswork that can land the link in a spacer or a hidden preheader.
+// Centred at most 600px wide (the usual width of an email layout), it
+// lines up with the content; a designer who wants it inside the layout
+// puts {{pixelgate_consent_url}} there instead, and then no footer is
+// added at all.
 func htmlFooter(lang, consentURL string) []byte {
 	t := textsFor(lang)
-	return []byte(`<div ` + footerMarker + ` style="font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:16px;color:#666666;text-align:center;padding:12px 0;">` +
+	return []byte(`<div ` + footerMarker + ` lang="` + lang + `" style="max-width:600px;margin:0 auto;font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:16px;color:#666666;text-align:center;padding:12px 0;">` +
 		`<a href="` + escapeAttr(consentURL) + `" style="color:#666666;text-decoration:underline;">` + t.manageHTML + `</a></div>`)
 }
 

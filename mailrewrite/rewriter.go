@@ -200,7 +200,7 @@ func (r *Rewriter) AppendRewrite(dst, msg []byte, d Decision) (out []byte, rep *
 			return asked
 		}
 	}
-	j.addFooters(parts, ask, lineEnding(msg))
+	j.addFooters(parts, ask, lineEnding(msg), j.messageLanguage(msg, root, parts, d.DefaultLanguage))
 
 	var top edits
 	// spliced: parts whose edits went straight into top, with the range of
@@ -432,14 +432,7 @@ func insertionPoint(d *htmlDoc) int {
 // addFooters fills the placeholders, or adds the consent footer link to
 // every HTML and text part when the message has neither placeholder nor an
 // earlier pixelgate footer (R3).
-func (j *job) addFooters(parts []*bodyPart, ask func() bool, eol string) {
-	lang := ""
-	for _, p := range parts {
-		if p.html != nil && p.html.lang != "" {
-			lang = p.html.lang
-			break
-		}
-	}
+func (j *job) addFooters(parts []*bodyPart, ask func() bool, eol, lang string) {
 	filled := 0
 	for _, p := range parts {
 		es := p.editList()
@@ -489,6 +482,38 @@ func (j *job) addFooters(parts []*bodyPart, ask func() bool, eol string) {
 		}
 		j.rep.FooterAdded = true
 	}
+}
+
+// messageLanguage is the language of what pixelgate adds: the campaign's
+// X-Pixelgate-Language header, the message's Content-Language (RFC 3282),
+// a part's Content-Language, the first <html lang>, then def; the first
+// that the footer has texts for wins.
+func (j *job) messageLanguage(msg []byte, root *entity, parts []*bodyPart, def string) string {
+	var cands []string
+	hdr, _, _ := splitHeader(msg, root.start, root.end)
+	cands = append(cands, headerValue(hdr, LanguageHeader), headerValue(hdr, "Content-Language"))
+	for _, p := range parts {
+		if h, _, ok := splitHeader(msg, p.e.start, p.e.end); ok && p.e != root {
+			cands = append(cands, headerValue(h, "Content-Language"))
+		}
+	}
+	for _, p := range parts {
+		if p.html != nil {
+			cands = append(cands, p.html.lang)
+		}
+	}
+	return footerLanguage(append(cands, def)...)
+}
+
+// headerValue is the first field named name in hdr, unfolded.
+func headerValue(hdr []byte, name string) string {
+	v, lower := "", strings.ToLower(name)
+	forEachField(hdr, func(n, value []byte) {
+		if v == "" && asciiEqualFold(n, lower) {
+			v = strings.TrimSpace(string(value))
+		}
+	})
+	return v
 }
 
 // keepsLink reports whether s (an earlier footer's marker or a consent

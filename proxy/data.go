@@ -12,10 +12,11 @@ import (
 
 // Replies the relay gives about message content.
 var (
-	// errBareNewline refuses bare CR or LF in DATA (RFC 5321 §2.3.8). go-smtp
-	// ends DATA only at CRLF.CRLF, so "\n.\n" or "\r.\r" never end a message
-	// here; refusing the whole message keeps a smuggled second message, which
-	// another MTA downstream might split off, from ever leaving pixelgate.
+	// errBareNewline refuses bare CR, and bare LF under BareLFReject, in
+	// DATA (RFC 5321 §2.3.8). go-smtp ends DATA only at CRLF.CRLF, so
+	// "\n.\n" or "\r.\r" never end a message here; refusing the whole
+	// message keeps a smuggled second message, which another MTA
+	// downstream might split off, from ever leaving pixelgate.
 	errBareNewline = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 		Message: "Bare CR or LF in message data refused (RFC 5321 section 2.3.8)"}
 	errLineTooLong = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
@@ -33,8 +34,9 @@ const maxContentLine = 998
 // the accepted message size: the buffer starts at that size so a message
 // is read into it without the copies of repeated growth.
 // buf is where to read to (its contents are dropped); the message may be
-// in a larger one when it did not fit.
-func readData(r io.Reader, sizeHint int64, buf []byte) ([]byte, error) {
+// in a larger one when it did not fit, or in a new one when bare LFs were
+// normalised (bareLF).
+func readData(r io.Reader, sizeHint int64, buf []byte, bareLF BareLF) ([]byte, error) {
 	if sizeHint <= 0 {
 		sizeHint = initialDataBuffer
 	}
@@ -57,6 +59,9 @@ func readData(r io.Reader, sizeHint int64, buf []byte) ([]byte, error) {
 		return nil, fmt.Errorf("read message data: %w", err)
 	}
 	msg := b.Bytes()
+	if bareLF != BareLFReject {
+		msg = normalizeBareLF(msg)
+	}
 	if err := checkLines(msg); err != nil {
 		return nil, err
 	}

@@ -46,6 +46,8 @@ type transaction struct {
 	// holder is this transaction's claim in the ledger; empty when the
 	// ledger is only read (one recipient: its outcome is all or nothing).
 	holder string
+	// sum gathers the transaction's log line.
+	sum *txnSummary
 }
 
 // messageID is the message's identity in the delivery ledger: the same on
@@ -76,24 +78,28 @@ func messageID(from string, h *rawHeader, body, msg []byte) consent.MessageID {
 
 // process hands one copy per recipient to the upstream and gives the
 // client the transaction's one reply (fanoutReply).
-func (r *Relay) process(s *session, msg []byte) error {
+func (r *Relay) process(s *session, msg []byte, sum *txnSummary) error {
 	m := r.cfg.Metrics
 	origHeader, origBody, err := splitMessage(msg)
 	if err != nil {
 		m.Messages.WithLabelValues("unparseable").Inc()
+		sum.reason = "unparseable"
 		return unparseable(fmt.Errorf("%w: %v", ErrUnparseable, err))
 	}
-	t := &transaction{id: r.nextID(), msg: msg, origHeader: origHeader, origBody: origBody}
+	t := &transaction{id: sum.id, msg: msg, origHeader: origHeader, origBody: origBody, sum: sum}
 	t.campaign, t.campaignName = campaignOf(&t.origHeader, r.cfg.CampaignHeader)
+	sum.campaign = t.campaign
 	t.mid = messageID(s.env.From, &t.origHeader, origBody, msg)
-	log := r.cfg.Logger.With("txn", t.id, "recipients", len(s.rcpts))
+	log := r.cfg.Logger.With("txn", t.id)
 
 	states, err := r.claimCopies(t, s.rcpts)
 	if err != nil {
+		sum.reason = "ledger-unavailable"
 		log.Warn("delivery ledger unavailable: transaction deferred", "err", err)
 		return errLedgerUnavailable
 	}
 	results := make([]error, len(s.rcpts))
+	already := make([]bool, len(s.rcpts))
 	earlier := 0
 	slots := make(chan struct{}, r.cfg.CopyConcurrency)
 	var wg sync.WaitGroup
@@ -102,6 +108,7 @@ func (r *Relay) process(s *session, msg []byte) error {
 		case consent.CopyDelivered:
 			// Accepted upstream by an earlier attempt: never twice.
 			earlier++
+			already[i] = true
 			m.Messages.WithLabelValues("already-delivered").Inc()
 			continue
 		case consent.CopyBusy:
@@ -119,6 +126,7 @@ func (r *Relay) process(s *session, msg []byte) error {
 		})
 	}
 	wg.Wait()
+	sum.copies(results, already)
 	r.releaseCopies(log, t, s.rcpts, results)
 	return r.fanoutReply(log, s, t, results, earlier)
 }
@@ -244,7 +252,6 @@ func (r *Relay) fanoutReply(log *slog.Logger, s *session, t *transaction, result
 	case len(temp) > 0:
 		first := replyOf(results[temp[0]])
 		r.cfg.Metrics.Messages.WithLabelValues("partial-deferred").Inc()
-		log.Info("some copies deferred", "deferred", len(temp), "refused", len(perm), "delivered", delivered)
 		return &smtp.SMTPError{Code: 451, EnhancedCode: tempEnhanced(first.EnhancedCode),
 			Message: fmt.Sprintf("%d of %d recipients not accepted yet (%d %s); retry: the %d accepted will not be sent again",
 				len(temp)+len(perm), n, first.Code, first.Message, delivered)}
@@ -256,12 +263,13 @@ func (r *Relay) fanoutReply(log *slog.Logger, s *session, t *transaction, result
 		failed[j] = dsnRecipient{addr: s.rcpts[i].to, reply: replyOf(results[i])}
 	}
 	if err := r.sendDSN(s, t, failed); err != nil {
-		log.Warn("delivery status notification not sent: transaction deferred", "refused", len(perm), "err", err)
+		t.sum.setReason("dsn-not-sent")
+		// The code only: an upstream's reply text may quote the sender.
+		log.Warn("delivery status notification not sent: transaction deferred", "refused", len(perm), "code", replyOf(err).Code)
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 			Message: fmt.Sprintf("%d of %d recipients refused permanently and the report to the sender could not be sent: retry", len(perm), n)}
 	}
 	r.cfg.Metrics.Messages.WithLabelValues("partial-refused-dsn").Inc()
-	log.Info("some copies refused permanently: sender notified", "refused", len(perm), "delivered", delivered)
 	return nil
 }
 

@@ -22,17 +22,28 @@ const internalHeaderPrefix = "x-pixelgate-"
 // it over synchronously: nil only once the upstream accepted it (R1: every
 // copy is rewritten for its own recipient's consent).
 func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
-	log := r.cfg.Logger.With("txn", t.id, "rk", rc.key.String())
+	// Per-copy lines carry the recipient key only when the operator asked
+	// (--log-recipient-keys): by default the transaction's summary line
+	// says everything, in counts (R8 minimisation).
+	log := r.cfg.Logger.With("txn", t.id)
+	copyLevel := slog.LevelDebug
+	if r.cfg.LogRecipientKeys {
+		log = log.With("rk", rc.key.String())
+		copyLevel = slog.LevelInfo
+	}
 	m := r.cfg.Metrics
 	campaign := t.campaign
 
 	state, failClosed := rc.consent.wait()
-	decisionLabel := state.String()
-	if failClosed {
-		decisionLabel = "fail-closed"
+	decisionLabel, class := state.String(), decisionNotGranted
+	switch {
+	case failClosed:
+		decisionLabel, class = decisionFailClosed, decisionFailClosed
 		m.FailClosed.Inc()
-		log.Warn("consent store unavailable: delivering without tracking (fail closed)")
+	case state == consent.Granted:
+		class = decisionGranted
 	}
+	t.sum.decision(class)
 	d := mailrewrite.Decision{
 		Recipient:      rc.to,
 		Consent:        rewriteConsent(state),
@@ -48,7 +59,8 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 		Learned:     r.learnedFor(campaign),
 		CountOnly:   true, // the relay keeps counts only (metrics)
 		// A campaign the learner has frozen needs no list of its URLs.
-		SkipResources: r.cfg.Learn == nil || !r.cfg.Learn.Learning(campaign),
+		SkipResources:   r.cfg.Learn == nil || !r.cfg.Learn.Learning(campaign),
+		DefaultLanguage: r.cfg.DefaultLanguage,
 	}
 	// The rewritten copy and the final message go in reused buffers: after
 	// the read buffer they were the relay's largest garbage (issue 4).
@@ -60,10 +72,11 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 			m.Messages.WithLabelValues("unparseable").Inc()
 			// The reason goes to the client only: it may quote message
 			// content, which has no place in logs (R8).
-			log.Info("message refused: cannot be parsed")
+			t.sum.setReason("unparseable")
 			return unparseable(err)
 		}
 		m.Messages.WithLabelValues("internal-error").Inc()
+		t.sum.setReason("internal-error")
 		log.Error("rewrite failed", "err", err)
 		return errInternal
 	}
@@ -80,6 +93,7 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 	defer func() { r.buffers.put(out) }()
 	if err != nil {
 		m.Messages.WithLabelValues("internal-error").Inc()
+		t.sum.setReason("internal-error")
 		log.Error("finishing message failed", "err", err)
 		return errInternal
 	}
@@ -91,7 +105,9 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 	err = r.cfg.Delivery.Deliver(ctx, env, out)
 	cancel()
 	if err != nil {
-		return r.deliveryFailed(log, err)
+		err = r.deliveryFailed(err)
+		log.Log(context.Background(), copyLevel, "copy", "decision", class, "code", replyOf(err).Code)
+		return err
 	}
 	m.UpstreamSeconds.Observe(time.Since(start).Seconds())
 	m.Messages.WithLabelValues("delivered").Inc()
@@ -105,8 +121,7 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 	send := consent.Send{Campaign: campaign, CampaignName: t.campaignName,
 		Granted: state == consent.Granted && !failClosed, At: r.cfg.Now()}
 	r.afterDelivery(log, rc.key, send, rw.AskedConsent, rw.Resources)
-	// Per-copy success is debug detail; metrics carry the volume.
-	log.Debug("delivered", "campaign", campaign, "decision", decisionLabel, "bytes", len(out))
+	log.Log(context.Background(), copyLevel, "copy", "decision", class, "code", 250, "bytes", len(out))
 	return nil
 }
 
@@ -281,8 +296,8 @@ func sanitizeHelo(h string) string {
 	return h
 }
 
-// deliveryFailed counts and logs a failed hand-over and returns the reply.
-func (r *Relay) deliveryFailed(log *slog.Logger, err error) error {
+// deliveryFailed counts a failed hand-over and returns the reply.
+func (r *Relay) deliveryFailed(err error) error {
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) {
 		se = tempFailure("%v", err)
@@ -296,8 +311,8 @@ func (r *Relay) deliveryFailed(log *slog.Logger, err error) error {
 	}
 	r.cfg.Metrics.UpstreamErrors.WithLabelValues(kind).Inc()
 	r.cfg.Metrics.Messages.WithLabelValues(outcome).Inc()
-	// The reply text is not logged: upstreams often quote the address.
-	log.Warn("delivery failed", "code", se.Code, "kind", kind)
+	// Only the code reaches the logs (the summary line): upstreams often
+	// quote the address in the reply text.
 	return se
 }
 

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,6 +112,9 @@ type Config struct {
 	// CopyConcurrency is how many recipients' copies of one transaction
 	// are rewritten and sent at once (default 8).
 	CopyConcurrency int
+	// BareLF is what a line ending in LF alone in DATA gets (default
+	// BareLFNormalize: read as CRLF; see bare_lf.go).
+	BareLF BareLF
 	// Rand names ledger claims (default crypto/rand).
 	Rand io.Reader
 
@@ -128,6 +132,10 @@ type Config struct {
 	// pixelgate. Both off by default.
 	Deliverability bool
 	TrackClicks    bool
+	// DefaultLanguage is the language of the footer and consent request
+	// for a message that names none pixelgate has texts for (default en;
+	// see mailrewrite.Decision.DefaultLanguage).
+	DefaultLanguage string
 
 	// SendTally bounds how campaign send counts are added up and written
 	// in bulk (issue 4).
@@ -143,8 +151,13 @@ type Config struct {
 
 	Delivery Deliverer
 	Metrics  *RelayMetrics
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Logger gets one line per message (transaction id, campaign, counts
+	// of decisions and copy outcomes, reply code, size, time) and no
+	// address or recipient key (R8). LogRecipientKeys adds a line per
+	// copy with its recipient key, for debugging a delivery.
+	Logger           *slog.Logger
+	LogRecipientKeys bool
+	Now              func() time.Time
 }
 
 func (c *Config) defaults() error {
@@ -192,6 +205,18 @@ func (c *Config) defaults() error {
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Reader
+	}
+	if c.DefaultLanguage == "" {
+		c.DefaultLanguage = mailrewrite.DefaultLanguage
+	}
+	if !mailrewrite.SupportedLanguage(c.DefaultLanguage) {
+		return fmt.Errorf("relay: default language %q: footer texts exist for %s", c.DefaultLanguage, strings.Join(mailrewrite.FooterLanguages(), ", "))
+	}
+	if c.BareLF == "" {
+		c.BareLF = BareLFNormalize
+	}
+	if _, err := ParseBareLF(string(c.BareLF)); err != nil {
+		return fmt.Errorf("relay: %w", err)
 	}
 	if c.CampaignHeader == "" {
 		c.CampaignHeader = DefaultCampaignHeader

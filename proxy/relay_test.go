@@ -511,8 +511,11 @@ func rawSMTP(t *testing.T, addr string, script string) string {
 	return string(b)
 }
 
+// In strict mode (--smtp-bare-lf reject) any bare CR or LF refuses the
+// message, as RFC 5321 §2.3.8 allows; normalize mode is covered by
+// TestRelaySmugglingNeverTwoMessages.
 func TestRelayRefusesSmuggling(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, func(c *Config, _ *smtpsink.Options) { c.BareLF = BareLFReject })
 	for name, payload := range map[string]string{
 		"LF.LF":   "Subject: a\r\n\r\nfirst\n.\nMAIL FROM:<evil@attacker.example>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n",
 		"CR.CR":   "Subject: a\r\n\r\nfirst\r.\rMAIL FROM:<evil@attacker.example>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n",

@@ -130,12 +130,23 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
-	msg, err := readData(r, s.sizeHint, s.r.buffers.get())
+	// One log line per message, whatever its fate (R8: counts, no
+	// address, no recipient key).
+	sum := &txnSummary{id: s.r.nextID(), start: s.r.cfg.Now(), rcpts: len(s.rcpts)}
+	err := s.data(r, sum)
+	sum.log(context.Background(), s.r.cfg.Logger, s.r.cfg.Now(), err)
+	return err
+}
+
+func (s *session) data(r io.Reader, sum *txnSummary) error {
+	cr := &countingReader{r: r}
+	msg, err := readData(cr, s.sizeHint, s.r.buffers.get(), s.r.cfg.BareLF)
 	// process is synchronous and keeps nothing of msg (rewrite, header
 	// and DKIM work make copies; bookkeeping gets strings), so the buffer
 	// is free again when Data returns.
 	defer s.r.buffers.put(msg)
 	if err != nil {
+		sum.size, sum.reason = cr.n, readReason(err)
 		s.r.cfg.Metrics.Messages.WithLabelValues("refused-content").Inc()
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
@@ -144,7 +155,8 @@ func (s *session) Data(r io.Reader) error {
 		// The client went away mid-message: nothing was accepted.
 		return errInternal
 	}
-	return s.r.process(s, msg)
+	sum.size = int64(len(msg))
+	return s.r.process(s, msg, sum)
 }
 
 func (s *session) endTx() {

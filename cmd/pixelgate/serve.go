@@ -59,12 +59,15 @@ type serveSettings struct {
 	dkimSignAll           *bool
 
 	campaignHeader *string
+	defaultLang    *string
 	deliverability *bool
 	trackClicks    *bool
 	learn          *bool
 	learnTTL       *time.Duration
 
-	logFormat *string
+	logFormat        *string
+	logRecipientKeys *bool
+	bareLF           *string
 
 	httpReadTimeout *time.Duration
 
@@ -98,6 +101,7 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		maxRecipients:   fs.Int("max-recipients", 100, "recipients per SMTP transaction, each sent its own rewritten copy; more get 452 (RFC 5321 §4.5.3.1.10)"),
 		copyConcurrency: fs.Int("copy-concurrency", 8, "recipients' copies of one transaction rewritten and sent upstream at once"),
 		maxPerAddress:   fs.Int("max-connections-per-address", 20, "simultaneous SMTP connections from one client address (IPv6: one /64); --relay-networks are exempt"),
+		bareLF:          fs.String("smtp-bare-lf", string(proxy.BareLFNormalize), "a DATA line ending in LF alone: normalize (read as CRLF, as Postfix 3.9 does; the end of data stays CRLF.CRLF) or reject (554)"),
 		smtpTimeout:     fs.Duration("smtp-timeout", 5*time.Minute, "SMTP command read/write timeout"),
 		preauthTimeout:  fs.Duration("smtp-preauth-timeout", 30*time.Second, "time a client outside --relay-networks has from connecting to authenticate; past it 421"),
 		storeTimeout:    fs.Duration("store-timeout", 2*time.Second, "consent lookup timeout; past it the relay fails closed"),
@@ -109,12 +113,14 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		dkimSignAll:  fs.Bool("dkim-sign-all", false, "sign every message whose From domain has a key"),
 
 		campaignHeader: fs.String("campaign-header", proxy.DefaultCampaignHeader, "header holding the campaign id"),
+		defaultLang:    fs.String("default-language", mailrewrite.DefaultLanguage, "language of the footer link and consent request added to a message that names none pixelgate has texts for ("+strings.Join(mailrewrite.FooterLanguages(), ", ")+"); a message names it with X-Pixelgate-Language, Content-Language or <html lang>"),
 		deliverability: fs.Bool("deliverability", false, "R4 exemption: date-only deliverability pixel for non-consenting recipients"),
 		trackClicks:    fs.Bool("track-clicks", false, "route consenting recipients' links through pixelgate's redirect"),
 		learn:          fs.Bool("learn", true, "learn, per campaign, which URL parts differ between recipients' copies and treat them as identifiers"),
 		learnTTL:       fs.Duration("learn-ttl", 30*24*time.Hour, "how long a campaign's learned URL shapes are kept after its last copy"),
 
-		logFormat: fs.String("log-format", "text", "log format on stderr: text or json"),
+		logFormat:        fs.String("log-format", "text", "log format on stderr: text or json"),
+		logRecipientKeys: fs.Bool("log-recipient-keys", false, "also log one line per recipient's copy with its pseudonymous recipient key (debugging; off by default, R8 minimisation)"),
 
 		httpReadTimeout: fs.Duration("http-read-timeout", 30*time.Second, "time an HTTP client has to send a whole request, body included (headers: at most 10s)"),
 
@@ -184,6 +190,12 @@ func (s *serveSettings) validate() (checked, error) {
 	}
 	if *s.maxMessageBytes < 1024 || *s.maxConnections < 1 || *s.maxPerAddress < 1 || *s.upstreamPool < 0 {
 		errs = append(errs, errors.New("--max-message-bytes, --max-connections, --max-connections-per-address and --upstream-pool must be positive"))
+	}
+	if !mailrewrite.SupportedLanguage(*s.defaultLang) {
+		errs = append(errs, fmt.Errorf("--default-language %q: footer texts exist for %s", *s.defaultLang, strings.Join(mailrewrite.FooterLanguages(), ", ")))
+	}
+	if _, err := proxy.ParseBareLF(*s.bareLF); err != nil {
+		errs = append(errs, fmt.Errorf("--smtp-bare-lf: %w", err))
 	}
 	if *s.preauthTimeout <= 0 {
 		errs = append(errs, errors.New("--smtp-preauth-timeout must be positive"))
@@ -448,12 +460,14 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		PreAuthTimeout:           *set.preauthTimeout,
 		ProxyProtocolFrom:        c.proxyFrom,
 		StoreTimeout:             *set.storeTimeout,
+		BareLF:                   proxy.BareLF(*set.bareLF),
 		DeliveryTimeout:          *set.deliveryTimeout,
 		Store:                    store,
 		RecipientKey:             st.keyring.RecipientKey,
 		Rewrite:                  rewrite,
 		URLs:                     proxy.URLFactoryFor(st.keyring, c.publicURL),
 		CampaignHeader:           *set.campaignHeader,
+		DefaultLanguage:          *set.defaultLang,
 		Deliverability:           *set.deliverability,
 		TrackClicks:              *set.trackClicks,
 		Learn:                    learner,
@@ -463,6 +477,7 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		Delivery:                 delivery,
 		Metrics:                  proxy.NewRelayMetrics(reg),
 		Logger:                   logger.With("part", "relay"),
+		LogRecipientKeys:         *set.logRecipientKeys,
 		Now:                      time.Now,
 	})
 	if err != nil {
