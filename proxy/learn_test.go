@@ -10,6 +10,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 	"github.com/pixelgate/pixelgate/consent/storetest"
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
 )
@@ -197,33 +198,10 @@ func TestRelayLearnedShapesSurviveStoreOutage(t *testing.T) {
 				}
 			}
 			for rules, want := range map[string]float64{"last-known": 2, "strict": 1} {
-				if v := gathered(t, reg, "pixelgate_learn_store_unreadable_copies_total", "rules", rules); v != want {
+				if v := testsupport.Gathered(t, reg, "pixelgate_learn_store_unreadable_copies_total", "rules", rules); v != want {
 					t.Errorf("copies under %s rules counted %v, want %v", rules, v, want)
 				}
 			}
 		})
 	}
-}
-
-// gathered reads one series of a counter vector from reg.
-func gathered(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{%s=%q}", name, label, value)
-	return 0
 }
