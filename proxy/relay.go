@@ -28,6 +28,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/consent/learnstore"
 	"github.com/pixelgate/pixelgate/internal/tlscert"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
@@ -138,7 +139,7 @@ type Config struct {
 
 	// Learn keeps, per campaign, which URL parts differ between
 	// recipients' copies (issue 8); nil disables learning.
-	Learn *learn.Store
+	Learn *learnstore.Store
 
 	ESP        ESP
 	ESPOptions ESPOptions

@@ -1,4 +1,4 @@
-package learn
+package learnstore
 
 import (
 	"bytes"
@@ -15,8 +15,17 @@ import (
 	"github.com/pixelgate/pixelgate/consent/boltstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
+	"github.com/pixelgate/pixelgate/mailrewrite/learn"
+	"github.com/pixelgate/pixelgate/mailrewrite/learn/learntest"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// newRecipient and newsletter are the learner's test campaign.
+func newRecipient(n int) learntest.Recipient { return learntest.NewRecipient(n) }
+
+func newsletter(campaign string, r learntest.Recipient) []learn.Resource {
+	return learntest.Newsletter[learn.Resource](campaign, r)
+}
 
 // clock is a test clock shared by the consent store and the learner.
 type clock struct {
@@ -107,8 +116,8 @@ func TestStoreLearnsAcrossReplicas(t *testing.T) {
 				t.Fatal(err)
 			}
 			third := newsletter("jan", newRecipient(3))
-			got, n := cleaned(t, sh1, third)
-			if n != 6 || strings.Contains(strings.Join(got, " "), newRecipient(3).token) {
+			got, n := learntest.Cleaned(t, sh1.PerRecipient, learn.RemoveParts, third)
+			if n != 6 || strings.Contains(strings.Join(got, " "), newRecipient(3).Token) {
 				t.Fatalf("replica 1 cleaned %d URLs of the third copy: %v", n, got)
 			}
 			keys, err := cs.Records().List(ctx, Namespace)
@@ -244,7 +253,7 @@ func TestStoreFrozenCampaignCostsNoWrite(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
 	cs := storeKinds[0].open(t, clk)
 	rec := &countingRecords{Records: cs.Records()}
-	s, err := NewStore(rec, StoreOptions{Now: clk.Now, Limits: Limits{Slots: 64, Values: 8, Shapes: 8, PartsPerShape: 4, Copies: 3}})
+	s, err := NewStore(rec, StoreOptions{Now: clk.Now, Limits: learn.Limits{Slots: 64, Values: 8, Shapes: 8, PartsPerShape: 4, Copies: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +498,7 @@ func TestStoreForCopyFailsClosed(t *testing.T) {
 			if m := s.ForCopy(ctx, "feb"); m != nil {
 				t.Fatalf("one copy of feb: got %T, want nothing learnt", m)
 			}
-			learnt, ok := s.ForCopy(ctx, "jan").(*Shapes)
+			learnt, ok := s.ForCopy(ctx, "jan").(*learn.Shapes)
 			if !ok || learnt.Len() == 0 {
 				t.Fatal("nothing learnt from two copies")
 			}
@@ -501,15 +510,15 @@ func TestStoreForCopyFailsClosed(t *testing.T) {
 			if _, err := s.Shapes(ctx, "jan"); err == nil {
 				t.Fatal("a closed store still answers: the test shows no outage")
 			}
-			if got := s.ForCopy(ctx, "jan"); got != Matcher(learnt) {
+			if got := s.ForCopy(ctx, "jan"); got != learn.Matcher(learnt) {
 				t.Errorf("jan during the outage: got %T, want its last known shapes", got)
 			}
 			third := newsletter("jan", newRecipient(3))
-			if got, _ := cleaned(t, s.ForCopy(ctx, "jan").(*Shapes), third); strings.Contains(strings.Join(got, " "), newRecipient(3).token) {
+			if got, _ := learntest.Cleaned(t, s.ForCopy(ctx, "jan").(*learn.Shapes).PerRecipient, learn.RemoveParts, third); strings.Contains(strings.Join(got, " "), newRecipient(3).Token) {
 				t.Errorf("the last known shapes leave the token: %v", got)
 			}
 			for _, c := range []string{"feb", "mar"} { // nothing learnt yet; never seen
-				if got := s.ForCopy(ctx, c); got != Matcher(Strict{}) {
+				if got := s.ForCopy(ctx, c); got != learn.Matcher(learn.Strict{}) {
 					t.Errorf("%s during the outage: got %T, want Strict", c, got)
 				}
 			}

@@ -1,4 +1,10 @@
-package learn
+// Package learnstore keeps what the learner (mailrewrite/learn) learns of
+// each campaign in consent.Records, shared by every replica, with the TTL
+// that ends it with the campaign (R9), and answers each copy's rewrite with
+// the campaign's learnt shapes, failing closed when the store cannot be
+// read (R12). The learner itself stays pure; this package is where its
+// state meets the store, metrics and leases.
+package learnstore
 
 import (
 	"context"
@@ -15,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/mailrewrite/learn"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -45,7 +52,7 @@ type StoreOptions struct {
 	// Secret keys the value fingerprints (a key derived from pixelgate's
 	// secrets, the same on every replica).
 	Secret []byte
-	Limits Limits // default DefaultLimits
+	Limits learn.Limits // default DefaultLimits
 	// LockTTL bounds how long a crashed replica blocks a campaign's
 	// learning (default 5 s).
 	LockTTL time.Duration
@@ -80,7 +87,7 @@ type StoreOptions struct {
 // observation.
 type Store struct {
 	rec     consent.Records
-	learner *Learner
+	learner *learn.Learner
 	o       StoreOptions
 	m       *storeMetrics
 
@@ -92,8 +99,8 @@ type Store struct {
 }
 
 type cached struct {
-	st *State
-	sh *Shapes
+	st *learn.State
+	sh *learn.Shapes
 	at time.Time
 }
 
@@ -111,8 +118,8 @@ func NewStore(rec consent.Records, o StoreOptions) (*Store, error) {
 	if o.NewPerDay <= 0 {
 		o.NewPerDay = 2000
 	}
-	if o.Limits == (Limits{}) {
-		o.Limits = DefaultLimits
+	if o.Limits == (learn.Limits{}) {
+		o.Limits = learn.DefaultLimits
 	}
 	if o.LockTTL <= 0 {
 		o.LockTTL = 5 * time.Second
@@ -135,7 +142,7 @@ func NewStore(rec consent.Records, o StoreOptions) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	l, err := NewLearner(o.Secret, o.Limits)
+	l, err := learn.NewLearner(o.Secret, o.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +163,7 @@ func recordKey(campaign string) string {
 // Shapes returns what is learnt for a campaign (nil when nothing is, or
 // campaign is ""). A store error is returned with nil Shapes; a rewrite
 // asks ForCopy, which then falls back on what is known.
-func (s *Store) Shapes(ctx context.Context, campaign string) (*Shapes, error) {
+func (s *Store) Shapes(ctx context.Context, campaign string) (*learn.Shapes, error) {
 	if campaign == "" {
 		return nil, nil
 	}
@@ -182,7 +189,7 @@ func (s *Store) Shapes(ctx context.Context, campaign string) (*Shapes, error) {
 // read, or nothing learnt yet: learning cannot go on while the store is
 // down, so every copy of the outage would leak what a second copy would
 // have shown). Each such copy is counted and logged.
-func (s *Store) ForCopy(ctx context.Context, campaign string) Matcher {
+func (s *Store) ForCopy(ctx context.Context, campaign string) learn.Matcher {
 	sh, err := s.Shapes(ctx, campaign)
 	if err == nil {
 		if sh == nil {
@@ -200,13 +207,13 @@ func (s *Store) ForCopy(ctx context.Context, campaign string) Matcher {
 	}
 	s.m.outage.WithLabelValues("strict").Inc()
 	s.o.Logger.Warn("learn: store unreadable and no shapes known; strict rules apply", "err", err)
-	return Strict{}
+	return learn.Strict{}
 }
 
 // Observe learns from one original copy of a campaign (before any rewrite:
 // the learner must see the values the rewrite takes out). c lists its
 // remote resources and links in document order.
-func (s *Store) Observe(ctx context.Context, campaign string, c []Resource) error {
+func (s *Store) Observe(ctx context.Context, campaign string, c []learn.Resource) error {
 	if campaign == "" {
 		return nil
 	}
@@ -256,7 +263,7 @@ func (s *Store) Observe(ctx context.Context, campaign string, c []Resource) erro
 			s.m.observed.WithLabelValues("capped").Inc()
 			return nil
 		}
-		if st, err = NewState(s.o.Rand); err != nil {
+		if st, err = learn.NewState(s.o.Rand); err != nil {
 			return s.failed(err)
 		}
 	}
@@ -266,7 +273,7 @@ func (s *Store) Observe(ctx context.Context, campaign string, c []Resource) erro
 		s.remember(campaign, st)
 		return nil
 	}
-	st.touched = s.today()
+	st.Touch(s.today())
 	ttl := s.o.TTL
 	if st.Copies() < 2 {
 		ttl = min(ttl, s.o.FirstTTL)
@@ -300,8 +307,8 @@ func (s *Store) mayStart(ctx context.Context) (bool, error) {
 // frozen: the cached state has seen enough copies and needs no refresh.
 // Learning reports whether the campaign's next copy could still teach
 // anything: false once what is learnt is frozen, so a caller need not
-// collect the copy's URLs for Observe (issue 4: most of a campaign's copies
-// come after that).
+// collect the copy's URLs for Observe (most of a campaign's copies come
+// after that).
 func (s *Store) Learning(campaign string) bool {
 	return campaign != "" && !s.frozen(campaign)
 }
@@ -340,15 +347,15 @@ func (s *Store) today() uint32 { return uint32(s.o.Now().Unix() / 86400) }
 // touchDue: a frozen state is rewritten once half its TTL has passed since
 // the last write, so that it expires TTL after the campaign's last send
 // rather than TTL after learning stopped.
-func (s *Store) touchDue(st *State) bool {
+func (s *Store) touchDue(st *learn.State) bool {
 	half := uint32(s.o.TTL / (2 * 24 * time.Hour))
-	return s.today() >= st.touched+max(half, 1)
+	return s.today() >= st.Touched()+max(half, 1)
 }
 
 // load reads and decodes a campaign's state; nil when there is none. A
 // state that does not decode (a format change, corruption) is dropped and
 // learning starts over: it holds nothing that cannot be learnt again.
-func (s *Store) load(ctx context.Context, campaign string) (*State, error) {
+func (s *Store) load(ctx context.Context, campaign string) (*learn.State, error) {
 	b, err := s.rec.Get(ctx, Namespace, recordKey(campaign))
 	if errors.Is(err, consent.ErrNotFound) {
 		return nil, nil
@@ -375,7 +382,7 @@ func (s *Store) fresh(campaign string) (cached, bool) {
 	return c, true
 }
 
-func (s *Store) remember(campaign string, st *State) cached {
+func (s *Store) remember(campaign string, st *learn.State) cached {
 	c := cached{st: st, at: s.o.Now()}
 	if st != nil {
 		c.sh = st.Shapes()
