@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixelgate/pixelgate/web/dashtest"
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 )
 
 // TestDemoScript runs scripts/demo.sh, the non-container path that does
@@ -27,7 +27,7 @@ func TestDemoScript(t *testing.T) {
 	demo := t.TempDir()
 	cmd := exec.Command("bash", "../scripts/demo.sh", "--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "DEMO_DIR="+demo, "PIXELGATE_BIN="+binary)
-	stderr := &dashtest.SyncBuffer{}
+	stderr := &testsupport.SyncBuffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

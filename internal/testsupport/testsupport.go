@@ -10,6 +10,8 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,4 +100,45 @@ func StartSink(t testing.TB, opts smtpsink.Options) *smtpsink.Sink {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// goList runs go list with args in the test's directory.
+func goList(t testing.TB, args ...string) []string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not in PATH: cannot list dependencies")
+	}
+	out, err := exec.Command(goBin, append([]string{"list"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+// ForbidDeps fails the test for each package that the packages matching
+// pattern (relative to the test's directory, e.g. "./...") build on, tests
+// excluded, and that is one of forbidden or lies under one of them. The
+// packages of pattern themselves are not counted, so a package may forbid
+// its own parent ("proxy" from proxy/pixel).
+func ForbidDeps(t testing.TB, pattern string, forbidden ...string) {
+	t.Helper()
+	self := map[string]bool{}
+	for _, p := range goList(t, pattern) {
+		self[p] = true
+	}
+	deps := goList(t, "-deps", pattern)
+	if len(deps) < len(self)+5 {
+		t.Fatalf("go list -deps %s printed %d packages, fewer than the standard library alone: %q", pattern, len(deps), deps)
+	}
+	for _, d := range deps {
+		if self[d] {
+			continue
+		}
+		for _, f := range forbidden {
+			if d == f || strings.HasPrefix(d, f+"/") {
+				t.Errorf("%s depends on %s", pattern, d)
+			}
+		}
+	}
 }

@@ -1,4 +1,6 @@
-package admin
+// Package campaignid writes a campaign id into one URL path segment and
+// reads it back, for the dashboard's and the JSON API's campaign paths.
+package campaignid
 
 import (
 	"net/http"
@@ -21,9 +23,9 @@ import (
 // those three ids.
 const dotMark = "!"
 
-// CampaignSegment is id as one path segment that comes back unchanged
-// through CampaignFromPath.
-func CampaignSegment(id string) string {
+// Segment is id as one path segment that comes back unchanged through
+// FromPath.
+func Segment(id string) string {
 	switch id {
 	case "", ".", "..":
 		return dotMark + id
@@ -31,10 +33,10 @@ func CampaignSegment(id string) string {
 	return url.PathEscape(id)
 }
 
-// CampaignFromPath reads the campaign id that CampaignSegment put right
+// FromPath reads the campaign id that Segment put right
 // after prefix (e.g. "/admin/campaigns/") in r's path; false when the path
 // holds none.
-func CampaignFromPath(r *http.Request, prefix string) (string, bool) {
+func FromPath(r *http.Request, prefix string) (string, bool) {
 	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), prefix)
 	if !ok {
 		return "", false
@@ -45,9 +47,4 @@ func CampaignFromPath(r *http.Request, prefix string) (string, bool) {
 	}
 	id, err := url.PathUnescape(seg)
 	return id, err == nil
-}
-
-// campaignPath is the dashboard page of campaign id.
-func campaignPath(id string) string {
-	return Prefix + "/campaigns/" + CampaignSegment(id)
 }
