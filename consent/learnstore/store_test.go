@@ -15,6 +15,7 @@ import (
 	"github.com/pixelgate/pixelgate/consent/boltstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn/learntest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -339,30 +340,7 @@ func slogTo(b *bytes.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(
 // counterValue reads one counter of a registry, as a scrape would.
 func counterValue(t *testing.T, reg *prometheus.Registry, name, result string) float64 {
 	t.Helper()
-	return labelValue(t, reg, name, "result", result)
-}
-
-// labelValue reads the series of counter name whose label is value.
-func labelValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{%s=%q}", name, label, value)
-	return 0
+	return testsupport.Gathered(t, reg, name, "result", result)
 }
 
 // Copies that reach one replica at the same time take turns: none is
@@ -523,7 +501,7 @@ func TestStoreForCopyFailsClosed(t *testing.T) {
 				}
 			}
 			for rules, want := range map[string]float64{"last-known": 2, "strict": 2} {
-				if v := labelValue(t, reg, "pixelgate_learn_store_unreadable_copies_total", "rules", rules); v != want {
+				if v := testsupport.Gathered(t, reg, "pixelgate_learn_store_unreadable_copies_total", "rules", rules); v != want {
 					t.Errorf("copies under %s rules counted %v, want %v", rules, v, want)
 				}
 			}
