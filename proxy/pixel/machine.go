@@ -39,7 +39,7 @@ var (
 )
 
 // DefaultMachineDetector is the detector built from the embedded, versioned
-// list (proxy/machine_list.txt), which names the source of every rule.
+// list (proxy/pixel/machine_list.txt), which names the source of every rule.
 func DefaultMachineDetector() (*MachineDetector, error) {
 	d, err := ParseMachineList(strings.NewReader(defaultMachineList))
 	if err != nil {
