@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixelgate/pixelgate/web/dashtest"
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 )
 
 // TestDemoScript runs scripts/demo.sh, the non-container path that does
@@ -81,7 +81,7 @@ type demo struct {
 	seen                          []string // stdout lines so far
 	lines                         chan string
 	exited                        chan error
-	stderr                        *dashtest.SyncBuffer
+	stderr                        *testsupport.SyncBuffer
 	smtpAddr, httpAddr, redisAddr string
 }
 
@@ -94,7 +94,7 @@ func (d *demo) stop() error { return syscall.Kill(-d.cmd.Process.Pid, syscall.SI
 // the test if it still runs.
 func startDemo(t *testing.T, cmd *exec.Cmd) *demo {
 	t.Helper()
-	d := &demo{cmd: cmd, lines: make(chan string, 100), exited: make(chan error, 1), stderr: &dashtest.SyncBuffer{}}
+	d := &demo{cmd: cmd, lines: make(chan string, 100), exited: make(chan error, 1), stderr: &testsupport.SyncBuffer{}}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stderr = d.stderr
 	out, err := cmd.StdoutPipe()

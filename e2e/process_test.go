@@ -17,8 +17,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-message"
-
-	"github.com/pixelgate/pixelgate/web/dashtest"
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 )
 
 // binary is the pixelgate executable built once by TestMain: the tests run
@@ -55,7 +54,7 @@ type replica struct {
 	name               string
 	smtpAddr, httpAddr string
 	cmd                *exec.Cmd
-	stdout, stderr     *dashtest.SyncBuffer
+	stdout, stderr     *testsupport.SyncBuffer
 	exited             chan error
 }
 
@@ -71,7 +70,7 @@ func startReplica(t *testing.T, name string, args ...string) *replica {
 func startReplicaIn(t *testing.T, dir, name string, args ...string) *replica {
 	t.Helper()
 	all := append([]string{"serve", "--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--shutdown-grace", "5s"}, args...)
-	r := &replica{name: name, cmd: exec.Command(binary, all...), stdout: &dashtest.SyncBuffer{}, stderr: &dashtest.SyncBuffer{}, exited: make(chan error, 1)}
+	r := &replica{name: name, cmd: exec.Command(binary, all...), stdout: &testsupport.SyncBuffer{}, stderr: &testsupport.SyncBuffer{}, exited: make(chan error, 1)}
 	r.cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")} // no PIXELGATE_* from the caller
 	r.cmd.Dir = dir
 	r.cmd.Stderr = r.stderr

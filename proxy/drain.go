@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"time"
+
+	"github.com/pixelgate/pixelgate/proxy/upstream"
 )
 
 // drainingDeliverer counts the hand-overs in progress so that Shutdown can
@@ -12,11 +14,11 @@ import (
 // grace is over no new hand-over starts: those clients get 421 and resend,
 // nothing having left.
 type drainingDeliverer struct {
-	Deliverer
+	upstream.Deliverer
 	r *Relay
 }
 
-func (d drainingDeliverer) Deliver(ctx context.Context, env Envelope, msg []byte) error {
+func (d drainingDeliverer) Deliver(ctx context.Context, env upstream.Envelope, msg []byte) error {
 	r := d.r
 	r.mu.Lock()
 	if r.cutoff {

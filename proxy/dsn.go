@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/pixelgate/pixelgate/proxy/upstream"
 )
 
 // dsnRecipient is a recipient whose copy the upstream refused for good.
@@ -33,7 +34,7 @@ func (r *Relay) sendDSN(s *session, t *transaction, failed []dsnRecipient) error
 	if err != nil {
 		return err
 	}
-	env := Envelope{From: "", To: s.env.From, UTF8: s.env.UTF8}
+	env := upstream.Envelope{From: "", To: s.env.From, UTF8: s.env.UTF8}
 	if k, err := r.cfg.RecipientKey(s.env.From); err == nil {
 		env.Key = k
 	}

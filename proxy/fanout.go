@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/proxy/upstream"
 )
 
 // A transaction with many recipients (RFC 5321 §4.5.3.1.10: a relay takes
@@ -279,7 +280,7 @@ func replyOf(err error) *smtp.SMTPError {
 	if errors.As(err, &se) {
 		return se
 	}
-	return tempFailure("%v", err)
+	return upstream.TempFailure("%v", err)
 }
 
 // tempEnhanced keeps a temporary enhanced code, or says 4.4.0.
@@ -288,18 +289,4 @@ func tempEnhanced(ec smtp.EnhancedCode) smtp.EnhancedCode {
 		return ec
 	}
 	return smtp.EnhancedCode{4, 4, 0}
-}
-
-// outboxRcptKey heads each outbox file with its envelope recipient's key
-// (pseudonymous, R8): the copies of one message differ by recipient, and
-// the file must say whose it is.
-const outboxRcptKey = "X-Pixelgate-Rcpt-Key"
-
-func withRcptKey(env Envelope, msg []byte) []byte {
-	if env.Key == (consent.Key{}) {
-		return msg
-	}
-	out := make([]byte, 0, len(outboxRcptKey)+36+len(msg))
-	out = append(append(append(out, outboxRcptKey...), ": "...), env.Key.String()...)
-	return append(append(out, "\r\n"...), msg...)
 }

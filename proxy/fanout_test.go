@@ -20,6 +20,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
+	"github.com/pixelgate/pixelgate/proxy/upstream"
 )
 
 // sendMany runs one transaction to many recipients and returns each RCPT's
@@ -170,7 +171,7 @@ func (h *harness) replica() string {
 	h.t.Helper()
 	cfg := h.cfg
 	cfg.Metrics = NewRelayMetrics(prometheus.NewRegistry())
-	up, err := ParseUpstream(UpstreamConfig{URL: "smtp://" + h.sink.Addr + "?tls=none", MaxIdle: 2, Timeout: 2 * time.Second})
+	up, err := upstream.ParseUpstream(upstream.UpstreamConfig{URL: "smtp://" + h.sink.Addr + "?tls=none", MaxIdle: 2, Timeout: 2 * time.Second})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -330,7 +331,7 @@ func TestRelayPartialPermanentRefusalNotifiesSender(t *testing.T) {
 
 func TestOutboxOneFilePerRecipient(t *testing.T) {
 	dir := t.TempDir()
-	ob, err := NewOutbox(dir, time.Now)
+	ob, err := upstream.NewOutbox(dir, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +356,7 @@ func TestOutboxOneFilePerRecipient(t *testing.T) {
 			t.Fatal(err)
 		}
 		line, _, _ := strings.Cut(string(b), "\r\n")
-		k, ok := strings.CutPrefix(line, outboxRcptKey+": ")
+		k, ok := strings.CutPrefix(line, upstream.OutboxRcptKey+": ")
 		if !ok {
 			t.Fatalf("%s starts with %q, want the recipient key header", f, line)
 		}

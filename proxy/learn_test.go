@@ -8,9 +8,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pixelgate/pixelgate/consent/learnstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 	"github.com/pixelgate/pixelgate/consent/storetest"
-	"github.com/pixelgate/pixelgate/mailrewrite/learn"
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
 )
 
@@ -34,9 +35,9 @@ func learningCopy(rcpt, id, sid string) string {
 }
 
 // withLearning gives the relay a learner over its consent store.
-func withLearning(t testing.TB, out **learn.Store) harnessOption {
+func withLearning(t testing.TB, out **learnstore.Store) harnessOption {
 	return func(c *Config, _ *smtpsink.Options) {
-		s, err := learn.NewStore(c.Store.Records(), learn.StoreOptions{Secret: []byte("relay test")})
+		s, err := learnstore.NewStore(c.Store.Records(), learnstore.StoreOptions{Secret: []byte("relay test")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +54,7 @@ func TestRelayLearnsPerRecipientParts(t *testing.T) {
 	kinds["redis"] = redisStore(&srv)
 	for name, mk := range kinds {
 		t.Run(name, func(t *testing.T) {
-			var ls *learn.Store
+			var ls *learnstore.Store
 			h := newHarnessWith(t, mk, withLearning(t, &ls))
 			c := h.dial(false)
 			copies := []struct{ rcpt, id, sid string }{
@@ -97,7 +98,7 @@ func TestRelayLearnsPerRecipientParts(t *testing.T) {
 }
 
 // waitLearned waits, boundedly, for the background learning of a copy.
-func waitLearned(t *testing.T, ls *learn.Store, campaign string) {
+func waitLearned(t *testing.T, ls *learnstore.Store, campaign string) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if sh, err := ls.Shapes(context.Background(), campaign); err == nil && sh.Len() > 0 {
@@ -142,9 +143,9 @@ func TestRelayLearnedShapesSurviveStoreOutage(t *testing.T) {
 		t.Run(k.name, func(t *testing.T) {
 			clk := storetest.NewClock(time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC))
 			reg := prometheus.NewRegistry()
-			var ls *learn.Store
+			var ls *learnstore.Store
 			h := newHarnessWith(t, k.mk, func(c *Config, _ *smtpsink.Options) {
-				s, err := learn.NewStore(c.Store.Records(), learn.StoreOptions{Secret: []byte("relay test"),
+				s, err := learnstore.NewStore(c.Store.Records(), learnstore.StoreOptions{Secret: []byte("relay test"),
 					Now: clk.Now, Registerer: reg})
 				if err != nil {
 					t.Fatal(err)
@@ -197,33 +198,10 @@ func TestRelayLearnedShapesSurviveStoreOutage(t *testing.T) {
 				}
 			}
 			for rules, want := range map[string]float64{"last-known": 2, "strict": 1} {
-				if v := gathered(t, reg, "pixelgate_learn_store_unreadable_copies_total", "rules", rules); v != want {
+				if v := testsupport.Gathered(t, reg, "pixelgate_learn_store_unreadable_copies_total", "rules", rules); v != want {
 					t.Errorf("copies under %s rules counted %v, want %v", rules, v, want)
 				}
 			}
 		})
 	}
-}
-
-// gathered reads one series of a counter vector from reg.
-func gathered(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{%s=%q}", name, label, value)
-	return 0
 }

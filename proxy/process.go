@@ -13,6 +13,7 @@ import (
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
+	"github.com/pixelgate/pixelgate/proxy/upstream"
 )
 
 // internalHeaderPrefix: instructions to pixelgate that must not leave it.
@@ -300,7 +301,7 @@ func sanitizeHelo(h string) string {
 func (r *Relay) deliveryFailed(err error) error {
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) {
-		se = tempFailure("%v", err)
+		se = upstream.TempFailure("%v", err)
 	}
 	kind, outcome := "unreachable", "upstream-temporary"
 	switch {

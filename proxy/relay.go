@@ -1,6 +1,7 @@
-// Package proxy holds pixelgate's two network edges: the SMTP relay that
-// rewrites every outbound message for each of its recipients before
-// forwarding it to the ESP, and the pixel endpoint.
+// Package proxy is pixelgate's SMTP relay: it rewrites every outbound
+// message for each of its recipients before handing it to the ESP through
+// proxy/upstream. The recipient-facing HTTP side (pixel, click redirect)
+// is proxy/pixel.
 //
 // Up to Config.MaxRecipients recipients per transaction (RFC 5321
 // §4.5.3.1.8: a server takes at least 100; beyond it 452, §4.5.3.1.10):
@@ -28,8 +29,11 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/consent/learnstore"
+	"github.com/pixelgate/pixelgate/internal/tlscert"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
+	"github.com/pixelgate/pixelgate/proxy/upstream"
 )
 
 // RewriteFunc rewrites one message for one recipient (mailrewrite),
@@ -67,7 +71,7 @@ type Config struct {
 	Hostname string
 	// Cert enables STARTTLS (and the implicit-TLS listener); nil disables
 	// TLS, and with it AUTH.
-	Cert *Certificate
+	Cert *tlscert.Certificate
 	// RelayNetworks may send without AUTH (default: loopback only).
 	RelayNetworks []netip.Prefix
 	// Credentials are the AUTH accounts; nil means no AUTH offered.
@@ -143,13 +147,13 @@ type Config struct {
 
 	// Learn keeps, per campaign, which URL parts differ between
 	// recipients' copies (issue 8); nil disables learning.
-	Learn *learn.Store
+	Learn *learnstore.Store
 
 	ESP        ESP
 	ESPOptions ESPOptions
 	DKIM       *DKIMKeys
 
-	Delivery Deliverer
+	Delivery upstream.Deliverer
 	Metrics  *RelayMetrics
 	// Logger gets one line per message (transaction id, campaign, counts
 	// of decisions and copy outcomes, reply code, size, time) and no

@@ -27,8 +27,10 @@ import (
 	"github.com/pixelgate/pixelgate/consent/redisstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 	"github.com/pixelgate/pixelgate/consent/throttle"
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
+	"github.com/pixelgate/pixelgate/proxy/upstream"
 )
 
 const publicURL = "https://track.pixelgate.test"
@@ -81,8 +83,8 @@ func newHarnessWith(t testing.TB, makeStore storeMaker, opts ...harnessOption) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, clientTLS := testTLS(t)
-	upCert, upClientTLS := testTLS(t)
+	cert, clientTLS := testsupport.TLS(t)
+	upCert, upClientTLS := testsupport.TLS(t)
 	sinkOpts := smtpsink.Options{TLS: upCert.TLSConfig()}
 	metrics := NewRelayMetrics(prometheus.NewRegistry())
 	cfg := Config{
@@ -102,9 +104,9 @@ func newHarnessWith(t testing.TB, makeStore storeMaker, opts ...harnessOption) *
 	for _, o := range opts {
 		o(&cfg, &sinkOpts)
 	}
-	sink := startSink(t, sinkOpts)
+	sink := testsupport.StartSink(t, sinkOpts)
 	if cfg.Delivery == nil {
-		up, err := ParseUpstream(UpstreamConfig{URL: "smtp://" + sink.Addr, TLS: upClientTLS, MaxIdle: 2,
+		up, err := upstream.ParseUpstream(upstream.UpstreamConfig{URL: "smtp://" + sink.Addr, TLS: upClientTLS, MaxIdle: 2,
 			Timeout: 2 * time.Second, DataTimeout: 2 * time.Second})
 		if err != nil {
 			t.Fatal(err)
@@ -621,7 +623,7 @@ func TestRelayGracefulShutdownMidTransaction(t *testing.T) {
 
 func TestRelayOutboxWithoutUpstream(t *testing.T) {
 	dir := t.TempDir()
-	ob, err := NewOutbox(dir, time.Now)
+	ob, err := upstream.NewOutbox(dir, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

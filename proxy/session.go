@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/proxy/upstream"
 )
 
 // Replies the relay gives about the envelope.
@@ -40,7 +41,7 @@ type session struct {
 	user     string
 
 	inTx bool
-	env  Envelope
+	env  upstream.Envelope
 	// rcpts are the transaction's distinct recipients, in RCPT order.
 	rcpts []*recipient
 	// sizeHint is the message size the client declared, bounded (0: none).
@@ -91,7 +92,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return errShuttingDown
 	}
 	s.inTx = true
-	s.env = Envelope{From: from}
+	s.env = upstream.Envelope{From: from}
 	s.sizeHint = 0
 	if opts != nil {
 		s.env.UTF8 = opts.UTF8
@@ -164,7 +165,7 @@ func (s *session) endTx() {
 		s.inTx = false
 		s.r.endTransaction()
 	}
-	s.env, s.rcpts = Envelope{}, nil
+	s.env, s.rcpts = upstream.Envelope{}, nil
 }
 
 func (s *session) Reset() { s.endTx() }

@@ -8,13 +8,14 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
 )
 
 // logHarness is a relay logging JSON at debug level into a buffer; its
 // upstream defers every copy for deferred@example.net.
-func logHarness(t *testing.T, rcptKeys bool) (*harness, *lockedBuffer) {
-	buf := &lockedBuffer{}
+func logHarness(t *testing.T, rcptKeys bool) (*harness, *testsupport.SyncBuffer) {
+	buf := &testsupport.SyncBuffer{}
 	h := newHarness(t, func(c *Config, o *smtpsink.Options) {
 		c.Logger = slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c.LogRecipientKeys = rcptKeys

@@ -32,7 +32,7 @@ import (
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/redisstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
-	"github.com/pixelgate/pixelgate/proxy"
+	"github.com/pixelgate/pixelgate/proxy/pixel"
 	"github.com/pixelgate/pixelgate/web"
 )
 
@@ -103,7 +103,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	pixel, err := proxy.NewPixelHandler(proxy.PixelConfig{Store: st, Keyring: kr, Registerer: reg})
+	pixel, err := pixel.NewPixelHandler(pixel.PixelConfig{Store: st, Keyring: kr, Registerer: reg})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 )
 
 // These tests run the built pixelgate binary in a working directory of
@@ -326,14 +327,14 @@ func TestRecordCommandsRefuseEmbeddedStoreOfRedisDeployment(t *testing.T) {
 // binServe is `pixelgate serve` run from the binary.
 type binServe struct {
 	lines  []string
-	stderr *syncBuffer
+	stderr *testsupport.SyncBuffer
 	cmd    *exec.Cmd
-	rest   *syncBuffer
+	rest   *testsupport.SyncBuffer
 }
 
 func startBinServe(t *testing.T, dir string, args ...string) *binServe {
 	t.Helper()
-	s := &binServe{stderr: &syncBuffer{}, rest: &syncBuffer{}}
+	s := &binServe{stderr: &testsupport.SyncBuffer{}, rest: &testsupport.SyncBuffer{}}
 	s.cmd = exec.Command(pixelgateBinary(t), append([]string{"serve", "--smtp-addr", "127.0.0.1:0", "--shutdown-grace", "2s"}, args...)...)
 	s.cmd.Dir, s.cmd.Env, s.cmd.Stderr = dir, []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH")}, s.stderr
 	out, err := s.cmd.StdoutPipe()

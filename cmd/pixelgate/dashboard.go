@@ -13,6 +13,7 @@ import (
 	"github.com/pixelgate/pixelgate/web/api"
 	"github.com/pixelgate/pixelgate/web/auditlog"
 	"github.com/pixelgate/pixelgate/web/auth"
+	"github.com/pixelgate/pixelgate/web/webdeps"
 )
 
 // dashboardFlags are the settings of the dashboard and JSON API.
@@ -70,7 +71,7 @@ func newDashboard(d *serveDeps, env *environ, f dashboardFlags) (*dashboard, err
 	}
 	rec := auditlog.New(d.store, siem, d.logger.With("part", "audit"), d.registry)
 	logger := d.logger.With("part", "dashboard")
-	deps := admin.Deps{Store: d.store, Keyring: d.keyring, Users: users, Audit: rec, Logger: logger, Now: d.now, Registerer: d.registry}
+	deps := webdeps.Deps{Store: d.store, Keyring: d.keyring, Users: users, Audit: rec, Logger: logger, Now: d.now, Registerer: d.registry}
 	adm, err := admin.New(admin.Config{PublicURL: d.publicURL, AuditLogOutput: *f.auditLog, Ready: d.ready}, deps)
 	if err != nil {
 		_ = closeSIEM()

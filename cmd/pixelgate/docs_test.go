@@ -162,27 +162,7 @@ func TestComplianceGuideReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(raw)
-	var testSources strings.Builder
-	err = filepath.WalkDir("../..", func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
-			return filepath.SkipDir
-		}
-		if strings.HasSuffix(p, "_test.go") {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			testSources.Write(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := testSources.String()
+	tests := repoTestSources(t)
 	suite, err := os.ReadFile("../../consent/storetest/suite.go")
 	if err != nil {
 		t.Fatal(err)
@@ -223,6 +203,115 @@ func TestComplianceGuideReferences(t *testing.T) {
 		}
 	}
 	if counts["test"] < 30 || counts["file"] < 20 || counts["subtest"] < 8 {
+		t.Errorf("found only %v references: the pattern no longer matches the page", counts)
+	}
+}
+
+// repoTestSources is the text of every test file of the repository.
+func repoTestSources(t *testing.T) string {
+	t.Helper()
+	var sources strings.Builder
+	err := filepath.WalkDir("../..", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(p, "_test.go") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sources.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sources.String()
+}
+
+// repoPackages are the directories of the repository holding a Go package
+// (a non-test .go file), relative to its root.
+func repoPackages(t *testing.T) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	err := filepath.WalkDir("../..", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && p != "../.." || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
+			rel, err := filepath.Rel("../..", filepath.Dir(p))
+			if err != nil {
+				return err
+			}
+			seen[filepath.ToSlash(rel)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for p := range seen {
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestArchitectureMapReferences: docs/architecture.md, the map of the
+// repository, lists every package; every path, test and Store method it
+// names exists, so the map stays true as code moves.
+func TestArchitectureMapReferences(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	for _, p := range repoPackages(t) {
+		if p == "." {
+			continue
+		}
+		if !strings.Contains(doc, "| `"+p+"` |") {
+			t.Errorf("architecture.md has no row for package %s", p)
+		}
+	}
+	tests := repoTestSources(t)
+	storeIface, err := os.ReadFile("../../consent/store.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := regexp.MustCompile(`^[a-z][A-Za-z0-9_.-]*(/[A-Za-z0-9_.-]+)*$`)
+	counts := map[string]int{}
+	for _, m := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(doc, -1) {
+		ref := m[1]
+		switch {
+		case regexp.MustCompile(`^(Test|Fuzz)[A-Za-z0-9_]+$`).MatchString(ref):
+			counts["test"]++
+			if !strings.Contains(tests, "func "+ref+"(") {
+				t.Errorf("architecture.md names %s, which no test file defines", ref)
+			}
+		case strings.HasPrefix(ref, "consent.Store."):
+			counts["method"]++
+			if !strings.Contains(string(storeIface), "\t"+strings.TrimPrefix(ref, "consent.Store.")+"(") {
+				t.Errorf("architecture.md names %s, which the Store interface lacks", ref)
+			}
+		case path.MatchString(ref) && (strings.Contains(ref, "/") || strings.Contains(ref, ".")) && !strings.Contains(ref, ".Store"):
+			if strings.Count(ref, ".") > 0 && !strings.Contains(ref, "/") && !regexp.MustCompile(`\.(go|json|txt|md)$`).MatchString(ref) {
+				continue // a Go identifier such as consent.Keyring.OpenEither
+			}
+			counts["path"]++
+			if _, err := os.Stat(filepath.Join("../..", ref)); err != nil {
+				t.Errorf("architecture.md names %s: %v", ref, err)
+			}
+		}
+	}
+	if counts["path"] < 40 || counts["test"] < 5 || counts["method"] < 3 {
 		t.Errorf("found only %v references: the pattern no longer matches the page", counts)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pixelgate/pixelgate/consent"
-	"github.com/pixelgate/pixelgate/mailrewrite/learn"
+	"github.com/pixelgate/pixelgate/consent/learnstore"
 )
 
 // learnSecretName derives the key of the learner's value fingerprints from
@@ -18,7 +18,7 @@ const learnSecretName = "learned-url-fingerprints@pixelgate.invalid"
 
 // learner is the per-campaign URL learner of `serve` (issue 8), nil with
 // --learn=false.
-func (s *serveSettings) learner(store consent.Store, kr *consent.Keyring, reg prometheus.Registerer, logger *slog.Logger) (*learn.Store, error) {
+func (s *serveSettings) learner(store consent.Store, kr *consent.Keyring, reg prometheus.Registerer, logger *slog.Logger) (*learnstore.Store, error) {
 	if !*s.learn {
 		return nil, nil
 	}
@@ -29,6 +29,6 @@ func (s *serveSettings) learner(store consent.Store, kr *consent.Keyring, reg pr
 	if err != nil {
 		return nil, fmt.Errorf("derive the learner's key: %w", err)
 	}
-	return learn.NewStore(store.Records(), learn.StoreOptions{TTL: *s.learnTTL, Secret: k[:],
+	return learnstore.NewStore(store.Records(), learnstore.StoreOptions{TTL: *s.learnTTL, Secret: k[:],
 		Registerer: reg, Logger: logger.With("part", "learn")})
 }

@@ -27,8 +27,10 @@ import (
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/meteredstore"
 	"github.com/pixelgate/pixelgate/consent/passhash"
+	"github.com/pixelgate/pixelgate/internal/tlscert"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/proxy"
+	"github.com/pixelgate/pixelgate/proxy/upstream"
 	"github.com/pixelgate/pixelgate/web"
 )
 
@@ -162,7 +164,7 @@ func (s *serveSettings) validate() (checked, error) {
 	}
 	c.publicURL, c.derived = pu.url, pu.derived
 	if *s.upstream != "" {
-		if _, err := proxy.ParseUpstream(proxy.UpstreamConfig{URL: *s.upstream}); err != nil {
+		if _, err := upstream.ParseUpstream(upstream.UpstreamConfig{URL: *s.upstream}); err != nil {
 			errs = append(errs, fmt.Errorf("--upstream: %w", err))
 		}
 	}
@@ -179,7 +181,7 @@ func (s *serveSettings) validate() (checked, error) {
 	if (*s.tlsCert == "") != (*s.tlsKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 	} else if *s.tlsCert != "" {
-		if _, err := proxy.LoadCertificate(*s.tlsCert, *s.tlsKey); err != nil {
+		if _, err := tlscert.LoadCertificate(*s.tlsCert, *s.tlsKey); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -247,11 +249,11 @@ func (s *serveSettings) espOptions() proxy.ESPOptions {
 }
 
 // certificate returns the configured certificate or the self-signed one.
-func (s *serveSettings) certificate(hostname string) (*proxy.Certificate, error) {
+func (s *serveSettings) certificate(hostname string) (*tlscert.Certificate, error) {
 	if *s.tlsCert != "" {
-		return proxy.LoadCertificate(*s.tlsCert, *s.tlsKey)
+		return tlscert.LoadCertificate(*s.tlsCert, *s.tlsKey)
 	}
-	return proxy.SelfSignedCertificate(*s.store.dataDir, hostname, time.Now(), rand.Reader)
+	return tlscert.SelfSignedCertificate(*s.store.dataDir, hostname, time.Now(), rand.Reader)
 }
 
 // outboxDir is where messages go when no upstream is configured; "" when
@@ -264,12 +266,12 @@ func (s *serveSettings) outboxDir() string {
 }
 
 // delivery is the upstream, or the outbox when none is configured.
-func (s *serveSettings) delivery(c checked, logger *slog.Logger) (proxy.Deliverer, error) {
+func (s *serveSettings) delivery(c checked, logger *slog.Logger) (upstream.Deliverer, error) {
 	if dir := s.outboxDir(); dir != "" {
-		return proxy.NewOutbox(dir, time.Now)
+		return upstream.NewOutbox(dir, time.Now)
 	}
 	tc := &tls.Config{RootCAs: c.upstreamCA}
-	return proxy.ParseUpstream(proxy.UpstreamConfig{URL: *s.upstream, HelloName: c.hostname,
+	return upstream.ParseUpstream(upstream.UpstreamConfig{URL: *s.upstream, HelloName: c.hostname,
 		Timeout: min(*s.deliveryTimeout, 5*time.Minute), DataTimeout: *s.deliveryTimeout, MaxIdle: *s.upstreamPool, TLS: tc,
 		Logger: logger.With("part", "upstream")})
 }
@@ -277,7 +279,7 @@ func (s *serveSettings) delivery(c checked, logger *slog.Logger) (proxy.Delivere
 // serveDeps is what the HTTP handlers are built from.
 type serveDeps struct {
 	store     consent.Store
-	delivery  proxy.Deliverer
+	delivery  upstream.Deliverer
 	keyring   *consent.Keyring
 	hashes    *passhash.Gate
 	publicURL string
@@ -312,7 +314,7 @@ type serveDeps struct {
 func httpHandlers(d *serveDeps) (web.Handlers, error) {
 	h := web.Handlers{
 		Metrics: promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}),
-		Ready:   proxy.NewReadiness(d.logger.With("part", "ready"), d.readyChecks()...).Ready,
+		Ready:   upstream.NewReadiness(d.logger.With("part", "ready"), d.readyChecks()...).Ready,
 	}
 	if pub, err := url.Parse(d.publicURL); err == nil && pub.Scheme == "https" {
 		h.HSTS = true

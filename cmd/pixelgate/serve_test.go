@@ -13,12 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 )
 
 // server is `pixelgate serve` running in-process.
@@ -27,35 +27,17 @@ type server struct {
 	lines              []string
 	stop               context.CancelFunc
 	exit               chan int
-	stderr             *syncBuffer
+	stderr             *testsupport.SyncBuffer
 	// stdout holds what serve printed after the startup lines (the
 	// first-run setup link).
-	stdout *syncBuffer
-}
-
-// syncBuffer is a strings.Builder safe for the server goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	stdout *testsupport.SyncBuffer
 }
 
 func startServe(t *testing.T, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	s := &server{stop: cancel, exit: make(chan int, 1), stderr: &syncBuffer{}, stdout: &syncBuffer{}}
+	s := &server{stop: cancel, exit: make(chan int, 1), stderr: &testsupport.SyncBuffer{}, stdout: &testsupport.SyncBuffer{}}
 	env := &environ{stdin: strings.NewReader(""), stdout: pw, stderr: s.stderr, getenv: func(string) string { return "" }}
 	all := append([]string{"serve", "--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--shutdown-grace", "5s"}, args...)
 	go func() {

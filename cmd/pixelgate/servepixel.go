@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pixelgate/pixelgate/proxy"
+	"github.com/pixelgate/pixelgate/proxy/pixel"
 	"github.com/pixelgate/pixelgate/web/consentpage"
 	"github.com/pixelgate/pixelgate/web/static"
 )
@@ -56,9 +56,9 @@ func (f pixelFlags) validate() error {
 
 // pixelParts are what the recipient-facing handlers hold open.
 type pixelParts struct {
-	pixel     *proxy.PixelHandler
-	link      *proxy.LinkHandler
-	forwarder *proxy.Forwarder
+	pixel     *pixel.PixelHandler
+	link      *pixel.LinkHandler
+	forwarder *pixel.Forwarder
 	// home is the page at "/", built from the same consent texts.
 	home http.Handler
 }
@@ -87,7 +87,7 @@ func (p *pixelParts) close() {
 // recipientHandlers builds the pixel, the click redirect, the consent pages
 // and the shared stylesheet. Their logger never receives anything of a
 // request (R8).
-func recipientHandlers(d *serveDeps, f pixelFlags) (pixel, link, consentPages, css http.Handler, parts *pixelParts, err error) {
+func recipientHandlers(d *serveDeps, f pixelFlags) (pixelHandler, linkHandler, consentPages, css http.Handler, parts *pixelParts, err error) {
 	parts = &pixelParts{}
 	defer func() {
 		if err != nil { // the workers and the forwarder started so far stop
@@ -97,7 +97,7 @@ func recipientHandlers(d *serveDeps, f pixelFlags) (pixel, link, consentPages, c
 	}()
 	logger := d.logger.With("part", "pixel")
 	if *f.forward {
-		parts.forwarder, err = proxy.NewForwarder(proxy.ForwardConfig{
+		parts.forwarder, err = pixel.NewForwarder(pixel.ForwardConfig{
 			Timeout: *f.forwardTimeout, Concurrency: *f.forwardConcurrency,
 		}, d.registry)
 		if err != nil {
@@ -108,16 +108,16 @@ func recipientHandlers(d *serveDeps, f pixelFlags) (pixel, link, consentPages, c
 	if err != nil {
 		return nil, nil, nil, nil, nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
-	if parts.pixel, err = proxy.NewPixelHandler(proxy.PixelConfig{Store: d.store, Keyring: d.keyring,
-		Forwarder: parts.forwarder, ClientAddr: proxy.ForwardedClientAddr(trusted),
+	if parts.pixel, err = pixel.NewPixelHandler(pixel.PixelConfig{Store: d.store, Keyring: d.keyring,
+		Forwarder: parts.forwarder, ClientAddr: pixel.ForwardedClientAddr(trusted),
 		Logger: logger, Registerer: d.registry, Now: d.now}); err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
-	if parts.link, err = proxy.NewLinkHandler(proxy.LinkConfig{Store: d.store, Keyring: d.keyring,
+	if parts.link, err = pixel.NewLinkHandler(pixel.LinkConfig{Store: d.store, Keyring: d.keyring,
 		StylesheetURL: static.URL("base.css"), Logger: logger, Registerer: d.registry, Now: d.now}); err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
-	pixel, link = parts.pixel, parts.link
+	pixelHandler, linkHandler = parts.pixel, parts.link
 	texts, err := loadConsentTexts(*f.consentTexts)
 	if err != nil {
 		return nil, nil, nil, nil, nil, err
@@ -130,7 +130,7 @@ func recipientHandlers(d *serveDeps, f pixelFlags) (pixel, link, consentPages, c
 	if parts.home, err = consentpage.Home(consentpage.Config{Texts: texts}); err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
-	return pixel, link, consentPages, static.Handler(), parts, nil
+	return pixelHandler, linkHandler, consentPages, static.Handler(), parts, nil
 }
 
 // parsePrefixes reads a comma-separated list of networks.

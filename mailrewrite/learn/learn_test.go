@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pixelgate/pixelgate/mailrewrite/learn/learntest"
 )
 
 func TestOneCopyLearnsNothing(t *testing.T) {
@@ -74,7 +76,7 @@ func TestThirdRecipientIsCleaned(t *testing.T) {
 		t.Errorf("%d URLs recognised as per-recipient, want 6", n)
 	}
 	for _, u := range got {
-		for _, v := range []string{r3.token, r3.sid, r3.hexID} {
+		for _, v := range []string{r3.Token, r3.SID, r3.HexID} {
 			if strings.Contains(u, v) {
 				t.Errorf("cleaned URL %s still holds the recipient's value %s", u, v)
 			}
@@ -210,7 +212,7 @@ func TestStateKeepsNoValues(t *testing.T) {
 	}
 	enc := st.Encode()
 	for _, r := range rs {
-		for _, v := range []string{r.token[:8], r.sid, r.hexID} {
+		for _, v := range []string{r.Token[:8], r.SID, r.HexID} {
 			if bytes.Contains(enc, []byte(v)) {
 				t.Errorf("stored state holds a recipient's value %q", v)
 			}
@@ -329,13 +331,13 @@ func TestPayloadPartsAreMarked(t *testing.T) {
 		r := newRecipient(n)
 		return []Resource{
 			// A click redirect: one token per link and recipient.
-			{"https://r.esp.example/tr/cl/" + r.hexID + "a1", "a"},
-			{"https://r.esp.example/tr/cl/" + r.hexID + "b2", "a"},
+			{"https://r.esp.example/tr/cl/" + r.HexID + "a1", "a"},
+			{"https://r.esp.example/tr/cl/" + r.HexID + "b2", "a"},
 			// A subscriber id: the same on every link of a copy.
-			{"https://www.shop.example/p?utm_source=nl&sid=" + r.sid, "a"},
-			{"https://www.shop.example/p?utm_source=nl&sid=" + r.sid, "a"},
+			{"https://www.shop.example/p?utm_source=nl&sid=" + r.SID, "a"},
+			{"https://www.shop.example/p?utm_source=nl&sid=" + r.SID, "a"},
 			// One link only, but its token is longer than any id.
-			{"https://go.esp.example/c?upn=" + r.token + r.token, "a"},
+			{"https://go.esp.example/c?upn=" + r.Token + r.Token, "a"},
 		}
 	}
 	l.Observe(st, mk(1))
@@ -359,7 +361,7 @@ func TestPayloadPartsAreMarked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parts, _ := back.Shapes().PerRecipient(mustURL(t, "https://r.esp.example/tr/cl/0011223344zz"))
+	parts, _ := back.Shapes().PerRecipient(learntest.MustURL(t, "https://r.esp.example/tr/cl/0011223344zz"))
 	if len(parts) != 1 || !parts[0].Payload {
 		t.Fatalf("decoded parts %v: payload lost", parts)
 	}

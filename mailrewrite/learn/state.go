@@ -116,6 +116,14 @@ func (st *State) Copies() int { return int(st.copies) }
 // Frozen: the state has seen its limit of copies and changes no more.
 func (st *State) Frozen(l Limits) bool { return int(st.copies) >= l.Copies }
 
+// Touched is the day (Unix days) the state was last written, as recorded
+// by Touch and kept by Encode.
+func (st *State) Touched() uint32 { return st.touched }
+
+// Touch records that the state is written on day (Unix days), so that the
+// store can rewrite a frozen state before it expires mid-campaign (R9).
+func (st *State) Touch(day uint32) { st.touched = day }
+
 // Learner compares copies with a campaign's state. It holds no state of
 // its own and is safe for concurrent use on different States.
 type Learner struct {

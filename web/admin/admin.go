@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/web/auditlog"
 	"github.com/pixelgate/pixelgate/web/auth"
+	"github.com/pixelgate/pixelgate/web/webdeps"
 )
 
 // Prefix is where the router mounts the dashboard.
@@ -42,33 +42,6 @@ type Config struct {
 	Ready func(ctx context.Context) error
 }
 
-// Deps are the parts the dashboard works with, shared with the JSON API.
-type Deps struct {
-	Store   consent.Store
-	Keyring *consent.Keyring
-	Users   *auth.Service
-	Audit   *auditlog.Recorder
-	Logger  *slog.Logger
-	Now     func() time.Time
-	// Registerer receives the metrics; nil keeps them unregistered.
-	Registerer prometheus.Registerer
-}
-
-// Complete checks the required parts and fills the optional ones (a
-// discarding logger, the wall clock).
-func (d Deps) Complete() (Deps, error) {
-	if d.Store == nil || d.Keyring == nil || d.Users == nil || d.Audit == nil {
-		return d, errors.New("store, keyring, accounts and audit recorder are required")
-	}
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.DiscardHandler)
-	}
-	if d.Now == nil {
-		d.Now = time.Now
-	}
-	return d, nil
-}
-
 type server struct {
 	cfg     Config
 	st      consent.Store
@@ -87,7 +60,7 @@ type server struct {
 }
 
 // New builds the dashboard handler. It serves paths below Prefix.
-func New(cfg Config, d Deps) (http.Handler, error) {
+func New(cfg Config, d webdeps.Deps) (http.Handler, error) {
 	d, err := d.Complete()
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)

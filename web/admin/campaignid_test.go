@@ -15,7 +15,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/web"
-	"github.com/pixelgate/pixelgate/web/admin"
+	"github.com/pixelgate/pixelgate/web/campaignid"
 	"github.com/pixelgate/pixelgate/web/dashtest"
 )
 
@@ -104,7 +104,7 @@ func TestHostileCampaignIDsInAPI(t *testing.T) {
 			t.Fatalf("create token: %d", r.Status)
 		}
 		for _, id := range hostileIDs {
-			req, err := http.NewRequest(http.MethodGet, e.URL+"/api/v1/campaigns/"+admin.CampaignSegment(id), nil)
+			req, err := http.NewRequest(http.MethodGet, e.URL+"/api/v1/campaigns/"+campaignid.Segment(id), nil)
 			if err != nil {
 				t.Fatalf("%q: %v", id, err)
 			}
@@ -120,7 +120,7 @@ func TestHostileCampaignIDsInAPI(t *testing.T) {
 	})
 }
 
-// TestCampaignSegmentRoundTrip: what CampaignSegment writes, a server reads
+// TestCampaignSegmentRoundTrip: what campaignid.Segment writes, a server reads
 // back as the same id, and it stays one segment that no client drops.
 func TestCampaignSegmentRoundTrip(t *testing.T) {
 	for _, id := range append(hostileIDs, "", "plain-id", "h-0123456789abcdef") {
@@ -136,7 +136,7 @@ func FuzzCampaignSegment(f *testing.F) {
 }
 
 func checkSegment(t *testing.T, id string) {
-	seg := admin.CampaignSegment(id)
+	seg := campaignid.Segment(id)
 	// Clients drop "." and ".." segments, also written with %2e (RFC 3986
 	// §5.2.4, WHATWG URL "single-dot" and "double-dot" segments).
 	dots := strings.ReplaceAll(strings.ToLower(seg), "%2e", ".")
@@ -145,7 +145,7 @@ func checkSegment(t *testing.T, id string) {
 	}
 	for _, tail := range []string{"", "/opens.csv"} {
 		req := httptest.NewRequest(http.MethodGet, "http://x.example/admin/campaigns/"+seg+tail+"?by=day", nil)
-		got, ok := admin.CampaignFromPath(req, "/admin/campaigns/")
+		got, ok := campaignid.FromPath(req, "/admin/campaigns/")
 		if !ok || got != id {
 			t.Fatalf("id %q: segment %q read back as %q (%v)", id, seg, got, ok)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/web/campaignid"
 	"github.com/pixelgate/pixelgate/web/figures"
 )
 
@@ -140,7 +141,7 @@ type campaignData struct {
 
 func (s *server) loadCampaign(w http.ResponseWriter, r *http.Request, action string) (campaignData, bool) {
 	a, _ := accountOf(r)
-	id, ok := CampaignFromPath(r, Prefix+"/campaigns/")
+	id, ok := campaignid.FromPath(r, Prefix+"/campaigns/")
 	if !ok {
 		s.errorPage(w, r, http.StatusNotFound, "There is no campaign with that id.")
 		return campaignData{}, false
@@ -201,4 +202,9 @@ func (s *server) campaignCSV(w http.ResponseWriter, r *http.Request) {
 		_ = cw.Write([]string{csvTime(b.Start), i64(b.Opens), i64(b.Machine), i64(b.Clicks)})
 	}
 	cw.Flush()
+}
+
+// campaignPath is the dashboard page of campaign id.
+func campaignPath(id string) string {
+	return Prefix + "/campaigns/" + campaignid.Segment(id)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pixelgate/pixelgate/web/auditlog"
 	"github.com/pixelgate/pixelgate/web/auth"
 	"github.com/pixelgate/pixelgate/web/dashtest"
+	"github.com/pixelgate/pixelgate/web/webdeps"
 )
 
 // TestSecureCookieOnHTTPS: behind an https public URL the session cookie is
@@ -35,7 +36,7 @@ func TestSecureCookieOnHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adm, err := admin.New(admin.Config{PublicURL: "https://dash.example"}, admin.Deps{Store: st, Keyring: kr, Users: users,
+	adm, err := admin.New(admin.Config{PublicURL: "https://dash.example"}, webdeps.Deps{Store: st, Keyring: kr, Users: users,
 		Audit: auditlog.New(st, nil, nil, nil)})
 	if err != nil {
 		t.Fatal(err)

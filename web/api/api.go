@@ -21,10 +21,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pixelgate/pixelgate/consent"
-	"github.com/pixelgate/pixelgate/web/admin"
 	"github.com/pixelgate/pixelgate/web/auditlog"
 	"github.com/pixelgate/pixelgate/web/auth"
+	"github.com/pixelgate/pixelgate/web/campaignid"
 	"github.com/pixelgate/pixelgate/web/figures"
+	"github.com/pixelgate/pixelgate/web/webdeps"
 )
 
 // Prefix is where the router mounts the API.
@@ -45,7 +46,7 @@ type server struct {
 
 // New builds the API handler; it serves paths below Prefix. It works with
 // the same parts as the dashboard.
-func New(d admin.Deps) (http.Handler, error) {
+func New(d webdeps.Deps) (http.Handler, error) {
 	d, err := d.Complete()
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -211,7 +212,7 @@ type campaignResponse struct {
 }
 
 func (s *server) campaign(w http.ResponseWriter, r *http.Request) {
-	id, ok := admin.CampaignFromPath(r, Prefix+"/campaigns/")
+	id, ok := campaignid.FromPath(r, Prefix+"/campaigns/")
 	if !ok {
 		writeError(w, http.StatusNotFound, "no campaign with that id")
 		return

@@ -6,12 +6,10 @@
 package dashtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,12 +20,14 @@ import (
 	"github.com/pixelgate/pixelgate/consent/redisstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 	"github.com/pixelgate/pixelgate/consent/storetest"
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 	"github.com/pixelgate/pixelgate/web"
 	"github.com/pixelgate/pixelgate/web/admin"
 	"github.com/pixelgate/pixelgate/web/api"
 	"github.com/pixelgate/pixelgate/web/auditlog"
 	"github.com/pixelgate/pixelgate/web/auth"
 	"github.com/pixelgate/pixelgate/web/static"
+	"github.com/pixelgate/pixelgate/web/webdeps"
 )
 
 // Backend selects the store.
@@ -97,24 +97,9 @@ func (r swapRecords) Incr(ctx context.Context, ns, key string, delta int64, ttl 
 	return r.s.Store.Records().Incr(ctx, ns, key, delta, ttl)
 }
 
-// SyncBuffer is a bytes.Buffer safe for the recorder and a test to share.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns everything written so far.
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// SyncBuffer is testsupport.SyncBuffer, kept under this name for the
+// dashboard and consent-page tests that already say dashtest.SyncBuffer.
+type SyncBuffer = testsupport.SyncBuffer
 
 // FastHash keeps argon2id but at a cost that lets tests log in often.
 var FastHash = auth.HashParams{MemoryKiB: 1024, Time: 1, Threads: 1}
@@ -185,7 +170,7 @@ func (e *Env) start(t testing.TB, h web.Handlers) {
 
 	srv := httptest.NewUnstartedServer(nil)
 	e.URL = "http://" + srv.Listener.Addr().String()
-	deps := admin.Deps{Store: e.Store, Keyring: e.Keyring, Users: e.Users, Audit: e.Audit, Now: e.Clock.Now, Registerer: e.Metrics}
+	deps := webdeps.Deps{Store: e.Store, Keyring: e.Keyring, Users: e.Users, Audit: e.Audit, Now: e.Clock.Now, Registerer: e.Metrics}
 	adm, err := admin.New(admin.Config{PublicURL: e.URL, Ready: h.Ready}, deps)
 	if err != nil {
 		t.Fatal(err)

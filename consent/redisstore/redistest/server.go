@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 )
 
 // ErrNoRedisServer is returned by StartProcess when redis-server is not in
@@ -43,7 +45,7 @@ type Server struct {
 	// ownDir: dir was created by StartProcess and is removed by Stop.
 	ownDir  bool
 	cmd     *exec.Cmd
-	output  *lockedBuffer
+	output  *testsupport.SyncBuffer
 	exited  chan struct{}
 	waitErr error
 
@@ -172,7 +174,7 @@ func launch(dir string, ownDir bool, port int, m mode) (*Server, error) {
 		addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		dir:    dir,
 		ownDir: ownDir,
-		output: &lockedBuffer{},
+		output: &testsupport.SyncBuffer{Max: maxOutput},
 		exited: make(chan struct{}),
 	}
 	args := []string{
@@ -369,27 +371,5 @@ func (s *Server) kill() {
 	<-s.exited
 }
 
-// lockedBuffer collects the server's output for error messages; written by
-// the exec copier goroutine, read by the starter.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
 // maxOutput keeps a chatty server from growing memory without bound.
 const maxOutput = 64 << 10
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() < maxOutput {
-		l.b.Write(p)
-	}
-	return len(p), nil
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}

@@ -1,0 +1,20 @@
+package mailrewrite
+
+import (
+	"testing"
+
+	"github.com/pixelgate/pixelgate/internal/testsupport"
+)
+
+// TestRewriteEngineDependsOnItsRulesOnly: the rewrite engine (this package
+// and everything under it) is pure: it decides what a message becomes from
+// the message, the consent decision and its rules. What stores, serves or
+// measures belongs to the packages around it, which import the engine and
+// never the other way round. An import of the consent store, the relay,
+// the web side, the commands, Prometheus or net/http would make the engine
+// carry them into every user and every fuzz run.
+func TestRewriteEngineDependsOnItsRulesOnly(t *testing.T) {
+	const module = "github.com/pixelgate/pixelgate/"
+	testsupport.ForbidDeps(t, "./...", module+"consent", module+"proxy", module+"web", module+"cmd",
+		module+"internal", "github.com/prometheus", "net/http")
+}
