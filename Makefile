@@ -21,8 +21,8 @@ test-race:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Relay throughput against a plain go-smtp pass-through relay in the same run
-# (issue 4): BENCH_N recipients of a 60 KB message at BENCH_C sessions, one and
+# Relay throughput against a plain go-smtp pass-through relay in the same run:
+# BENCH_N recipients of a 60 KB message at BENCH_C sessions, one and
 # ten recipients per transaction, embedded store then
 # Redis (skipped with a message when redis-server is missing). Loopback only.
 BENCH_N ?= 2000
@@ -35,7 +35,7 @@ bench-relay: build
 	  $(GO) run ./proxy/cmd/bench-relay -pixelgate bin/pixelgate -n $(BENCH_N) -c $(BENCH_C) -rcpts 10 -redis; \
 	else echo "bench-relay: redis-server not installed, Redis runs skipped"; fi
 
-# Pixel endpoint load (issue 5): /o/{token}.gif with many distinct valid
+# Pixel endpoint load: /o/{token}.gif with many distinct valid
 # tokens against a real redis-server, interleaved with a minimal chi handler
 # doing one Redis GET per request; prints req/s, p50, p99 and the ratio.
 # Loopback only, bounded by PIXEL_ROUNDS slices of PIXEL_SLICE per handler.

@@ -24,7 +24,7 @@ import (
 // secretLen is the size of every generated secret (256 bits).
 const secretLen = 32
 
-// File names inside the keys directory (DESIGN §4).
+// File names inside the keys directory (--keys-dir, operator guide §9).
 const (
 	recipientSecretName = "recipient.key"
 	auditKeyName        = "audit.key"
@@ -321,7 +321,7 @@ func (kr *Keyring) TokenKeyIDs() []uint8 {
 	return ids
 }
 
-// RecipientKey derives the recipient key of an address (DESIGN §4): the
+// RecipientKey derives the recipient key of an address: the
 // HMAC-SHA256 of the normalised address, truncated to 128 bits. The address
 // itself is never kept (R6, R8).
 func (kr *Keyring) RecipientKey(addr string) (Key, error) {
@@ -341,7 +341,7 @@ func (kr *Keyring) AuditChain() AuditChain { return NewAuditChain(kr.audit) }
 
 // Fingerprint identifies the recipient and audit secrets without revealing
 // them, for Store.CheckFingerprint: two processes with different secrets
-// would split recipients and break the audit chain (DESIGN §4). Token keys
+// would split recipients and break the audit chain (R10). Token keys
 // are left out because they rotate.
 func (kr *Keyring) Fingerprint() string {
 	m := hmac.New(sha256.New, kr.recipient)

@@ -1,6 +1,6 @@
 // Package consent is pixelgate's consent domain and its storage: recipient
 // keys, tokens, consent records and their evidence, opens, campaign counters,
-// the audit log and retention (DESIGN §1, §4).
+// the audit log and retention (docs/architecture.md, "The store contract").
 //
 // The Store interface is the stable contract; boltstore (embedded, the
 // zero-setup default) and redisstore (production, shared by replicas)
@@ -14,7 +14,7 @@ import (
 
 // Store is everything pixelgate keeps. Every method takes a context and
 // returns wrapped, typed errors (see errors.go) so that callers can fail
-// closed: the relay treats any Lookup error as "not granted" (DESIGN §2).
+// closed: the relay treats any Lookup error as "not granted" (R1).
 //
 // No method takes or stores a plain email address (R6, R8): callers derive a
 // Key with a Keyring first.
@@ -100,7 +100,7 @@ type Store interface {
 
 	// Fingerprint returns the secrets fingerprint stored on first use, or
 	// stores fp when none is stored yet. A mismatch is ErrSecretsMismatch:
-	// replicas and CLI calls must share the same secrets (DESIGN §4).
+	// replicas and CLI calls must share the same secrets (operator guide §6).
 	CheckFingerprint(ctx context.Context, fp string) error
 
 	Ping(ctx context.Context) error

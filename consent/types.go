@@ -10,7 +10,7 @@ import (
 )
 
 // Key is a recipient key: HMAC-SHA256(secret, normalised address) truncated
-// to 128 bits (DESIGN §4). It is the only form in which a recipient is kept.
+// to 128 bits (R6). It is the only form in which a recipient is kept.
 type Key [16]byte
 
 // String is the lower-case hex form used in storage keys and exports.
@@ -150,7 +150,7 @@ type Send struct {
 	At time.Time
 	// Count is how many messages this records; 0 means 1. The relay adds
 	// its sends up and records them in bulk, so one store write carries
-	// many messages (issue 4).
+	// many messages.
 	Count int
 }
 

@@ -1,7 +1,7 @@
 // Package e2e runs the real pixelgate binary as an operator would: several
 // `pixelgate serve` processes sharing one real redis-server, a real SMTP
 // peer as the ESP, and plain HTTP and SMTP clients as the recipients and
-// the sender (issue 7, DESIGN §6 "Scale-out").
+// the sender (operator guide §6).
 package e2e
 
 import (
@@ -223,7 +223,7 @@ func testReplicas(t *testing.T, c *sharedCluster) {
 	openPixel(t, a, pixel)
 	openPixel(t, b, pixel)
 	st := c.store(t)
-	// The relays write send counts about once a second (issue 4).
+	// The relays write send counts about once a second (proxy/sendtally.go).
 	camps, err := st.Campaigns(t.Context())
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if camps, err = st.Campaigns(t.Context()); err != nil || len(camps) == 1 && camps[0].SendsGranted+camps[0].SendsNotGranted == 2 {

@@ -12,7 +12,7 @@ import (
 )
 
 // Reason codes. Every finding carries at least one; they are what
-// `rewrite --explain` and `scan` print and what metrics count (DESIGN §5).
+// `rewrite --explain` and `scan` print and what metrics count (operator guide §11).
 const (
 	ReasonRule         = "rule"            // "rule:<rule id>": the tracker rules matched
 	ReasonOpenEndpoint = "open-endpoint"   // generic open-pixel path shape with a per-message token
@@ -99,7 +99,7 @@ func imageCarrier(kind string) bool {
 }
 
 // isRemote: only http(s) and scheme-relative URLs make a mail client reach
-// the network; cid: and data: never do (DESIGN §5).
+// the network; cid: and data: never do.
 func isRemote[T string | []byte](raw T) bool {
 	i := 0
 	for i < len(raw) && isSpaceASCII(raw[i]) {
@@ -307,7 +307,7 @@ var contentOnly = []string{ReasonContent}
 
 // resourceFacts is what the rules say about one remote resource URL (as
 // classify cleaned it), the same for every recipient: the Rewriter keeps
-// it across messages like linkFacts (issue 4). Shared: never changed.
+// it across messages like linkFacts. Shared: never changed.
 type resourceFacts struct {
 	raw       string   // the URL, as classify cleaned it
 	u         *url.URL // nil: not a URL we can reason about
@@ -332,7 +332,7 @@ type resourceFacts struct {
 
 // srcString is an attribute's URL as a string: the resource memo's own copy
 // when it knows the URL exactly as written, so a campaign's known images
-// cost no copy (issue 4).
+// cost no copy.
 func (j *job) srcString(b []byte) string {
 	if !j.r.noMemo {
 		if f, ok := memo.GetBytes(&j.r.resourceMemo, b); ok {
@@ -384,7 +384,7 @@ func isPixel(w, h int) bool {
 
 // isTiny: a tracking pixel declares itself 1×1 or 0×0; the rule also takes
 // a single tiny dimension and small areas, but not a thin divider line such
-// as 1×23 or 600×1, which is layout (issue 2: ≤ 2 or area ≤ 25).
+// as 1×23 or 600×1, which is layout (≤ 2 or area ≤ 25).
 func isTiny(w, h int) bool {
 	switch {
 	case w == 0 || h == 0:

@@ -348,7 +348,7 @@ func short(name string) string {
 
 // TestCorpusMemo: on the real mail of the corpus, each message's copies
 // for its own recipient and for others get from a Rewriter that has seen
-// the campaign exactly what a fresh one gives (issue 4's memo).
+// the campaign exactly what a fresh one gives (the Rewriter's memo).
 func TestCorpusMemo(t *testing.T) {
 	labels := corpusLabels(t)
 	warm, cold := newTestRewriter(t), memoFreeRewriter(t)

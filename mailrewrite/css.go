@@ -168,7 +168,7 @@ type styleInfo struct {
 }
 
 // readStyle is readStyle(style) through the Rewriter's memo: a campaign's
-// inline styles repeat from tag to tag and from copy to copy (issue 4).
+// inline styles repeat from tag to tag and from copy to copy.
 func (j *job) readStyle(style []byte) styleInfo {
 	if len(style) == 0 || j.r.noMemo {
 		return readStyle(style)
@@ -182,7 +182,7 @@ func (j *job) readStyle(style []byte) styleInfo {
 }
 
 // readStyle interprets the declarations that can hide an element or make
-// it a pixel (DESIGN §5): display:none, visibility:hidden, opacity 0, zero
+// it a pixel (R1): display:none, visibility:hidden, opacity 0, zero
 // max-height, width/height in px.
 func readStyle(style []byte) styleInfo {
 	si := styleInfo{w: -1, h: -1}

@@ -3,7 +3,7 @@
 // and strips or swaps them according to the recipient's consent (R1, R3, R12).
 //
 // It is pure: it knows nothing of Redis, HTTP or SMTP. Input is message bytes
-// and a Decision, output is message bytes and a Report (DESIGN §3).
+// and a Decision, output is message bytes and a Report (kept pure by deps_test.go).
 package mailrewrite
 
 // Consent is the recipient's consent as the rewrite needs it. Anything but
@@ -69,7 +69,7 @@ type Decision struct {
 	AskConsent bool
 	// Ask, when set, replaces AskConsent: it is called at most once, and
 	// only when the message has the request placeholder, so that a caller
-	// whose answer costs a store round trip pays it only then (issue 4).
+	// whose answer costs a store round trip pays it only then.
 	Ask func() bool
 	// TrackClicks: route a consenting recipient's links through pixelgate's
 	// redirect (opt-in click analytics).
@@ -82,7 +82,7 @@ type Decision struct {
 	Learned PerRecipientMatcher
 	// CountOnly: the caller needs only Report.CountFindings (the relay's
 	// metrics), so findings are counted as they come and Report.Findings
-	// stays empty: a campaign message has hundreds of them (issue 4).
+	// stays empty: a campaign message has hundreds of them.
 	CountOnly bool
 	// SkipResources: the caller will not learn from this copy, so
 	// Report.Resources stays empty.

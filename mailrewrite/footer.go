@@ -4,7 +4,7 @@ import (
 	"strings"
 )
 
-// Placeholders a sender may put in a template (issue 2, issue 5).
+// Placeholders a sender may put in a template (operator guide §3).
 const (
 	// PlaceholderConsentURL is replaced by the recipient's consent page URL
 	// wherever it appears; a message holding it gets no extra footer.

@@ -12,13 +12,13 @@ import (
 )
 
 // identity finds the recipient's address inside URLs in the forms senders
-// use to key a request to a person (DESIGN §5, R6): plain, URL-encoded,
+// use to key a request to a person (R6): plain, URL-encoded,
 // base64, or the hex MD5/SHA-1/SHA-256 of it, hex in either case.
 type identity struct {
 	// folded needles are searched in the lower-cased, percent-decoded URL.
 	folded []needle
 	// exact needles (base64) are case-sensitive; exactSet finds any of
-	// them in one pass over a URL (issue 4: a URL was read once per needle).
+	// them in one pass over a URL rather than one pass per needle.
 	exact    []needle
 	exactSet *wordSet
 	minExact int // the shortest exact needle

@@ -12,7 +12,7 @@ import (
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
 )
 
-// Reason codes of learnt parts and untouched links (issue 8).
+// Reason codes of learnt parts and untouched links (R12).
 const (
 	// ReasonLearned: "learned:<parts>": these parts of the URL differ
 	// between recipients' copies of this campaign (learn.Shapes).
@@ -67,7 +67,7 @@ func (j *job) learnedLink(u *url.URL, dest string, reasons []string) (string, []
 }
 
 // keepUnsubscribe undoes any change to an unsubscribe or preferences link
-// (issue 8: never touched) and says so in its finding.
+// (never touched, so unsubscribing keeps working) and says so in its finding.
 func (j *job) keepUnsubscribe(t *tagEdit, raw string, unsubURL bool, r *linkResult) {
 	if (r.href == raw && !r.tracked) || !j.unsubscribe(raw, unsubURL, t.d.src, t.end) {
 		return
@@ -103,7 +103,7 @@ const maxLinkText = 2048
 // its URL or text says it unsubscribes or manages preferences. tagEnd is
 // where the link's start tag ends in src. The link's text is read only
 // when its URL does not decide: most tracked links are not unsubscribe
-// links, and this runs for each of them (issue 4).
+// links, and this runs for each of them.
 func (j *job) unsubscribe(raw string, unsubURL bool, src []byte, tagEnd int) bool {
 	for _, h := range j.listUnsubscribe {
 		if raw == h {
@@ -120,7 +120,7 @@ func (j *job) unsubscribe(raw string, unsubURL bool, src []byte, tagEnd int) boo
 
 // wordSet finds any of a few words in a text in one pass: at each byte
 // only the words that start with it are compared (a pass per word was a
-// tenth of the rewrite, issue 4).
+// tenth of the rewrite).
 type wordSet struct {
 	// group[c] is 1 + the index in groups of the words starting with c,
 	// 0 for none: a small table, as one is made per message (identity).

@@ -60,7 +60,7 @@ type linkResult struct {
 // linkFacts is what the rules say about one link URL as written, the same
 // for every recipient: the Rewriter keeps it across messages, so that a
 // campaign's links go through the rules once rather than once per copy
-// (issue 4). What depends on the recipient (identity, learnt parts, click
+// (BenchmarkRewrite). What depends on the recipient (identity, learnt parts, click
 // analytics) is decided per message in judgeLink. A kept linkFacts is
 // shared by concurrent rewrites: nothing in it is ever changed.
 type linkFacts struct {

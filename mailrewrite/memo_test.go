@@ -10,7 +10,7 @@ import (
 )
 
 // The Rewriter keeps what the rules say about each link across messages
-// (issue 4). A later copy of a campaign, for any recipient, must get
+// (linkFacts). A later copy of a campaign, for any recipient, must get
 // exactly what a Rewriter that never saw the campaign gives: the memo must
 // not carry one recipient's identity, consent or click wrapping into
 // another's message. The relay's ways of calling (CountOnly, SkipResources, AppendRewrite)

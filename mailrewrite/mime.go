@@ -10,7 +10,7 @@ import (
 // The MIME walk records byte offsets instead of building a decoded tree, so
 // that everything the rewrite does not touch (headers, preamble, epilogue,
 // boundaries, other parts) is copied from the input byte for byte; only the
-// body of a rewritten leaf is replaced (DESIGN §5).
+// body of a rewritten leaf is replaced (TestBytePreservation).
 
 // maxDepth bounds multipart nesting; real mail stays far below it, and a
 // bound keeps hostile input from exhausting the stack.

@@ -56,7 +56,7 @@ func decisionFor(c Consent) Decision {
 
 // TestBytePreservation: putting the input's body back into every part the
 // rewrite changed must give the input exactly, so headers, preamble,
-// epilogue, boundaries and every other part are byte-identical (DESIGN §5).
+// epilogue, boundaries and every other part are byte-identical.
 func TestBytePreservation(t *testing.T) {
 	rw := newTestRewriter(t)
 	for _, fx := range fixtures(t) {

@@ -6,7 +6,7 @@ import (
 )
 
 // plainIsRemote is isRemote's plain string form, as it read before it
-// took bytes without copying them (issue 4).
+// took bytes without copying them.
 func plainIsRemote(raw string) bool {
 	s := strings.TrimSpace(raw)
 	if len(s) >= 2 && s[0] == '/' && s[1] == '/' {

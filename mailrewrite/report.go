@@ -61,7 +61,7 @@ type Report struct {
 
 	// Resources are the remote resources and links of the message as it
 	// came in, in document order: what the per-campaign learner compares
-	// between recipients' copies (issue 8). They hold per-recipient values,
+	// between recipients' copies (R12). They hold per-recipient values,
 	// so they never appear in the JSON report.
 	Resources []learn.Resource `json:"-"`
 
@@ -88,7 +88,7 @@ type FindingCount struct {
 }
 
 // CountFindings counts findings by reason code, vendor and action, for
-// metrics (issue 7: trackers stripped or swapped by reason and vendor).
+// metrics (trackers stripped or swapped by reason and vendor).
 // With Decision.CountOnly the counts were kept as the findings came.
 func (r *Report) CountFindings() map[FindingCount]int {
 	out := map[FindingCount]int{}

@@ -144,7 +144,7 @@ func (r *Rewriter) Rewrite(msg []byte, d Decision) (out []byte, rep *Report, err
 }
 
 // AppendRewrite is Rewrite appending the message to dst, so that a caller
-// rewriting message after message can reuse one buffer (the relay, issue 4).
+// rewriting message after message can reuse one buffer (the relay).
 // dst must not overlap msg.
 func (r *Rewriter) AppendRewrite(dst, msg []byte, d Decision) (out []byte, rep *Report, err error) {
 	defer func() {
@@ -220,7 +220,7 @@ func (r *Rewriter) AppendRewrite(dst, msg []byte, d Decision) (out []byte, rep *
 		if p.codec.identity() && p.e.bodyStart >= lastEnd {
 			// The part's content is the message's own bytes: its edits
 			// apply to the message directly, saving a copy of the body
-			// per message (issue 4). The parts come in document order
+			// per message. The parts come in document order
 			// and each one's edits are sorted and disjoint, so top
 			// stays sorted.
 			sp := splice{p: p, from: len(top)}
@@ -303,7 +303,7 @@ func (r *Rewriter) ScanHTML(doc []byte, recipient string) (rep *Report, err erro
 }
 
 // ownPrefixes derives where pixelgate's consent pages, pixels and click
-// redirects live from the consent URL (DESIGN §7: /c/{token},
+// redirects live from the consent URL (web/router.go: /c/{token},
 // /o/{token}.gif and /l/{token} on one origin).
 func ownPrefixes(consentURL string) (consent, pixel, link string) {
 	u, err := url.Parse(consentURL)

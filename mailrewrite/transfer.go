@@ -5,7 +5,7 @@ import (
 	"encoding/base64"
 )
 
-// A rewritten part keeps its Content-Transfer-Encoding (DESIGN §5): bodies
+// A rewritten part keeps its Content-Transfer-Encoding (RFC 2045 §6): bodies
 // are decoded before matching — quoted-printable soft line breaks split URLs
 // — and re-encoded the same way after the edits.
 

@@ -48,7 +48,7 @@ func plainFoldURL(raw string) string {
 
 // FuzzUnsubscribeFold checks that the unsubscribe test reads a link's URL
 // and text as the plain string functions do, so that no unsubscribe link
-// is touched (issue 8) because of the faster reading (issue 4).
+// is touched (R12) because of the faster reading.
 func FuzzUnsubscribeFold(f *testing.F) {
 	for _, s := range []string{
 		`>Se D&Eacute;SINSCRIRE&nbsp;ici</a>`,

@@ -74,7 +74,7 @@ const initialDataBuffer = 96 << 10
 
 // dataBuffers recycles the buffers messages are read into: a campaign is
 // thousands of messages of one size, and a fresh buffer for each was a
-// sixth of the relay's garbage (issue 4). Only buffers up to
+// sixth of the relay's garbage. Only buffers up to
 // maxPooledBuffer are kept, so one huge message does not stay resident.
 type dataBuffers struct{ pool sync.Pool }
 

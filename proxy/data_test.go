@@ -82,7 +82,7 @@ func FuzzCheckLinesSameAsByByte(f *testing.F) {
 	})
 }
 
-// The DATA buffers are reused from message to message (issue 4): every
+// The DATA buffers are reused from message to message (proxy/data.go): every
 // message delivered must be its own, whatever was read into the buffer
 // before it, on one connection and across parallel ones.
 func TestDataBuffersReused(t *testing.T) {

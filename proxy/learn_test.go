@@ -47,7 +47,7 @@ func withLearning(t testing.TB, out **learnstore.Store) harnessOption {
 
 // Three recipients of one campaign, none consenting: the first two copies
 // get every rule but the unknown tokens; from them the relay learns what
-// varies, and the third copy arrives without it (issue 8).
+// varies, and the third copy arrives without it (R12).
 func TestRelayLearnsPerRecipientParts(t *testing.T) {
 	kinds := map[string]storeMaker{"bolt": boltStore}
 	var srv *redistest.Server

@@ -64,7 +64,7 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 		DefaultLanguage: r.cfg.DefaultLanguage,
 	}
 	// The rewritten copy and the final message go in reused buffers: after
-	// the read buffer they were the relay's largest garbage (issue 4).
+	// the read buffer they were the relay's largest garbage.
 	// Nothing keeps either once Deliver returned (sendCopy is synchronous).
 	rw, err := r.cfg.Rewrite(r.buffers.get(), t.msg, d)
 	defer func() { r.buffers.put(rw.Msg) }()
@@ -127,7 +127,7 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 }
 
 // afterDelivery adds the send to the campaign's tally, written in bulk
-// (issue 4), and records the consent request (R5) and feeds the original
+// (proxy/sendtally.go), and records the consent request (R5) and feeds the original
 // copy to the campaign's learner in the background; Shutdown waits for
 // both. When too much is pending the work runs inline, which slows the
 // client instead of piling up goroutines.
@@ -163,8 +163,8 @@ func (r *Relay) afterDelivery(log *slog.Logger, k consent.Key, send consent.Send
 
 // pendingLookup is a consent lookup under way. It starts when the client
 // names the recipient, so that the store's round trip (Redis) overlaps the
-// transfer of the message instead of adding to the wait for the reply
-// (issue 4). Consent is still read at send time: milliseconds before the
+// transfer of the message instead of adding to the wait for the reply.
+// Consent is still read at send time: milliseconds before the
 // hand-over, as before.
 type pendingLookup struct {
 	done       chan struct{}
@@ -194,7 +194,7 @@ func (p *pendingLookup) wait() (consent.State, bool) {
 }
 
 // lookup returns the recipient's consent state; failClosed is true when the
-// store could not answer, and the state is then None (DESIGN §2).
+// store could not answer, and the state is then None (R1).
 func (r *Relay) lookup(k consent.Key) (state consent.State, failClosed bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
 	defer cancel()
@@ -317,7 +317,7 @@ func (r *Relay) deliveryFailed(err error) error {
 	return se
 }
 
-// unparseable is the 554 5.6.0 reply with the reason (issue 4).
+// unparseable is the 554 5.6.0 reply with the reason (RFC 3463 §3.7).
 func unparseable(err error) error {
 	// SMTP replies are ASCII lines (RFC 5321 §4.2).
 	reason := strings.Map(func(r rune) rune {

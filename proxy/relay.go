@@ -142,11 +142,11 @@ type Config struct {
 	DefaultLanguage string
 
 	// SendTally bounds how campaign send counts are added up and written
-	// in bulk (issue 4).
+	// in bulk.
 	SendTally SendTallyConfig
 
 	// Learn keeps, per campaign, which URL parts differ between
-	// recipients' copies (issue 8); nil disables learning.
+	// recipients' copies (R12); nil disables learning.
 	Learn *learnstore.Store
 
 	ESP        ESP

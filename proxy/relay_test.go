@@ -301,7 +301,7 @@ func TestRelayRewritesPerConsent(t *testing.T) {
 		t.Errorf("granted recipients metric %v", v)
 	}
 	// Operators see which vendors' trackers were stripped or swapped
-	// (issue 7): the SendGrid pixel, once per recipient.
+	// (operator guide §10): the SendGrid pixel, once per recipient.
 	if v := findings(h.metrics, map[string]string{"vendor": "SendGrid"}); v < 2 {
 		t.Errorf("findings of vendor SendGrid counted %v, want at least 2 (one per recipient)", v)
 	}

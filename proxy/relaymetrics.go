@@ -19,7 +19,7 @@ type RelayMetrics struct {
 	// code, vendor and action (bounded sets from mailrewrite and its rules).
 	Findings *prometheus.CounterVec
 	// FailClosed counts consent lookups that failed and were treated as
-	// "not granted" (DESIGN §2).
+	// "not granted" (R1).
 	FailClosed prometheus.Counter
 	// UpstreamSeconds is the time the upstream took to accept a message.
 	UpstreamSeconds prometheus.Histogram

@@ -62,7 +62,7 @@ func (c *SendTallyConfig) defaults() {
 const tallyWriters = 8
 
 // sendTally adds up delivered messages per campaign and consent and writes
-// them with one RecordSend per (campaign, granted) (issue 4): under load,
+// them with one RecordSend per (campaign, granted): under load,
 // the embedded store's commit (write and fdatasync) then carries a second
 // of messages instead of a few. Only counts are held: no recipient (R8).
 type sendTally struct {

@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// This file is the one place where settings are read (DESIGN §7): a flag on
+// This file is the one place where settings are read (operator guide §2): a flag on
 // the command line wins, then the environment variable PIXELGATE_<FLAG>
 // (upper case, '-' as '_'), then the config file named by --config (or
 // PIXELGATE_CONFIG), then the flag's default.

@@ -143,7 +143,7 @@ func TestConsentAndDSAROnEmbeddedStore(t *testing.T) {
 }
 
 // TestConsentWhileServerRuns: the server holds the bbolt file, the CLI goes
-// through its admin socket (DESIGN §7).
+// through its admin socket (consent/remote).
 func TestConsentWhileServerRuns(t *testing.T) {
 	dir := cliDataDir(t)
 	fs := newFlagSet(&environ{stderr: &bytes.Buffer{}, getenv: func(string) string { return "" }}, "serve", "")
@@ -204,7 +204,7 @@ func TestConsentOnRedis(t *testing.T) {
 	flags := []string{"--redis-url", srv.URL(), "--keys-dir", keys, "--data-dir", cliDataDir(t)}
 	exercise(t, flags...)
 	checkAudit(t, auditOf(t, flags...))
-	// Another machine with other secrets must be refused (DESIGN §4).
+	// Another machine with other secrets must be refused (operator guide §6).
 	_, err := runAudited(t, "consent", "grant", "--redis-url", srv.URL(), "--keys-dir", filepath.Join(t.TempDir(), "k2"), addr)
 	if err == nil || !errors.Is(err, consent.ErrSecretsMismatch) || !strings.Contains(err.Error(), "--keys-dir") {
 		t.Errorf("other secrets: %v, want a clear mismatch error", err)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -351,6 +352,50 @@ func TestOperatorGuideMetricsExist(t *testing.T) {
 	for _, m := range names {
 		if !strings.Contains(code.String(), `"`+m[1]+`"`) {
 			t.Errorf("operator guide lists %s, which no code defines", m[1])
+		}
+	}
+}
+
+// unresolvableCitation matches citations a clone of the repository cannot
+// follow: sections of a design file kept outside it, and tracker issue
+// numbers. Comments and docs cite the rule (R1–R12), the RFC section or a
+// section of docs/ instead. The patterns are written so that this file
+// does not match them itself.
+var unresolvableCitation = regexp.MustCompile(`DESIGN(?:\.md| §)|(?i:\bissues? #?[0-9]+\b)`)
+
+// TestNoUnresolvableCitations: no tracked file (except the corpora under
+// testdata/, which are mail as found in the wild) cites a design section
+// or an issue number.
+func TestNoUnresolvableCitations(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed: cannot list the tracked files")
+	}
+	out, err := exec.Command("git", "-C", "../..", "ls-files", "-z").Output()
+	if err != nil {
+		t.Skipf("not a git checkout (git ls-files: %v)", err)
+	}
+	files := strings.Split(strings.TrimRight(string(out), "\x00"), "\x00")
+	if len(files) < 100 {
+		t.Fatalf("git ls-files listed %d files", len(files))
+	}
+	for _, f := range files {
+		if strings.Contains("/"+f, "/testdata/") && !strings.HasSuffix(f, ".md") {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("../..", f))
+		if err != nil {
+			if os.IsNotExist(err) { // deleted in the work tree, not yet committed
+				continue
+			}
+			t.Fatal(err)
+		}
+		if bytes.IndexByte(raw, 0) >= 0 { // binary: images, fonts
+			continue
+		}
+		for i, line := range strings.Split(string(raw), "\n") {
+			if m := unresolvableCitation.FindString(line); m != "" {
+				t.Errorf("%s:%d cites %q, which a clone cannot resolve: cite the rule, the RFC section or a section of docs/", f, i+1, m)
+			}
 		}
 	}
 }

@@ -12,11 +12,11 @@ import (
 
 // learnSecretName derives the key of the learner's value fingerprints from
 // the recipient-key secret, so that every replica sharing the secrets
-// (DESIGN §4) computes the same fingerprints, and nobody without them can
+// (operator guide §6) computes the same fingerprints, and nobody without them can
 // test a guess against a stored one.
 const learnSecretName = "learned-url-fingerprints@pixelgate.invalid"
 
-// learner is the per-campaign URL learner of `serve` (issue 8), nil with
+// learner is the per-campaign URL learner of `serve` (R12), nil with
 // --learn=false.
 func (s *serveSettings) learner(store consent.Store, kr *consent.Keyring, reg prometheus.Registerer, logger *slog.Logger) (*learnstore.Store, error) {
 	if !*s.learn {

@@ -1,6 +1,6 @@
 // Command pixelgate is the tracking-pixel consent proxy: an SMTP relay that
 // rewrites every outbound message per recipient, the pixel endpoint, the
-// consent pages and the analytics dashboard (see README.md and DESIGN §7).
+// consent pages and the analytics dashboard (see README.md and docs/).
 package main
 
 import (

@@ -10,7 +10,7 @@ import (
 )
 
 // pairResult is `scan --pair A B`: what differs between two recipients'
-// copies of one email (issue 8), for a marketing team checking its own
+// copies of one email (R12), for a marketing team checking its own
 // templates.
 type pairResult struct {
 	A           string             `json:"a"`

@@ -35,7 +35,7 @@ import (
 )
 
 // serveSettings are the settings of `serve`, shared with check-config so
-// both read and validate exactly the same thing (DESIGN §7).
+// both read and validate exactly the same thing.
 type serveSettings struct {
 	store storeFlags
 
@@ -566,7 +566,7 @@ loop:
 	}
 
 	// Stop accepting, let transactions in progress finish (bounded), then
-	// close everything (issue 4: SIGTERM).
+	// close everything (SIGTERM, operator guide §3).
 	logger.Info("shutting down", "grace", set.shutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), *set.shutdownGrace)
 	defer cancel()

@@ -17,7 +17,7 @@ import (
 )
 
 // storeSecretFlags say where the secrets live and how long data is kept
-// (DESIGN §4, R9). Every command that opens the store has them, so the CLI
+// (R9; operator guide §8, §9). Every command that opens the store has them, so the CLI
 // and all replicas can point at the same key files.
 type storeSecretFlags struct {
 	keysDir             *string
@@ -57,7 +57,7 @@ func (sf storeFlags) keysDir() string {
 }
 
 // boltPath is the embedded store's file; socketPath the running server's
-// admin socket (DESIGN §7).
+// admin socket (consent/remote).
 func (sf storeFlags) boltPath() string   { return filepath.Join(*sf.dataDir, "pixelgate.db") }
 func (sf storeFlags) socketPath() string { return filepath.Join(*sf.dataDir, remote.SocketName) }
 
@@ -98,7 +98,7 @@ const cliLockWait = 300 * time.Millisecond
 
 // openStore opens the store for a CLI command: Redis when --redis-url is
 // set; otherwise the embedded file, or, when `pixelgate serve` holds that
-// file, the server's admin socket (DESIGN §7).
+// file, the server's admin socket (consent/remote).
 func openStore(ctx context.Context, sf storeFlags) (*storeHandle, error) {
 	if err := checkRecordStore(sf); err != nil {
 		return nil, err
@@ -147,7 +147,7 @@ func openEmbeddedOrSocket(sf storeFlags, opts consent.StoreOptions) (consent.Sto
 
 // checkSecrets refuses to work with secrets other than the ones the store
 // was first used with: recipient keys would not match and the audit chain
-// would break (DESIGN §4).
+// would break (operator guide §6).
 func checkSecrets(ctx context.Context, h *storeHandle) error {
 	err := h.store.CheckFingerprint(ctx, h.keyring.Fingerprint())
 	if errors.Is(err, consent.ErrSecretsMismatch) {
@@ -165,7 +165,7 @@ const purgeEvery = time.Hour
 // openServeStore opens the store for `pixelgate serve`: Redis, or the
 // embedded file, which the server then owns. With the embedded store it also
 // serves the admin socket so CLI commands work while the server runs
-// (DESIGN §7). Either way it starts the periodic retention purge. close
+// (consent/remote). Either way it starts the periodic retention purge. close
 // stops both and closes the store.
 func openServeStore(ctx context.Context, _ *environ, sf storeFlags, log *slog.Logger) (*storeHandle, error) {
 	kr, err := sf.keyring()

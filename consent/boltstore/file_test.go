@@ -35,7 +35,7 @@ func TestFilePrivateLockedAndPersistent(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The running server holds the file; a CLI call must learn that quickly
-	// and go through the admin socket instead (DESIGN §7).
+	// and go through the admin socket instead (consent/remote).
 	if _, err := Open(path, fileOptions(clock)); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second open: %v, want ErrLocked", err)
 	}

@@ -1,6 +1,6 @@
 // Package boltstore is the embedded consent.Store: one bbolt file in the data
-// directory, the zero-setup default of `pixelgate serve` (DESIGN §6). It
-// mirrors the Redis data model (DESIGN §4) in buckets and enforces retention
+// directory, the zero-setup default of `pixelgate serve` (operator guide §1). It
+// mirrors the Redis data model (consent/redisstore/keys.go) in buckets and enforces retention
 // with Purge, which the server runs periodically (consent.RunPurge).
 package boltstore
 
@@ -18,7 +18,7 @@ import (
 )
 
 // ErrLocked: another process (normally `pixelgate serve`) holds the file.
-// CLI commands then go through the server's admin socket (DESIGN §7).
+// CLI commands then go through the server's admin socket (consent/remote).
 var ErrLocked = errors.New("store file is locked by another process")
 
 // Options configure Open.

@@ -18,7 +18,7 @@ import (
 // BenchmarkRedis measures the store's hot paths against a plain GET on the
 // same redis-server through the same client, in the same run and at the
 // same concurrency (storetest.Callers), so the figures compare as ratios
-// (issue 3: target ≥ 0.8 of GET's ops/s). Each sub-benchmark also reports cpu-µs/op, the CPU
+// (the aim: ≥ 0.8 of GET's ops/s). Each sub-benchmark also reports cpu-µs/op, the CPU
 // spent by this process and redis-server per operation: on a shared,
 // loaded machine wall-clock ops/s swing with the neighbours' load, CPU per
 // operation much less.

@@ -17,7 +17,7 @@ import (
 func invalid(msg string) error { return fmt.Errorf("%w: %s", consent.ErrInvalid, msg) }
 
 // wrapErr marks failures to reach Redis or get an answer in time as
-// consent.ErrUnavailable, so callers fail closed on them (DESIGN §2) and can
+// consent.ErrUnavailable, so callers fail closed on them (R1) and can
 // tell them from a programming error.
 func wrapErr(err error) error {
 	if err == nil || errors.Is(err, consent.ErrUnavailable) {

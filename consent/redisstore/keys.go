@@ -18,7 +18,7 @@ const (
 	keyCampaigns = "pg:campaigns"
 	// keyCurrent: hash state digit -> number of keys in that state.
 	keyCurrent = "pg:cs:cur"
-	// keyFingerprint: the secrets fingerprint (DESIGN §4).
+	// keyFingerprint: the secrets fingerprint (Store.CheckFingerprint).
 	keyFingerprint = "pg:fp"
 	// Audit log, one slot: entries scored by sequence, the head (last
 	// entry) and the anchor the first remaining entry chains from.

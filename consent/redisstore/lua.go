@@ -2,7 +2,7 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// The Lua below runs inside Redis, one script per atomic operation (issue 3).
+// The Lua below runs inside Redis, one script per atomic operation.
 // Times are passed in from the store's clock: ms for arithmetic (exact in a
 // Lua double), ns strings where they are only stored. All keys a script
 // touches share one hash tag, except where a comment says the script only

@@ -441,7 +441,7 @@ func TestUnavailableFailsClosed(t *testing.T) {
 }
 
 // TestClusterSeedList: the bare "host:port,host:port" form reaches a
-// Cluster (DESIGN §7).
+// Cluster (operator guide §6, --redis-url).
 func TestClusterSeedList(t *testing.T) {
 	srv := redistest.StartCluster(t)
 	clock := storetest.NewClock(storetest.Start())

@@ -106,7 +106,8 @@ func (s *Store) purgeTag(ctx context.Context, tag string, now int64) error {
 }
 
 // CheckFingerprint stores fp on first use and refuses a different one
-// later (DESIGN §4).
+// later: every replica and CLI call shares one set of secrets
+// (operator guide §6).
 func (s *Store) CheckFingerprint(ctx context.Context, fp string) error {
 	if fp == "" {
 		return fmt.Errorf("check secrets fingerprint: empty fingerprint")

@@ -1,5 +1,5 @@
 // Package redisstore is the production consent.Store: Redis shared by every
-// pixelgate replica (DESIGN §4, §6), through go-redis' UniversalClient so a
+// pixelgate replica (operator guide §6), through go-redis' UniversalClient so a
 // single server, Sentinel or Cluster all work.
 //
 // Layout. Every key starts with "pg:". Keys of one recipient share the hash
@@ -47,7 +47,7 @@ type Options struct {
 	// Timeout bounds each step of a round trip to Redis (dial, wait for a
 	// pooled connection, write, read); 0 means DefaultTimeout. A deadline on
 	// the caller's context applies too. The relay fails closed when either
-	// is exceeded (DESIGN §2).
+	// is exceeded (R1).
 	Timeout time.Duration
 	// PoolSize is the number of connections per Redis node; 0 means
 	// DefaultPoolSize. Keep it at least the number of concurrent callers.
@@ -66,7 +66,7 @@ const (
 	// DefaultTimeout bounds each step of a round trip (Options.Timeout).
 	DefaultTimeout = 2 * time.Second
 	// DefaultPoolSize leaves room above the 64 concurrent callers of a busy
-	// relay and pixel endpoint (issue 3).
+	// relay and pixel endpoint (storetest.Callers).
 	DefaultPoolSize = 128
 	// expiryGrace keeps a tag's expiry index this long after its last member
 	// is due, so a Purge that runs late still learns which consent state

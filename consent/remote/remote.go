@@ -1,7 +1,7 @@
 // Package remote lets CLI commands reach the store of a running `pixelgate
 // serve`: the embedded bbolt file is locked by the server, so the server
 // offers the whole consent.Store over net/rpc on a Unix socket,
-// DATA_DIR/admin.sock, mode 0600 (DESIGN §7). Only the server's OS user (and
+// DATA_DIR/admin.sock, mode 0600. Only the server's OS user (and
 // root) can connect; the socket never listens on the network.
 package remote
 

@@ -11,7 +11,7 @@ import (
 )
 
 // Callers is the number of concurrent callers of the parallel benchmarks:
-// a busy relay and pixel endpoint (issue 3: "at 64 concurrent callers").
+// a busy relay and pixel endpoint.
 const Callers = 64
 
 // benchKeys is how many recipients the benchmarks spread over.

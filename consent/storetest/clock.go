@@ -1,5 +1,5 @@
 // Package storetest is the contract every consent.Store implementation must
-// pass (DESIGN §3: "one contract test suite runs against both"). Run it from
+// pass (docs/architecture.md, "The store contract"). Run it from
 // the implementation's tests:
 //
 //	func TestContract(t *testing.T) {

@@ -217,7 +217,7 @@ func testRecordSend(e *env) {
 }
 
 // testRecordSendCount: one RecordSend may carry many messages (the relay
-// writes its tally in bulk, issue 4).
+// writes its tally in bulk, proxy/sendtally.go).
 func testRecordSendCount(e *env) {
 	t0 := e.clock.Now()
 	e.must(e.st.RecordSend(e.ctx, consent.Send{Campaign: "c1", CampaignName: "Spring sale", Granted: true, At: t0}))

@@ -164,7 +164,7 @@ func TestStats(t *testing.T) {
 	t.Logf("rules: %d tracker (%d vendors), %d params, %d redirects; by source %v",
 		st.TrackerRules, st.Vendors, st.ParamRules, st.RedirectRules, st.BySource)
 	if st.Vendors < 40 {
-		t.Errorf("%d vendors, issue 2 asks for at least 40", st.Vendors)
+		t.Errorf("%d vendors, want at least 40", st.Vendors)
 	}
 	total := 0
 	for src, n := range st.BySource {

@@ -1,5 +1,5 @@
 // Package rules holds pixelgate's tracker and link rules: which URLs are
-// ESP open/click trackers (issue 2, DESIGN §5), which query parameters carry
+// ESP open/click trackers (R1), which query parameters carry
 // a per-recipient value and which click redirects can be unwrapped without
 // contacting the tracker (R12). The rules are data, embedded from versioned
 // JSON files in pixelgate's own format (see README.md here); this package

@@ -8,7 +8,7 @@ import (
 // Generic open-endpoint shapes, for trackers on hosts no rule names (an
 // ESP's custom tracking domain, a sender's own server). A shape alone is
 // not enough: the URL must also carry a per-message token, so that a logo
-// at /img/open.png stays content (issue 2, "Detection").
+// at /img/open.png stays content.
 
 // openPairs are consecutive path segments that name an open endpoint.
 var openPairs = [][2]string{

@@ -35,7 +35,7 @@ type ForwardConfig struct {
 
 // Forwarder sends pixel hits to the ESP's original pixel URL, server-side
 // and asynchronously, so the ESP's statistics keep working without learning
-// the recipient's address, IP address or client (DESIGN §2).
+// the recipient's address, IP address or client (R8).
 type Forwarder struct {
 	client  *http.Client
 	ua      string

@@ -38,7 +38,7 @@ type Deliverer interface {
 }
 
 // Outbox writes each message to DIR/*.eml: what recipients would get when
-// no upstream is configured (DESIGN §6 zero config).
+// no upstream is configured (the zero-config default, operator guide §1).
 type Outbox struct {
 	dir string
 	now func() time.Time

@@ -17,7 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// UpstreamConfig is where the relay forwards mail (DESIGN §7 --upstream).
+// UpstreamConfig is where the relay forwards mail (--upstream).
 type UpstreamConfig struct {
 	// URL is smtp://[user:pass@]host[:port][?tls=none] (STARTTLS required
 	// unless tls=none) or smtps://[user:pass@]host[:port] (implicit TLS).

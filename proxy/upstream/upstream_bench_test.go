@@ -15,7 +15,7 @@ import (
 // BenchmarkUpstreamDeliver hands the load script's 60 KB campaign to a real
 // go-smtp sink on 127.0.0.1 over one reused connection, through pixelgate's
 // upstream client and through go-smtp's stock client, in the same run: the
-// two differ in how they write DATA (issue 4). The sink's own reading is
+// two differ in how they write DATA. The sink's own reading is
 // in both figures.
 func BenchmarkUpstreamDeliver(b *testing.B) {
 	sink := testsupport.StartSink(b, smtpsink.Options{Behaviour: func(*smtpsink.Message) smtpsink.Action {

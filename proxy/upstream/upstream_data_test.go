@@ -75,7 +75,7 @@ func TestDataWriterMatchesDotWriter(t *testing.T) {
 }
 
 // TestDataWriterOneWrite: a campaign leaves in one write call where
-// DotWriter made about fifteen (the cost issue 4 measured).
+// DotWriter made about fifteen (the cost BenchmarkUpstreamDeliver measures).
 func TestDataWriterOneWrite(t *testing.T) {
 	msg := benchmail.Campaign(60 << 10)
 	got, writes := ourData(t, msg, dataChunk)

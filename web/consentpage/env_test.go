@@ -18,7 +18,7 @@ import (
 )
 
 // storeKinds are the two real stores every HTTP test runs against: the
-// embedded one and Redis (a real redis-server, DESIGN §6).
+// embedded one and Redis (a real redis-server).
 var storeKinds = []struct {
 	name string
 	open func(t *testing.T, kr *consent.Keyring) consent.Store

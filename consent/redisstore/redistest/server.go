@@ -1,6 +1,6 @@
 // Package redistest starts a real, throw-away redis-server on a free loopback
 // port for tests and benchmarks. The Redis path is never tested against a
-// fake (DESIGN §6); when the binary is missing, tests skip with a message
+// fake; when the binary is missing, tests skip with a message
 // that says how to install it.
 package redistest
 

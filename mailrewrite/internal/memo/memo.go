@@ -1,7 +1,7 @@
 // Package memo is the bounded, generational memo that the rewrite engine
 // keeps its per-URL answers in. A campaign sends the same HTML to every
 // recipient: its few hundred distinct URLs fit, and after the first copy
-// every lookup is a map hit (issue 4), while a stream of mail with ever new
+// every lookup is a map hit, while a stream of mail with ever new
 // URLs can never make it grow past its bounds.
 package memo
 

@@ -270,8 +270,8 @@ func load(ctx context.Context, addr string, msg []byte, n, c, rcpts int, seq *at
 	return time.Since(start), nil
 }
 
-// servePassThrough is the reference relay of issue 4, "a plain go-smtp
-// pass-through relay": a go-smtp server that buffers each message and
+// servePassThrough is the reference relay, a plain go-smtp
+// pass-through relay: a go-smtp server that buffers each message and
 // forwards it with go-smtp's stock client (smtp.NewClient, SendMail's
 // MAIL/RCPT/DATA), over a small pool of reused connections that works as
 // pixelgate's upstream pool does, so the comparison is fair: only
