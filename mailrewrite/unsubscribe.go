@@ -230,25 +230,17 @@ func asciiLinkText(dst, seg []byte) (out []byte, ok bool) {
 		case c == '>':
 			in, space = false, true
 		case in:
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+		case isSpaceASCII(c):
 			space = true
 		default:
 			if space && len(dst) > start {
 				dst = append(dst, ' ')
 			}
 			space = false
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			dst = append(dst, c)
+			dst = append(dst, lowerByte(c))
 		}
 	}
 	return dst, true
-}
-
-func isNameByte(c byte) bool {
-	c |= 0x20
-	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-'
 }
 
 // listUnsubscribeURLs reads the http(s) targets of the top-level
