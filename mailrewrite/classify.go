@@ -114,26 +114,6 @@ func isRemote[T string | []byte](raw T) bool {
 	return hasPrefixFold(s, "//") || hasPrefixFold(s, "http://") || hasPrefixFold(s, "https://")
 }
 
-// isSpaceASCII: the ASCII white space strings.TrimSpace takes off.
-func isSpaceASCII(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
-}
-
-// hasPrefixFold: s starts with prefix (lower-case ASCII), letters in either
-// case.
-func hasPrefixFold[T string | []byte](s T, prefix string) bool {
-	if len(s) < len(prefix) {
-		return false
-	}
-	for i := range len(prefix) {
-		c, p := s[i], prefix[i]
-		if c != p && !('a' <= p && p <= 'z' && c == p-'a'+'A') {
-			return false
-		}
-	}
-	return true
-}
-
 // classify decides what one remote URL is.
 func (j *job) classify(raw string, c carrier) verdict {
 	return j.classifyAt(raw, c, 0)

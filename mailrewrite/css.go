@@ -98,7 +98,7 @@ func cssURLToken(css []byte, i int) (start, end, us, ue, next int, ok bool) {
 		return 0, 0, 0, 0, len(css), false
 	}
 	ue = j
-	for ue > us && isCSSSpace(css[ue-1]) {
+	for ue > us && isHTMLSpace(css[ue-1]) {
 		ue--
 	}
 	return start, j + 1, us, ue, j + 1, true
@@ -124,13 +124,11 @@ func cssString(css []byte, i int) (us, ue, next int, ok bool) {
 }
 
 func skipCSSSpace(css []byte, i int) int {
-	for i < len(css) && isCSSSpace(css[i]) {
+	for i < len(css) && isHTMLSpace(css[i]) {
 		i++
 	}
 	return i
 }
-
-func isCSSSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }
 
 func isIdentChar(c byte) bool {
 	return c == '-' || c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c >= 0x80
@@ -268,39 +266,4 @@ func pxValue(v []byte) int {
 		return n
 	}
 	return -1
-}
-
-// containsFold reports whether b contains the lower-case ASCII needle,
-// ignoring case, without allocating.
-func containsFold(b []byte, needle string) bool {
-	if len(needle) == 0 {
-		return true
-	}
-	// Search for the needle's last byte when it is not a letter (the "("
-	// of "url("): it is rare in styles, so most calls are one IndexByte.
-	last := needle[len(needle)-1]
-	if !isAlpha(last) {
-		for i := len(needle) - 1; i < len(b); {
-			k := bytes.IndexByte(b[i:], last)
-			if k < 0 {
-				return false
-			}
-			i += k
-			if asciiEqualFold(b[i+1-len(needle):i+1], needle) {
-				return true
-			}
-			i++
-		}
-		return false
-	}
-	first, firstUp := needle[0], needle[0]
-	if 'a' <= first && first <= 'z' {
-		firstUp = first - ('a' - 'A')
-	}
-	for i := 0; i+len(needle) <= len(b); i++ {
-		if (b[i] == first || b[i] == firstUp) && asciiEqualFold(b[i:i+len(needle)], needle) {
-			return true
-		}
-	}
-	return false
 }

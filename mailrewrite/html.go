@@ -186,11 +186,11 @@ func (d *htmlDoc) parentHidden() bool {
 	return len(d.stack) > 0 && d.stack[len(d.stack)-1].hidden
 }
 
-func (j *job) startTag(d *htmlDoc, name string, start, end int, spans []attrSpan, selfClosing bool) error {
-	// Attributes are read in place (spans from the lexer, offsets in
-	// d.src): nothing is copied unless a value holds a character reference.
-	raw := d.src
-	var a tagAttrs
+// read fills a with the attributes of the start tag of the element name
+// whose attribute spans (from the lexer, offsets in raw) are spans. They
+// are read in place: nothing is copied unless a value holds a character
+// reference.
+func (a *tagAttrs) read(raw []byte, name string, spans []attrSpan) {
 	var seen uint16 // the first occurrence of an attribute wins (WHATWG §13.2.5.33)
 	var kb [16]byte
 	for _, sp := range spans {
@@ -242,6 +242,11 @@ func (j *job) startTag(d *htmlDoc, name string, start, end int, spans []attrSpan
 		seen |= bit
 		*dst = attrValue(raw[sp.valStart:sp.valEnd])
 	}
+}
+
+func (j *job) startTag(d *htmlDoc, name string, start, end int, spans []attrSpan, selfClosing bool) error {
+	var a tagAttrs
+	a.read(d.src, name, spans)
 	for len(d.stack) > 0 && closesOpen(name, d.stack[len(d.stack)-1].name) {
 		d.stack = d.stack[:len(d.stack)-1]
 	}

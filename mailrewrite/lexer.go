@@ -150,8 +150,6 @@ func (l *lexer) tag(kind tokKind, start, nameAt int) (tokKind, int, int) {
 	return kind, start, e
 }
 
-func isAlpha(c byte) bool { return 'A' <= c&^0x20 && c&^0x20 <= 'Z' }
-
 func untilCloseAngle(src []byte, i int) (end int, closed bool) {
 	if k := bytes.IndexByte(src[i:], '>'); k >= 0 {
 		return i + k + 1, true

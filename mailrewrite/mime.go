@@ -221,38 +221,6 @@ func forEachField(hdr []byte, fn func(name, value []byte)) {
 	flush()
 }
 
-// lowerASCII lower-cases src into dst without allocating; nil when src is
-// longer than dst (such names are never among the ones looked for).
-func lowerASCII[T ~string | ~[]byte](dst []byte, src T) []byte {
-	if len(src) > len(dst) {
-		return nil
-	}
-	for i := 0; i < len(src); i++ {
-		c := src[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst[i] = c
-	}
-	return dst[:len(src)]
-}
-
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // splitMultipart returns the [start,end) spans of the body parts of the
 // multipart body msg[start:end]. Per RFC 2046 §5.1.1 the line break before
 // a delimiter belongs to the delimiter, so a part ends before it. The

@@ -14,8 +14,6 @@ func attrSpans(out []attrSpan, tag []byte) []attrSpan {
 	return spans
 }
 
-func isHTMLSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' }
-
 // attrChange is one change to a start tag: a new value, or removal.
 type attrChange struct {
 	name   string

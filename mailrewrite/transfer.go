@@ -120,21 +120,6 @@ func decodeQP(b []byte) []byte {
 	return out
 }
 
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	default:
-		return c - 'a' + 10
-	}
-}
-
 const upperHex = "0123456789ABCDEF"
 
 // encodeQP encodes content with lines of at most 76 characters (RFC 2045

@@ -378,78 +378,147 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	var logger *slog.Logger
-	if *set.logFormat == "json" {
-		logger = slog.New(slog.NewJSONHandler(env.stderr, nil))
-	} else {
-		logger = slog.New(slog.NewTextHandler(env.stderr, nil))
-	}
+	logger := newServeLogger(*set.logFormat, env)
 
-	// The HTTP listener comes first: without --public-url the links in
-	// every email follow the port it actually got (port 0 = any free one).
-	httpL, err := net.Listen("tcp", *set.httpAddr)
+	httpL, err := listenHTTP(set, &c, logger)
 	if err != nil {
-		return fmt.Errorf("listen HTTP: %w", err)
+		return err
 	}
 	defer httpL.Close()
+
+	st, store, reg, err := openMeteredStore(ctx, env, set, logger)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+
+	sp, err := buildRelay(set, c, st, store, reg, logger)
+	if err != nil {
+		return err
+	}
+	defer sp.delivery.Close()
+
+	deps, httpSrv, err := buildHTTPSide(env, set, c, st, store, reg, sp, logger)
+	if err != nil {
+		return err
+	}
+	defer deps.dash.close()
+	defer deps.pixel.close()
+
+	smtpL, smtpsL, err := listenSMTP(set)
+	if err != nil {
+		return err
+	}
+
+	announce(env, set, c, st, sp, smtpL, smtpsL, httpL)
+	if err := deps.dash.printFirstRunLink(ctx, env.stdout, c.publicURL); err != nil {
+		return err
+	}
+
+	return serveUntilDone(ctx, sp.relay, smtpL, smtpsL, httpSrv, httpL, *set.shutdownGrace, logger)
+}
+
+// newServeLogger is serve's logger, in the --log-format asked for.
+func newServeLogger(format string, env *environ) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(env.stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(env.stderr, nil))
+}
+
+// listenHTTP opens the HTTP listener. It comes first: without --public-url
+// the links in every email follow the port it actually got (port 0 = any
+// free one), so it sets c.publicURL then.
+func listenHTTP(set *serveSettings, c *checked, logger *slog.Logger) (net.Listener, error) {
+	httpL, err := net.Listen("tcp", *set.httpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen HTTP: %w", err)
+	}
 	if c.derived {
 		pu, err := derivePublicURL(httpL.Addr().String(), c.hostname)
 		if err != nil {
-			return err
+			httpL.Close()
+			return nil, err
 		}
 		c.publicURL = pu.url
 	}
 	for _, w := range publicURLWarnings(publicURL{url: c.publicURL, derived: c.derived}, *set.pixel.consentTexts) {
 		logger.Warn(w)
 	}
+	return httpL, nil
+}
 
+// openMeteredStore opens the store and the metrics registry, and returns
+// the store every part below uses: through the meter, so store latency and
+// failures show before the relay starts failing closed. The caller closes
+// st.
+func openMeteredStore(ctx context.Context, env *environ, set *serveSettings, logger *slog.Logger) (*storeHandle, consent.Store, *prometheus.Registry, error) {
 	st, err := openServeStore(ctx, env, set.store, logger)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer st.close()
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// Every part below reaches the store through the meter, so store
-	// latency and failures show before the relay starts failing closed.
 	metered, err := meteredstore.Wrap(st.store, reg, time.Now)
 	if err != nil {
-		return err
+		st.close()
+		return nil, nil, nil, err
 	}
-	// A local name: the admin socket and purge goroutines keep reading
-	// st.store, so it must not be reassigned.
-	store := consent.Store(metered)
+	// A separate value, not st.store: the admin socket and purge goroutines
+	// keep reading st.store, so it must not be reassigned.
+	return st, consent.Store(metered), reg, nil
+}
 
+// relayParts is the SMTP side: the relay and what serve shares with the
+// HTTP side or shows at start.
+type relayParts struct {
+	relay    *proxy.Relay
+	cert     *tlscert.Certificate
+	delivery upstream.Deliverer // the caller closes it
+	hashes   *passhash.Gate
+}
+
+// buildRelay builds the SMTP relay: TLS certificate, DKIM keys, delivery
+// upstream, rewrite engine, learner and SMTP credentials.
+func buildRelay(set *serveSettings, c checked, st *storeHandle, store consent.Store, reg *prometheus.Registry, logger *slog.Logger) (relayParts, error) {
 	cert, err := set.certificate(c.hostname)
 	if err != nil {
-		return err
+		return relayParts{}, err
 	}
 	dkimKeys, err := proxy.LoadDKIMKeys(*set.dkimDir, *set.dkimSelector, *set.dkimSignAll)
 	if err != nil {
-		return err
+		return relayParts{}, err
 	}
 	delivery, err := set.delivery(c, logger)
 	if err != nil {
-		return err
+		return relayParts{}, err
 	}
-	defer delivery.Close()
+	sp := relayParts{cert: cert, delivery: delivery, hashes: set.logins.hashGate()}
+	if sp.relay, err = newRelay(set, c, st, store, reg, logger, sp, dkimKeys); err != nil {
+		delivery.Close()
+		return relayParts{}, err
+	}
+	return sp, nil
+}
+
+// newRelay configures the relay from the settings and the parts built.
+func newRelay(set *serveSettings, c checked, st *storeHandle, store consent.Store, reg *prometheus.Registry, logger *slog.Logger,
+	sp relayParts, dkimKeys *proxy.DKIMKeys) (*proxy.Relay, error) {
 	rewrite, err := newRelayRewrite()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	learner, err := set.learner(store, st.keyring, reg, logger)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	hashes := set.logins.hashGate()
-	creds, err := relayCredentials(store, st.keyring, hashes, time.Now)
+	creds, err := relayCredentials(store, st.keyring, sp.hashes, time.Now)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	relay, err := proxy.NewRelay(proxy.Config{
+	return proxy.NewRelay(proxy.Config{
 		Hostname:                 c.hostname,
-		Cert:                     cert,
+		Cert:                     sp.cert,
 		RelayNetworks:            c.networks,
 		Credentials:              creds,
 		MaxMessageBytes:          *set.maxMessageBytes,
@@ -476,40 +545,48 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 		ESP:                      proxy.ESP(*set.esp),
 		ESPOptions:               set.espOptions(),
 		DKIM:                     dkimKeys,
-		Delivery:                 delivery,
+		Delivery:                 sp.delivery,
 		Metrics:                  proxy.NewRelayMetrics(reg),
 		Logger:                   logger.With("part", "relay"),
 		LogRecipientKeys:         *set.logRecipientKeys,
 		Now:                      time.Now,
 	})
-	if err != nil {
-		return err
-	}
-	deps := &serveDeps{store: store, delivery: delivery, keyring: st.keyring, hashes: hashes, publicURL: c.publicURL,
+}
+
+// buildHTTPSide assembles the pixel endpoint, consent pages, dashboard and
+// API behind one HTTP server. The caller closes deps.dash and deps.pixel.
+func buildHTTPSide(env *environ, set *serveSettings, c checked, st *storeHandle, store consent.Store, reg *prometheus.Registry,
+	sp relayParts, logger *slog.Logger) (*serveDeps, *http.Server, error) {
+	deps := &serveDeps{store: store, delivery: sp.delivery, keyring: st.keyring, hashes: sp.hashes, publicURL: c.publicURL,
 		dataDir: *set.store.dataDir, embedded: *set.store.redisURL == "", outboxDir: set.outboxDir(),
 		maxMessageBytes: *set.maxMessageBytes, registry: reg, logger: logger, now: time.Now,
 		dashboardFlags: set.dashboard, env: env, pixelFlags: set.pixel}
 	handlers, err := httpHandlers(deps)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer deps.dash.close()
-	defer deps.pixel.close()
+	return deps, newHTTPServer(web.NewRouter(handlers), *set.httpReadTimeout, logger), nil
+}
 
-	smtpL, err := net.Listen("tcp", *set.smtpAddr)
+// listenSMTP opens the SMTP listener, and the implicit-TLS one when
+// --smtps-addr is set (smtpsL nil otherwise).
+func listenSMTP(set *serveSettings) (smtpL, smtpsL net.Listener, err error) {
+	smtpL, err = net.Listen("tcp", *set.smtpAddr)
 	if err != nil {
-		return fmt.Errorf("listen SMTP: %w", err)
+		return nil, nil, fmt.Errorf("listen SMTP: %w", err)
 	}
-	var smtpsL net.Listener
 	if *set.smtpsAddr != "" {
 		if smtpsL, err = net.Listen("tcp", *set.smtpsAddr); err != nil {
 			smtpL.Close()
-			return fmt.Errorf("listen SMTPS: %w", err)
+			return nil, nil, fmt.Errorf("listen SMTPS: %w", err)
 		}
 	}
-	httpSrv := newHTTPServer(web.NewRouter(handlers), *set.httpReadTimeout, logger)
+	return smtpL, smtpsL, nil
+}
 
-	certFile, _ := cert.Files()
+// announce tells the operator where each part listens and what it uses.
+func announce(env *environ, set *serveSettings, c checked, st *storeHandle, sp relayParts, smtpL, smtpsL, httpL net.Listener) {
+	certFile, _ := sp.cert.Files()
 	tlsNote := "STARTTLS with " + certFile
 	if smtpsL != nil {
 		tlsNote += ", implicit TLS on " + smtpsL.Addr().String()
@@ -517,11 +594,15 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	fmt.Fprintf(env.stdout, "pixelgate: SMTP relay on %s (%s)\n", smtpL.Addr(), tlsNote)
 	fmt.Fprintf(env.stdout, "pixelgate: HTTP on %s, public URL %s\n", httpL.Addr(), c.publicURL)
 	fmt.Fprintf(env.stdout, "pixelgate: store %s\n", st.describe)
-	fmt.Fprintf(env.stdout, "pixelgate: delivering to %s (esp %s)\n", delivery.Describe(), *set.esp)
-	if err := deps.dash.printFirstRunLink(ctx, env.stdout, c.publicURL); err != nil {
-		return err
-	}
+	fmt.Fprintf(env.stdout, "pixelgate: delivering to %s (esp %s)\n", sp.delivery.Describe(), *set.esp)
+}
 
+// serveUntilDone serves SMTP and HTTP until ctx ends or a server fails,
+// reloading certificates and DKIM keys on SIGHUP; then it stops accepting,
+// lets transactions in progress finish (bounded by grace), and closes
+// everything (SIGTERM must not lose a message being relayed).
+func serveUntilDone(ctx context.Context, relay *proxy.Relay, smtpL, smtpsL net.Listener, httpSrv *http.Server, httpL net.Listener,
+	grace time.Duration, logger *slog.Logger) error {
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
 	serve := func(f func() error) {
@@ -567,8 +648,8 @@ loop:
 
 	// Stop accepting, let transactions in progress finish (bounded), then
 	// close everything (SIGTERM, operator guide §3).
-	logger.Info("shutting down", "grace", set.shutdownGrace.String())
-	sctx, cancel := context.WithTimeout(context.Background(), *set.shutdownGrace)
+	logger.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := relay.Shutdown(sctx); err != nil {
 		logger.Warn("transactions cut at the end of the grace period", "err", err)

@@ -19,6 +19,12 @@ import (
 // eachStore runs fn with a service on the embedded store and on a real
 // redis-server, hashing through a gate with room for slots hashes.
 func eachStore(t *testing.T, slots int, fn func(t *testing.T, s *Service, g *passhash.Gate)) {
+	eachStoreClock(t, slots, func(t *testing.T, s *Service, g *passhash.Gate, _ *storetest.Clock) { fn(t, s, g) })
+}
+
+// eachStoreClock is eachStore that also hands fn the clock of the service
+// and its store.
+func eachStoreClock(t *testing.T, slots int, fn func(t *testing.T, s *Service, g *passhash.Gate, clock *storetest.Clock)) {
 	open := map[string]func(t *testing.T, clock *storetest.Clock) consent.Store{
 		"bolt": func(t *testing.T, clock *storetest.Clock) consent.Store {
 			st, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{StoreOptions: storetest.Options(clock)})
@@ -45,7 +51,7 @@ func eachStore(t *testing.T, slots int, fn func(t *testing.T, s *Service, g *pas
 			if err != nil {
 				t.Fatal(err)
 			}
-			fn(t, s, g)
+			fn(t, s, g, clock)
 		})
 	}
 }
