@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/pixelgate/pixelgate/internal/urlpath"
 	"github.com/pixelgate/pixelgate/mailrewrite/internal/memo"
 	"github.com/pixelgate/pixelgate/mailrewrite/rules"
 )
@@ -303,8 +304,8 @@ func (r *Rewriter) ScanHTML(doc []byte, recipient string) (rep *Report, err erro
 }
 
 // ownPrefixes derives where pixelgate's consent pages, pixels and click
-// redirects live from the consent URL (web/router.go: /c/{token},
-// /o/{token}.gif and /l/{token} on one origin).
+// redirects live from the consent URL: all three routes of package urlpath
+// hang off one root on one origin.
 func ownPrefixes(consentURL string) (consent, pixel, link string) {
 	u, err := url.Parse(consentURL)
 	if err != nil || u.Host == "" {
@@ -315,8 +316,8 @@ func ownPrefixes(consentURL string) (consent, pixel, link string) {
 	if i := strings.LastIndexByte(dir, '/'); i >= 0 {
 		dir = dir[:i+1]
 	}
-	base := origin + strings.TrimSuffix(strings.TrimSuffix(dir, "/"), "/c")
-	return origin + dir, base + "/o/", base + "/l/"
+	base := origin + urlpath.Root(dir)
+	return origin + dir, base + urlpath.PixelPrefix, base + urlpath.LinkPrefix
 }
 
 // collect decodes the leaves the rewrite works on: inline text/html,

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -14,8 +15,11 @@ const DefaultCampaignHeader = "X-Pixelgate-Campaign"
 // dashboard. Subjects are not used: they are often personalised.
 const campaignNameHeader = "X-Pixelgate-Campaign-Name"
 
-// fallbackCampaignHeaders are tried, in order, after the configured header.
-var fallbackCampaignHeaders = []string{"X-Campaign-Id", "X-Mailgun-Campaign-Id", "List-Id"}
+// fallbackCampaignHeaders are tried, in order, after the configured header:
+// a generic campaign id, the ESP profiles' own campaign headers, then the
+// mailing list (RFC 2919). Every profile's header is tried whatever --esp
+// says, so a message keeps its campaign when the ESP changes.
+var fallbackCampaignHeaders = slices.Concat([]string{"X-Campaign-Id"}, espCampaignHeaders(), []string{"List-Id"})
 
 const maxCampaignLen = 128
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -24,8 +25,25 @@ func ESPs() []string {
 	return names
 }
 
-// espProfile rewrites the header of one message.
-type espProfile func(h *rawHeader, opt ESPOptions) error
+// espProfile is everything pixelgate knows about one ESP, in one place:
+// the flag help, the operator guide's table, the README's list, the
+// campaign headers and the check against the tracker rules all derive from
+// or are tested against this table.
+type espProfile struct {
+	// trackingOff names the header fields apply sets (tested against what
+	// it does).
+	trackingOff []string
+	// campaignHeader is the field in which the ESP's own campaign id
+	// travels, read after the configured --campaign-header; "" when the
+	// ESP has none of its own over SMTP.
+	campaignHeader string
+	// vendors are the names its open and click rules carry in the embedded
+	// tracker rules (mailrewrite/rules/data/trackers.json): the pixels this
+	// ESP inserts and pixelgate takes out (R1).
+	vendors []string
+	// apply adds the tracking-off headers to one message.
+	apply func(h *rawHeader, opt ESPOptions) error
+}
 
 // ESPOptions are the per-ESP settings that are not plain headers.
 type ESPOptions struct {
@@ -35,50 +53,91 @@ type ESPOptions struct {
 }
 
 var espProfiles = map[string]espProfile{
-	"generic": func(*rawHeader, ESPOptions) error { return nil },
-	"sendgrid": func(h *rawHeader, _ ESPOptions) error {
-		// X-SMTPAPI is one JSON object the sender may already use for
-		// categories or unique args: merge instead of replacing.
-		return mergeJSONHeader(h, "X-SMTPAPI", map[string]any{
-			"filters": map[string]any{
-				"opentrack":  map[string]any{"settings": map[string]any{"enable": 0}},
-				"clicktrack": map[string]any{"settings": map[string]any{"enable": 0, "enable_text": 0}},
-			},
-		})
+	"generic": {apply: func(*rawHeader, ESPOptions) error { return nil }},
+	"sendgrid": {
+		trackingOff: []string{"X-SMTPAPI"},
+		vendors:     []string{"SendGrid"},
+		apply: func(h *rawHeader, _ ESPOptions) error {
+			// X-SMTPAPI is one JSON object the sender may already use for
+			// categories or unique args: merge instead of replacing.
+			return mergeJSONHeader(h, "X-SMTPAPI", map[string]any{
+				"filters": map[string]any{
+					"opentrack":  map[string]any{"settings": map[string]any{"enable": 0}},
+					"clicktrack": map[string]any{"settings": map[string]any{"enable": 0, "enable_text": 0}},
+				},
+			})
+		},
 	},
-	"mailgun": func(h *rawHeader, _ ESPOptions) error {
-		h.set("X-Mailgun-Track", "no")
-		h.set("X-Mailgun-Track-Opens", "no")
-		h.set("X-Mailgun-Track-Clicks", "no")
-		return nil
+	"mailgun": {
+		trackingOff:    []string{"X-Mailgun-Track", "X-Mailgun-Track-Opens", "X-Mailgun-Track-Clicks"},
+		campaignHeader: "X-Mailgun-Campaign-Id",
+		vendors:        []string{"Mailgun"},
+		apply: func(h *rawHeader, _ ESPOptions) error {
+			h.set("X-Mailgun-Track", "no")
+			h.set("X-Mailgun-Track-Opens", "no")
+			h.set("X-Mailgun-Track-Clicks", "no")
+			return nil
+		},
 	},
-	"postmark": func(h *rawHeader, _ ESPOptions) error {
-		h.set("X-PM-TrackOpens", "false")
-		h.set("X-PM-TrackLinks", "None")
-		return nil
+	"postmark": {
+		trackingOff: []string{"X-PM-TrackOpens", "X-PM-TrackLinks"},
+		vendors:     []string{"Postmark"},
+		apply: func(h *rawHeader, _ ESPOptions) error {
+			h.set("X-PM-TrackOpens", "false")
+			h.set("X-PM-TrackLinks", "None")
+			return nil
+		},
 	},
-	"mailjet": func(h *rawHeader, _ ESPOptions) error {
-		h.set("X-Mailjet-TrackOpen", "0")
-		h.set("X-Mailjet-TrackClick", "0")
-		return nil
+	"mailjet": {
+		trackingOff: []string{"X-Mailjet-TrackOpen", "X-Mailjet-TrackClick"},
+		vendors:     []string{"Mailjet"},
+		apply: func(h *rawHeader, _ ESPOptions) error {
+			h.set("X-Mailjet-TrackOpen", "0")
+			h.set("X-Mailjet-TrackClick", "0")
+			return nil
+		},
 	},
-	"sparkpost": func(h *rawHeader, _ ESPOptions) error {
-		return mergeJSONHeader(h, "X-MSYS-API", map[string]any{
-			"options": map[string]any{"open_tracking": false, "click_tracking": false},
-		})
+	"sparkpost": {
+		trackingOff: []string{"X-MSYS-API"},
+		vendors:     []string{"SparkPost"},
+		apply: func(h *rawHeader, _ ESPOptions) error {
+			return mergeJSONHeader(h, "X-MSYS-API", map[string]any{
+				"options": map[string]any{"open_tracking": false, "click_tracking": false},
+			})
+		},
 	},
-	"mandrill": func(h *rawHeader, _ ESPOptions) error {
-		// X-MC-Track lists what to track; an empty list tracks nothing.
-		h.set("X-MC-Track", "")
-		return nil
+	"mandrill": {
+		trackingOff: []string{"X-MC-Track"},
+		vendors:     []string{"Mandrill"},
+		apply: func(h *rawHeader, _ ESPOptions) error {
+			// X-MC-Track lists what to track; an empty list tracks nothing.
+			h.set("X-MC-Track", "")
+			return nil
+		},
 	},
-	"ses": func(h *rawHeader, opt ESPOptions) error {
-		if opt.SESConfigurationSet == "" {
-			return fmt.Errorf("esp ses needs a configuration set without open/click tracking (--ses-configuration-set)")
+	"ses": {
+		trackingOff: []string{"X-SES-CONFIGURATION-SET"},
+		vendors:     []string{"Amazon SES"},
+		apply: func(h *rawHeader, opt ESPOptions) error {
+			if opt.SESConfigurationSet == "" {
+				return fmt.Errorf("esp ses needs a configuration set without open/click tracking (--ses-configuration-set)")
+			}
+			h.set("X-SES-CONFIGURATION-SET", opt.SESConfigurationSet)
+			return nil
+		},
+	},
+}
+
+// espCampaignHeaders are the profiles' campaign headers, once each, in
+// profile-name order.
+func espCampaignHeaders() []string {
+	var hs []string
+	for _, n := range ESPs() {
+		if c := espProfiles[n].campaignHeader; c != "" && !slices.Contains(hs, c) {
+			hs = append(hs, c)
 		}
-		h.set("X-SES-CONFIGURATION-SET", opt.SESConfigurationSet)
-		return nil
-	},
+	}
+	return hs
 }
 
 // CheckESP validates an ESP name and its options.
@@ -88,7 +147,7 @@ func CheckESP(name ESP, opt ESPOptions) error {
 		return fmt.Errorf("unknown esp %q (want %s)", name, strings.Join(ESPs(), ", "))
 	}
 	var h rawHeader
-	return p(&h, opt)
+	return p.apply(&h, opt)
 }
 
 // applyESP adds the profile's headers to h.
@@ -97,7 +156,7 @@ func applyESP(h *rawHeader, name ESP, opt ESPOptions) error {
 	if !ok {
 		return fmt.Errorf("unknown esp %q", name)
 	}
-	return p(h, opt)
+	return p.apply(h, opt)
 }
 
 // mergeJSONHeader deep-merges add into the JSON object of header name. An

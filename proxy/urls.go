@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/internal/urlpath"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 )
 
@@ -62,7 +63,7 @@ func (u *urls) PixelURL(p mailrewrite.Purpose, original string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	return u.base + "/o/" + tok + ".gif", nil
+	return urlpath.Pixel(u.base, tok), nil
 }
 
 // ConsentURL: /c/<token>, the recipient's "manage open tracking" page (R3).
@@ -71,7 +72,7 @@ func (u *urls) ConsentURL() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return u.base + "/c/" + tok, nil
+	return urlpath.Consent(u.base, tok), nil
 }
 
 // LinkURL: /l/<token> with the destination inside the token (R12).
@@ -80,5 +81,5 @@ func (u *urls) LinkURL(destination string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return u.base + "/l/" + tok, nil
+	return urlpath.Link(u.base, tok), nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/pixelgate/pixelgate/internal/urlpath"
 	"github.com/pixelgate/pixelgate/web/static"
 )
 
@@ -87,9 +88,9 @@ func NewRouter(h Handlers) http.Handler {
 		}
 	}
 	mount("/", h.Home)
-	mount("/o/*", h.Pixel)
-	mount("/l/*", h.Link)
-	mount("/c/*", h.Consent)
+	mount(urlpath.Subtree(urlpath.PixelPrefix), h.Pixel)
+	mount(urlpath.Subtree(urlpath.LinkPrefix), h.Link)
+	mount(urlpath.Subtree(urlpath.ConsentPrefix), h.Consent)
 	mount("/admin", h.Admin)
 	mount("/admin/*", h.Admin)
 	mount("/api/v1/*", h.API)

@@ -32,6 +32,7 @@ import (
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/redisstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
+	"github.com/pixelgate/pixelgate/internal/urlpath"
 	"github.com/pixelgate/pixelgate/proxy/pixel"
 	"github.com/pixelgate/pixelgate/web"
 )
@@ -189,7 +190,7 @@ func makeTokens(ctx context.Context, st consent.Store, kr *consent.Keyring, o op
 		if err != nil {
 			return nil, err
 		}
-		paths[i] = "/o/" + tok + ".gif"
+		paths[i] = urlpath.Pixel("", tok)
 	}
 	return paths, nil
 }

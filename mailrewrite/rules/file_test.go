@@ -2,6 +2,7 @@ package rules
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -179,5 +180,19 @@ func TestStats(t *testing.T) {
 	st.BySource["x"] = 1
 	if _, ok := s.Stats().BySource["x"]; ok {
 		t.Error("Stats shares its map with the Set")
+	}
+}
+
+func TestVendorsAreTheRulesVendors(t *testing.T) {
+	s, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := s.Vendors()
+	if len(vs) != s.Stats().Vendors {
+		t.Errorf("Vendors() lists %d names, Stats counts %d", len(vs), s.Stats().Vendors)
+	}
+	if !slices.IsSorted(vs) || !slices.Contains(vs, "Mailchimp") {
+		t.Errorf("Vendors() = %q: not sorted, or no Mailchimp", vs)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"embed"
 	"fmt"
 	"net/url"
+	"slices"
 
 	"github.com/pixelgate/pixelgate/mailrewrite/internal/memo"
 )
@@ -67,6 +68,18 @@ func (s *Set) Stats() Stats {
 		st.BySource[k] = v
 	}
 	return st
+}
+
+// Vendors returns the distinct vendor names of the tracker rules, sorted:
+// what other tables naming a vendor (the relay's ESP profiles) are checked
+// against.
+func (s *Set) Vendors() []string {
+	var vs []string
+	for _, m := range s.trackers {
+		vs = append(vs, m.Vendor)
+	}
+	slices.Sort(vs)
+	return slices.Compact(vs)
 }
 
 // Default parses the rule files embedded in the binary. It parses on every

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/internal/urlpath"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -91,8 +92,7 @@ func (h *LinkHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	raw := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
-	tok, err := h.cfg.Keyring.Open(raw, consent.PurposeLink)
+	tok, err := h.cfg.Keyring.Open(urlpath.LinkToken(r.URL.Path), consent.PurposeLink)
 	var dest string
 	if err == nil {
 		dest, err = linkDestination(tok.URL)

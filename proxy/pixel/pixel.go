@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/internal/urlpath"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -185,17 +185,6 @@ func writeGIF(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// pixelToken extracts {token} from /o/{token}.gif; "" when the path has
-// another shape.
-func pixelToken(path string) string {
-	i := strings.LastIndexByte(path, '/')
-	tok, ok := strings.CutSuffix(path[i+1:], ".gif")
-	if !ok {
-		return ""
-	}
-	return tok
-}
-
 func (h *PixelHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -223,7 +212,7 @@ func (h *PixelHandler) hit(r *http.Request) (string, recordJob) {
 	// tokens costs as little as can be.
 	provider, machine := h.cfg.Machines.Detect(r.UserAgent(), h.cfg.ClientAddr(r))
 	// One decryption whatever the token's purpose.
-	tok, err := h.cfg.Keyring.OpenEither(pixelToken(r.URL.Path), consent.PurposeOpen, consent.PurposeDeliverability)
+	tok, err := h.cfg.Keyring.OpenEither(urlpath.PixelToken(r.URL.Path), consent.PurposeOpen, consent.PurposeDeliverability)
 	switch {
 	case errors.Is(err, consent.ErrTokenExpired), errors.Is(err, consent.ErrTokenRetired):
 		return outcomeExpiredToken, nil

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/internal/urlpath"
 	"github.com/pixelgate/pixelgate/web/static"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -81,14 +82,14 @@ func New(cfg Config, st consent.Store, kr *consent.Keyring) (http.Handler, error
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /c/{token}", h.view)
-	mux.HandleFunc("GET /c/{token}/withdraw", h.view)
-	mux.HandleFunc("POST /c/{token}", h.decide)
-	mux.HandleFunc("POST /c/{token}/withdraw", h.oneClick)
+	mux.HandleFunc("GET "+urlpath.ConsentPattern, h.view)
+	mux.HandleFunc("GET "+urlpath.WithdrawPattern, h.view)
+	mux.HandleFunc("POST "+urlpath.ConsentPattern, h.decide)
+	mux.HandleFunc("POST "+urlpath.WithdrawPattern, h.oneClick)
 	mux.HandleFunc("/", h.notFound)
 
 	cop := http.NewCrossOriginProtection()
-	cop.AddInsecureBypassPattern("POST /c/{token}/withdraw")
+	cop.AddInsecureBypassPattern("POST " + urlpath.WithdrawPattern)
 	cop.SetDenyHandler(http.HandlerFunc(h.forbidden))
 	protected := cop.Handler(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -159,7 +160,7 @@ func (h *handler) openToken(w http.ResponseWriter, r *http.Request, route, lang 
 // from /c/T it is "T", from /c/T/withdraw it is "../T".
 func action(r *http.Request) string {
 	tok := r.PathValue("token")
-	if r.URL.Path == "/c/"+tok {
+	if urlpath.IsConsentPage(r.URL.Path, tok) {
 		return tok
 	}
 	return "../" + tok
