@@ -21,8 +21,11 @@ func isHTMLSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c =
 func isAlpha(c byte) bool { return 'A' <= c&^0x20 && c&^0x20 <= 'Z' }
 
 func isNameByte(c byte) bool {
-	c |= 0x20
-	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-'
+	// Only letters are folded: folding every byte would turn CR (0x0d)
+	// into '-' and 0x10-0x19 into digits, and `</a` CR LF `>` would not
+	// end a link.
+	l := c | 0x20
+	return 'a' <= l && l <= 'z' || '0' <= c && c <= '9' || c == '-'
 }
 
 func isHex(c byte) bool {

@@ -10,13 +10,18 @@ import (
 
 // plainLinkText is the plain form of linkText: strings built, decoded,
 // split and lower-cased. The allocation-free linkText must read the same.
+// plainNameByte is the plain form of isNameByte: a byte of a tag name.
+func plainNameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
+}
+
 func plainLinkText(src []byte, from int) string {
 	if from < 0 || from > len(src) {
 		return ""
 	}
 	seg := src[from:min(len(src), from+maxLinkText)]
 	for i := 0; i+3 <= len(seg); i++ {
-		if seg[i] == '<' && seg[i+1] == '/' && seg[i+2]|0x20 == 'a' && (i+3 == len(seg) || !isNameByte(seg[i+3])) {
+		if seg[i] == '<' && seg[i+1] == '/' && seg[i+2]|0x20 == 'a' && (i+3 == len(seg) || !plainNameByte(seg[i+3])) {
 			seg = seg[:i]
 			break
 		}
