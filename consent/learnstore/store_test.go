@@ -15,6 +15,7 @@ import (
 	"github.com/pixelgate/pixelgate/consent/boltstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
+	"github.com/pixelgate/pixelgate/consent/storetest"
 	"github.com/pixelgate/pixelgate/internal/testsupport"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn"
 	"github.com/pixelgate/pixelgate/mailrewrite/learn/learntest"
@@ -28,30 +29,12 @@ func newsletter(campaign string, r learntest.Recipient) []learn.Resource {
 	return learntest.Newsletter[learn.Resource](campaign, r)
 }
 
-// clock is a test clock shared by the consent store and the learner.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // storeKinds are the two real consent stores the learning state lives in.
 var storeKinds = []struct {
 	name string
-	open func(t *testing.T, clk *clock) consent.Store
+	open func(t *testing.T, clk *storetest.Clock) consent.Store
 }{
-	{"bolt", func(t *testing.T, clk *clock) consent.Store {
+	{"bolt", func(t *testing.T, clk *storetest.Clock) consent.Store {
 		kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
@@ -63,7 +46,7 @@ var storeKinds = []struct {
 		t.Cleanup(func() { st.Close() })
 		return st
 	}},
-	{"redis", func(t *testing.T, clk *clock) consent.Store {
+	{"redis", func(t *testing.T, clk *storetest.Clock) consent.Store {
 		kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
@@ -78,7 +61,7 @@ var storeKinds = []struct {
 	}},
 }
 
-func newTestStore(t *testing.T, rec consent.Records, clk *clock, reg prometheus.Registerer) *Store {
+func newTestStore(t *testing.T, rec consent.Records, clk *storetest.Clock, reg prometheus.Registerer) *Store {
 	t.Helper()
 	s, err := NewStore(rec, StoreOptions{Secret: []byte("k"), Now: clk.Now, Registerer: reg, CacheTTL: time.Second})
 	if err != nil {
@@ -91,7 +74,7 @@ func TestStoreLearnsAcrossReplicas(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			ctx := context.Background()
-			clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+			clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 			cs := kind.open(t, clk)
 			// Two replicas: two learners over one shared store.
 			r1 := newTestStore(t, cs.Records(), clk, nil)
@@ -111,7 +94,7 @@ func TestStoreLearnsAcrossReplicas(t *testing.T) {
 			}
 			// Replica 1 cached "nothing learnt" a moment ago; it sees the
 			// shapes once its cache expires.
-			clk.Add(2 * time.Second)
+			clk.Advance(2 * time.Second)
 			sh1, err := r1.Shapes(ctx, "jan")
 			if err != nil {
 				t.Fatal(err)
@@ -136,7 +119,7 @@ func TestStoreKeepsCampaignsApart(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			ctx := context.Background()
-			clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+			clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 			s := newTestStore(t, kind.open(t, clk).Records(), clk, nil)
 			// Campaign "jan" is sent to recipients 1 and 2; campaign "feb",
 			// the same template, to recipient 3 only.
@@ -165,7 +148,7 @@ func TestStoreStateExpiresWithTheCampaign(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			ctx := context.Background()
-			clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+			clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 			cs := kind.open(t, clk)
 			s, err := NewStore(cs.Records(), StoreOptions{TTL: 48 * time.Hour, Now: clk.Now, CacheTTL: time.Second})
 			if err != nil {
@@ -176,11 +159,11 @@ func TestStoreStateExpiresWithTheCampaign(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			clk.Add(47 * time.Hour)
+			clk.Advance(47 * time.Hour)
 			if sh, _ := s.Shapes(ctx, "jan"); sh.Len() == 0 {
 				t.Fatal("state gone before its TTL")
 			}
-			clk.Add(2 * time.Hour)
+			clk.Advance(2 * time.Hour)
 			if sh, _ := s.Shapes(ctx, "jan"); sh != nil {
 				t.Fatal("state outlived the campaign's TTL")
 			}
@@ -190,7 +173,7 @@ func TestStoreStateExpiresWithTheCampaign(t *testing.T) {
 
 func TestStoreSkipsWhileAnotherReplicaUpdates(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	cs := storeKinds[0].open(t, clk)
 	reg := prometheus.NewRegistry()
 	s := newTestStore(t, cs.Records(), clk, reg)
@@ -212,7 +195,7 @@ func TestStoreSkipsWhileAnotherReplicaUpdates(t *testing.T) {
 		t.Fatalf("lease of the other replica: %q, %v", v, err)
 	}
 	// Once it expires, learning goes on.
-	clk.Add(6 * time.Second)
+	clk.Advance(6 * time.Second)
 	if err := s.Observe(ctx, "jan", newsletter("jan", newRecipient(1))); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +209,7 @@ func TestStoreSkipsWhileAnotherReplicaUpdates(t *testing.T) {
 
 func TestStoreStartsOverOnACorruptState(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	cs := storeKinds[0].open(t, clk)
 	var logs bytes.Buffer
 	s, err := NewStore(cs.Records(), StoreOptions{Now: clk.Now, Logger: slogTo(&logs)})
@@ -251,7 +234,7 @@ func TestStoreStartsOverOnACorruptState(t *testing.T) {
 
 func TestStoreFrozenCampaignCostsNoWrite(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	cs := storeKinds[0].open(t, clk)
 	rec := &countingRecords{Records: cs.Records()}
 	s, err := NewStore(rec, StoreOptions{Now: clk.Now, Limits: learn.Limits{Slots: 64, Values: 8, Shapes: 8, PartsPerShape: 4, Copies: 3}})
@@ -284,7 +267,7 @@ func TestStoreFrozenCampaignCostsNoWrite(t *testing.T) {
 	}
 	// Half the TTL later the state is written again, so that it expires
 	// TTL after the last send.
-	clk.Add(16 * 24 * time.Hour)
+	clk.Advance(16 * 24 * time.Hour)
 	if !s.Learning("jan") {
 		t.Fatal("a copy is needed to refresh the frozen state, but Learning is false")
 	}
@@ -349,7 +332,7 @@ func TestStoreSameReplicaTakesTurns(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			ctx := context.Background()
-			clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+			clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 			cs := kind.open(t, clk)
 			reg := prometheus.NewRegistry()
 			s := newTestStore(t, cs.Records(), clk, reg)
@@ -386,7 +369,7 @@ func TestStoreSameReplicaTakesTurns(t *testing.T) {
 // the full TTL.
 func TestStoreSingleCopyExpiresSooner(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	cs := storeKinds[0].open(t, clk)
 	s, err := NewStore(cs.Records(), StoreOptions{Now: clk.Now, CacheTTL: time.Second})
 	if err != nil {
@@ -397,7 +380,7 @@ func TestStoreSingleCopyExpiresSooner(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clk.Add(25 * time.Hour)
+	clk.Advance(25 * time.Hour)
 	if _, err := cs.Records().Get(ctx, Namespace, recordKey("once")); !errors.Is(err, consent.ErrNotFound) {
 		t.Errorf("a one-copy campaign's state outlived a day: %v", err)
 	}
@@ -410,7 +393,7 @@ func TestStoreSingleCopyExpiresSooner(t *testing.T) {
 // of one message each cannot fill the store.
 func TestStoreCapsNewCampaignsPerDay(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	cs := storeKinds[0].open(t, clk)
 	reg := prometheus.NewRegistry()
 	opts := StoreOptions{Now: clk.Now, NewPerDay: 2, Registerer: reg}
@@ -445,7 +428,7 @@ func TestStoreCapsNewCampaignsPerDay(t *testing.T) {
 	if sh, _ := r2.Shapes(ctx, "a"); sh.Len() == 0 {
 		t.Fatal("a started campaign stopped learning at the cap")
 	}
-	clk.Add(24 * time.Hour)
+	clk.Advance(24 * time.Hour)
 	if err := r1.Observe(ctx, "c", newsletter("c", newRecipient(1))); err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +444,7 @@ func TestStoreForCopyFailsClosed(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			ctx := context.Background()
-			clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+			clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 			cs := kind.open(t, clk)
 			reg := prometheus.NewRegistry()
 			s := newTestStore(t, cs.Records(), clk, reg)
@@ -484,7 +467,7 @@ func TestStoreForCopyFailsClosed(t *testing.T) {
 			if err := cs.Close(); err != nil {
 				t.Fatal(err)
 			}
-			clk.Add(time.Hour) // every cached read expired
+			clk.Advance(time.Hour) // every cached read expired
 			if _, err := s.Shapes(ctx, "jan"); err == nil {
 				t.Fatal("a closed store still answers: the test shows no outage")
 			}
