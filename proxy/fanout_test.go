@@ -330,12 +330,7 @@ func TestRelayPartialPermanentRefusalNotifiesSender(t *testing.T) {
 }
 
 func TestOutboxOneFilePerRecipient(t *testing.T) {
-	dir := t.TempDir()
-	ob, err := upstream.NewOutbox(dir, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t, func(c *Config, _ *smtpsink.Options) { c.Delivery = ob })
+	h, dir := outboxHarness(t)
 	to := recipients(3)
 	if _, err := sendMany(h.dial(false), "news@shop.example", to, marketingMsg("spring")); err != nil {
 		t.Fatal(err)

@@ -621,13 +621,20 @@ func TestRelayGracefulShutdownMidTransaction(t *testing.T) {
 	}
 }
 
-func TestRelayOutboxWithoutUpstream(t *testing.T) {
+// outboxHarness is a relay that delivers into an outbox directory, dir,
+// instead of an upstream.
+func outboxHarness(t *testing.T) (*harness, string) {
+	t.Helper()
 	dir := t.TempDir()
 	ob, err := upstream.NewOutbox(dir, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, func(c *Config, _ *smtpsink.Options) { c.Delivery = ob })
+	return newHarness(t, func(c *Config, _ *smtpsink.Options) { c.Delivery = ob }), dir
+}
+
+func TestRelayOutboxWithoutUpstream(t *testing.T) {
+	h, dir := outboxHarness(t)
 	c := h.dial(false)
 	if err := send(c, "n@shop.example", "a@example.net", marketingMsg("x")); err != nil {
 		t.Fatal(err)
