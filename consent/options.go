@@ -77,7 +77,7 @@ func (r Retention) WithDefaults() Retention {
 // connection: the clock, retention, the audit chain and randomness.
 type StoreOptions struct {
 	// Now is the store's clock; nil means time.Now. Expiry of every kind
-	// (retention, Records TTLs, R5) is judged by it.
+	// (retention, SharedKV TTLs, R5) is judged by it.
 	Now       func() time.Time
 	Retention Retention
 	// Audit chains audit entries; from Keyring.AuditChain. Required.

@@ -82,11 +82,11 @@ type Store interface {
 	// Anonymous campaign totals are kept.
 	Erase(ctx context.Context, k Key, ev Evidence) error
 
-	// Records is a small shared keyed space for the parts of pixelgate that
+	// SharedKV is a small shared keyed space for the parts of pixelgate that
 	// must agree across replicas: dashboard accounts and sessions, relay
 	// credentials, API tokens, throttling counters, learned URL shapes.
 	// Never recipients' personal data.
-	Records() Records
+	SharedKV() SharedKV
 
 	// Ledger is the delivery ledger shared by replicas: which copies of a
 	// multi-recipient message the upstream already accepted.
@@ -107,9 +107,9 @@ type Store interface {
 	Close() error
 }
 
-// Records is a namespaced key/value space with optional expiry. Namespaces
+// SharedKV is a namespaced key/value space with optional expiry. Namespaces
 // and keys are chosen by the caller and must not contain email addresses.
-type Records interface {
+type SharedKV interface {
 	// Get returns ErrNotFound when the key does not exist or has expired.
 	Get(ctx context.Context, ns, key string) ([]byte, error)
 	// Put stores val; ttl 0 means no expiry.

@@ -17,7 +17,7 @@ import (
 	"github.com/pixelgate/pixelgate/consent"
 )
 
-// Records namespaces of the relay. Credentials live in the store so every
+// SharedKV namespaces of the relay. Credentials live in the store so every
 // replica sharing it accepts the same senders (R10: individual accounts,
 // hashed passwords).
 const nsCredentials = "smtp-credentials"
@@ -35,10 +35,10 @@ var (
 )
 
 // Credentials are the relay's AUTH accounts, stored hashed with argon2id in
-// the store's Records, with failed attempts throttled per account and per
+// the store's SharedKV, with failed attempts throttled per account and per
 // client address.
 type Credentials struct {
-	rec  consent.Records
+	rec  consent.SharedKV
 	rand io.Reader
 	// Throttle counts AUTH attempts; Check refuses every attempt without
 	// one (fail closed). Managing accounts needs none.
@@ -50,13 +50,13 @@ type Credentials struct {
 }
 
 // NewCredentials uses rec for storage and random for salts.
-func NewCredentials(rec consent.Records, random io.Reader) *Credentials {
+func NewCredentials(rec consent.SharedKV, random io.Reader) *Credentials {
 	return &Credentials{rec: rec, rand: random, ownHashes: passhash.NewGate(passhash.DefaultMemoryBudget, 0)}
 }
 
 // NewCredentialsThrottle is the AUTH throttle of the relay over rec, its
 // counter names keyed with key (consent.Keyring.ThrottleKey).
-func NewCredentialsThrottle(rec consent.Records, key []byte, cfg throttle.Config, now func() time.Time) (*throttle.Throttle, error) {
+func NewCredentialsThrottle(rec consent.SharedKV, key []byte, cfg throttle.Config, now func() time.Time) (*throttle.Throttle, error) {
 	return throttle.New(rec, throttle.Options{Scope: "smtp-auth", Key: key, Config: cfg, Now: now})
 }
 

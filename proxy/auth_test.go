@@ -22,7 +22,7 @@ import (
 )
 
 // testThrottle is the relay's AUTH throttle over rec, keyed as serve keys it.
-func testThrottle(t testing.TB, rec consent.Records, kr *consent.Keyring, cfg throttle.Config) *throttle.Throttle {
+func testThrottle(t testing.TB, rec consent.SharedKV, kr *consent.Keyring, cfg throttle.Config) *throttle.Throttle {
 	t.Helper()
 	th, err := NewCredentialsThrottle(rec, kr.ThrottleKey(), cfg, time.Now)
 	if err != nil {
@@ -32,7 +32,7 @@ func testThrottle(t testing.TB, rec consent.Records, kr *consent.Keyring, cfg th
 }
 
 // testCredentials are relay accounts in rec, throttled with cfg.
-func testCredentials(t testing.TB, rec consent.Records, kr *consent.Keyring, cfg throttle.Config) *Credentials {
+func testCredentials(t testing.TB, rec consent.SharedKV, kr *consent.Keyring, cfg throttle.Config) *Credentials {
 	t.Helper()
 	c := NewCredentials(rec, rand.Reader)
 	c.Throttle = testThrottle(t, rec, kr, cfg)
@@ -50,7 +50,7 @@ func authHarness(t *testing.T, makeStore storeMaker, cfg throttle.Config) *harne
 		// Generous: these tests are about counting, not deadlines.
 		c.StoreTimeout = time.Minute
 	})
-	h.cfg.Credentials.Throttle = testThrottle(t, h.store.Records(), h.kr, cfg)
+	h.cfg.Credentials.Throttle = testThrottle(t, h.store.SharedKV(), h.kr, cfg)
 	if err := h.cfg.Credentials.Set(context.Background(), "crm", relayPassword); err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestAuthLimitPerAccount(t *testing.T) {
 // with an error, or by hanging until the caller's deadline (a store that
 // times out).
 type faultyRecords struct {
-	consent.Records
+	consent.SharedKV
 	mode atomic.Value // "", "error", "hang"
 }
 
@@ -207,7 +207,7 @@ func (f *faultyRecords) Incr(ctx context.Context, ns, key string, delta int64, t
 	if err := f.fault(ctx); err != nil {
 		return 0, err
 	}
-	return f.Records.Incr(ctx, ns, key, delta, ttl)
+	return f.SharedKV.Incr(ctx, ns, key, delta, ttl)
 }
 
 func (f *faultyRecords) Get(ctx context.Context, ns, key string) ([]byte, error) {
@@ -216,7 +216,7 @@ func (f *faultyRecords) Get(ctx context.Context, ns, key string) ([]byte, error)
 			return nil, err
 		}
 	}
-	return f.Records.Get(ctx, ns, key)
+	return f.SharedKV.Get(ctx, ns, key)
 }
 
 // TestAuthFailsClosed: when the throttle cannot be read or written, even
@@ -229,7 +229,7 @@ func TestAuthFailsClosed(t *testing.T) {
 				c.RelayNetworks = nil
 				c.StoreTimeout = 300 * time.Millisecond
 			})
-			f := &faultyRecords{Records: h.store.Records()}
+			f := &faultyRecords{SharedKV: h.store.SharedKV()}
 			f.mode.Store("")
 			h.cfg.Credentials.Throttle = testThrottle(t, f, h.kr, throttle.Config{})
 			if err := h.cfg.Credentials.Set(context.Background(), "crm", relayPassword); err != nil {

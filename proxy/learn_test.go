@@ -37,7 +37,7 @@ func learningCopy(rcpt, id, sid string) string {
 // withLearning gives the relay a learner over its consent store.
 func withLearning(t testing.TB, out **learnstore.Store) harnessOption {
 	return func(c *Config, _ *smtpsink.Options) {
-		s, err := learnstore.NewStore(c.Store.Records(), learnstore.StoreOptions{Secret: []byte("relay test")})
+		s, err := learnstore.NewStore(c.Store.SharedKV(), learnstore.StoreOptions{Secret: []byte("relay test")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func TestRelayLearnedShapesSurviveStoreOutage(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			var ls *learnstore.Store
 			h := newHarnessWith(t, k.mk, func(c *Config, _ *smtpsink.Options) {
-				s, err := learnstore.NewStore(c.Store.Records(), learnstore.StoreOptions{Secret: []byte("relay test"),
+				s, err := learnstore.NewStore(c.Store.SharedKV(), learnstore.StoreOptions{Secret: []byte("relay test"),
 					Now: clk.Now, Registerer: reg})
 				if err != nil {
 					t.Fatal(err)

@@ -90,7 +90,7 @@ func newHarnessWith(t testing.TB, makeStore storeMaker, opts ...harnessOption) *
 	cfg := Config{
 		Hostname:     "relay.test",
 		Cert:         cert,
-		Credentials:  testCredentials(t, st.Records(), kr, throttle.Config{}),
+		Credentials:  testCredentials(t, st.SharedKV(), kr, throttle.Config{}),
 		Store:        st,
 		RecipientKey: kr.RecipientKey,
 		Rewrite:      MailRewrite(rw),
@@ -410,7 +410,7 @@ func TestRelayThrottlesFailedAuth(t *testing.T) {
 	h := newHarness(t, func(c *Config, _ *smtpsink.Options) { c.RelayNetworks = []netip.Prefix{} })
 	// Three free failures, one more let through, then the address waits
 	// (an hour here, so the test cannot outlast it).
-	h.cfg.Credentials.Throttle = testThrottle(t, h.store.Records(), h.kr, throttle.Config{AddressFreeAttempts: 3, AccountFreeAttempts: 100, BaseDelay: time.Hour})
+	h.cfg.Credentials.Throttle = testThrottle(t, h.store.SharedKV(), h.kr, throttle.Config{AddressFreeAttempts: 3, AccountFreeAttempts: 100, BaseDelay: time.Hour})
 	if err := h.cfg.Credentials.Set(context.Background(), "crm", "another long password"); err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func newDashboard(d *serveDeps, env *environ, f dashboardFlags) (*dashboard, err
 	if err != nil {
 		return nil, err
 	}
-	users, err := auth.New(d.store.Records(), auth.Config{IdleTimeout: *f.sessionIdle, AbsoluteTimeout: *f.sessionMax,
+	users, err := auth.New(d.store.SharedKV(), auth.Config{IdleTimeout: *f.sessionIdle, AbsoluteTimeout: *f.sessionMax,
 		ThrottleKey: d.keyring.ThrottleKey(), Hashes: d.hashes}, d.now, rand.Reader)
 	if err != nil {
 		_ = closeSIEM()

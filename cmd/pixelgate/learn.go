@@ -29,6 +29,6 @@ func (s *serveSettings) learner(store consent.Store, kr *consent.Keyring, reg pr
 	if err != nil {
 		return nil, fmt.Errorf("derive the learner's key: %w", err)
 	}
-	return learnstore.NewStore(store.Records(), learnstore.StoreOptions{TTL: *s.learnTTL, Secret: k[:],
+	return learnstore.NewStore(store.SharedKV(), learnstore.StoreOptions{TTL: *s.learnTTL, Secret: k[:],
 		Registerer: reg, Logger: logger.With("part", "learn")})
 }

@@ -39,8 +39,8 @@ func (f loginFlags) hashGate() *passhash.Gate {
 // relayCredentials are the relay's AUTH accounts, throttled with the
 // default limits and hashed through hashes.
 func relayCredentials(store consent.Store, kr *consent.Keyring, hashes *passhash.Gate, now func() time.Time) (*proxy.Credentials, error) {
-	creds := proxy.NewCredentials(store.Records(), rand.Reader)
-	th, err := proxy.NewCredentialsThrottle(store.Records(), kr.ThrottleKey(), throttle.Config{}, now)
+	creds := proxy.NewCredentials(store.SharedKV(), rand.Reader)
+	th, err := proxy.NewCredentialsThrottle(store.SharedKV(), kr.ThrottleKey(), throttle.Config{}, now)
 	if err != nil {
 		return nil, err
 	}

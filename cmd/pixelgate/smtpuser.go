@@ -44,7 +44,7 @@ func runSMTPUser(ctx context.Context, env *environ, who whoAmI, args []string) e
 			return err
 		}
 		defer st.Close()
-		users, err := proxy.NewCredentials(st.Records(), rand.Reader).List(ctx)
+		users, err := proxy.NewCredentials(st.SharedKV(), rand.Reader).List(ctx)
 		if err != nil {
 			return err
 		}
@@ -58,7 +58,7 @@ func runSMTPUser(ctx context.Context, env *environ, who whoAmI, args []string) e
 		return err
 	}
 	defer h.close()
-	creds := proxy.NewCredentials(h.store.Records(), rand.Reader)
+	creds := proxy.NewCredentials(h.store.SharedKV(), rand.Reader)
 	switch verb {
 	case "remove":
 		err := auditOutcome(ctx, h.store, consent.AuditEntry{Actor: actor, Action: "smtp-user.remove", Target: rest[0]},

@@ -66,7 +66,7 @@ func userCommand(who whoAmI) func(ctx context.Context, env *environ, args []stri
 			return err
 		}
 		defer h.close()
-		users, err := auth.New(h.store.Records(), auth.Config{ThrottleKey: h.keyring.ThrottleKey()}, time.Now, rand.Reader)
+		users, err := auth.New(h.store.SharedKV(), auth.Config{ThrottleKey: h.keyring.ThrottleKey()}, time.Now, rand.Reader)
 		if err != nil {
 			return err
 		}

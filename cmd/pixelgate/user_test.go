@@ -56,7 +56,7 @@ func TestUserCommand(t *testing.T) {
 	// The link sets the password; reset makes it stop working and prints
 	// a new link.
 	h := openTestStore(t, dir)
-	users, err := auth.New(h.store.Records(), auth.Config{ThrottleKey: h.keyring.ThrottleKey()}, time.Now, rand.Reader)
+	users, err := auth.New(h.store.SharedKV(), auth.Config{ThrottleKey: h.keyring.ThrottleKey()}, time.Now, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestUserCommand(t *testing.T) {
 	}
 	h = openTestStore(t, dir)
 	defer h.close()
-	users, _ = auth.New(h.store.Records(), auth.Config{ThrottleKey: h.keyring.ThrottleKey()}, time.Now, rand.Reader)
+	users, _ = auth.New(h.store.SharedKV(), auth.Config{ThrottleKey: h.keyring.ThrottleKey()}, time.Now, rand.Reader)
 	if _, _, err := users.Login(ctx, auth.LoginRequest{Name: "paul", Password: "Dpo!Harbour-Lantern-93", Addr: "127.0.0.1"}); err == nil {
 		t.Error("old password works after reset")
 	}

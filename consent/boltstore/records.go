@@ -11,13 +11,13 @@ import (
 	"github.com/pixelgate/pixelgate/consent"
 )
 
-// records is the Records view of a Store. A value is stored as expiry unix
+// records is the SharedKV view of a Store. A value is stored as expiry unix
 // nanos (8, 0 = never) followed by the bytes; expiry is judged by the
 // store's clock and Purge deletes what has expired.
 type records struct{ s *Store }
 
-// Records implements consent.Store.
-func (s *Store) Records() consent.Records { return records{s} }
+// SharedKV implements consent.Store.
+func (s *Store) SharedKV() consent.SharedKV { return records{s} }
 
 func recordArgs(ns, key string) error {
 	if ns == "" || key == "" {

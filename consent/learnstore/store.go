@@ -1,5 +1,5 @@
 // Package learnstore keeps what the learner (mailrewrite/learn) learns of
-// each campaign in consent.Records, shared by every replica, with the TTL
+// each campaign in consent.SharedKV, shared by every replica, with the TTL
 // that ends it with the campaign (R9), and answers each copy's rewrite with
 // the campaign's learnt shapes, failing closed when the store cannot be
 // read (R12). The learner itself stays pure; this package is where its
@@ -72,10 +72,10 @@ type StoreOptions struct {
 	Registerer prometheus.Registerer
 }
 
-// Store keeps each campaign's learning state in consent.Records, shared by
-// every replica (both store implementations provide Records).
+// Store keeps each campaign's learning state in consent.SharedKV, shared by
+// every replica (both store implementations provide SharedKV).
 //
-// Concurrency: Records has no compare-and-swap, so an update is a
+// Concurrency: SharedKV has no compare-and-swap, so an update is a
 // read-merge-write under a per-campaign lease taken with PutIfAbsent
 // (expiring after LockTTL). Within one replica, copies of a campaign take
 // turns (a striped mutex), so the lease is only ever contended between
@@ -86,7 +86,7 @@ type StoreOptions struct {
 // lease that expires mid-update (a stalled replica) can at worst lose one
 // observation.
 type Store struct {
-	rec     consent.Records
+	rec     consent.SharedKV
 	learner *learn.Learner
 	o       StoreOptions
 	m       *storeMetrics
@@ -105,9 +105,9 @@ type cached struct {
 }
 
 // NewStore returns a Store over rec.
-func NewStore(rec consent.Records, o StoreOptions) (*Store, error) {
+func NewStore(rec consent.SharedKV, o StoreOptions) (*Store, error) {
 	if rec == nil {
-		return nil, errors.New("learn store: Records is nil")
+		return nil, errors.New("learn store: SharedKV is nil")
 	}
 	if o.TTL <= 0 {
 		o.TTL = 30 * 24 * time.Hour
@@ -294,7 +294,7 @@ func (s *Store) Observe(ctx context.Context, campaign string, c []learn.Resource
 }
 
 // mayStart counts a new campaign state against today's allowance
-// (NewPerDay, shared by the replicas through Records.Incr).
+// (NewPerDay, shared by the replicas through SharedKV.Incr).
 func (s *Store) mayStart(ctx context.Context) (bool, error) {
 	day := strconv.FormatInt(s.o.Now().Unix()/86400, 10)
 	n, err := s.rec.Incr(ctx, newNamespace, day, 1, 48*time.Hour)

@@ -61,7 +61,7 @@ var storeKinds = []struct {
 	}},
 }
 
-func newTestStore(t *testing.T, rec consent.Records, clk *storetest.Clock, reg prometheus.Registerer) *Store {
+func newTestStore(t *testing.T, rec consent.SharedKV, clk *storetest.Clock, reg prometheus.Registerer) *Store {
 	t.Helper()
 	s, err := NewStore(rec, StoreOptions{Secret: []byte("k"), Now: clk.Now, Registerer: reg, CacheTTL: time.Second})
 	if err != nil {
@@ -77,8 +77,8 @@ func TestStoreLearnsAcrossReplicas(t *testing.T) {
 			clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 			cs := kind.open(t, clk)
 			// Two replicas: two learners over one shared store.
-			r1 := newTestStore(t, cs.Records(), clk, nil)
-			r2 := newTestStore(t, cs.Records(), clk, nil)
+			r1 := newTestStore(t, cs.SharedKV(), clk, nil)
+			r2 := newTestStore(t, cs.SharedKV(), clk, nil)
 			if err := r1.Observe(ctx, "jan", newsletter("jan", newRecipient(1))); err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +104,7 @@ func TestStoreLearnsAcrossReplicas(t *testing.T) {
 			if n != 6 || strings.Contains(strings.Join(got, " "), newRecipient(3).Token) {
 				t.Fatalf("replica 1 cleaned %d URLs of the third copy: %v", n, got)
 			}
-			keys, err := cs.Records().List(ctx, Namespace)
+			keys, err := cs.SharedKV().List(ctx, Namespace)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +120,7 @@ func TestStoreKeepsCampaignsApart(t *testing.T) {
 		t.Run(kind.name, func(t *testing.T) {
 			ctx := context.Background()
 			clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
-			s := newTestStore(t, kind.open(t, clk).Records(), clk, nil)
+			s := newTestStore(t, kind.open(t, clk).SharedKV(), clk, nil)
 			// Campaign "jan" is sent to recipients 1 and 2; campaign "feb",
 			// the same template, to recipient 3 only.
 			for i, c := range []string{"jan", "feb", "jan"} {
@@ -150,7 +150,7 @@ func TestStoreStateExpiresWithTheCampaign(t *testing.T) {
 			ctx := context.Background()
 			clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 			cs := kind.open(t, clk)
-			s, err := NewStore(cs.Records(), StoreOptions{TTL: 48 * time.Hour, Now: clk.Now, CacheTTL: time.Second})
+			s, err := NewStore(cs.SharedKV(), StoreOptions{TTL: 48 * time.Hour, Now: clk.Now, CacheTTL: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,9 +176,9 @@ func TestStoreSkipsWhileAnotherReplicaUpdates(t *testing.T) {
 	clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	cs := storeKinds[0].open(t, clk)
 	reg := prometheus.NewRegistry()
-	s := newTestStore(t, cs.Records(), clk, reg)
+	s := newTestStore(t, cs.SharedKV(), clk, reg)
 	// Another replica holds the campaign's lease.
-	if ok, err := cs.Records().PutIfAbsent(ctx, lockNamespace, recordKey("jan"), []byte("other"), 5*time.Second); err != nil || !ok {
+	if ok, err := cs.SharedKV().PutIfAbsent(ctx, lockNamespace, recordKey("jan"), []byte("other"), 5*time.Second); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
 	if err := s.Observe(ctx, "jan", newsletter("jan", newRecipient(1))); err != nil {
@@ -187,11 +187,11 @@ func TestStoreSkipsWhileAnotherReplicaUpdates(t *testing.T) {
 	if got := counterValue(t, reg, "pixelgate_learn_copies_total", "busy"); got != 1 {
 		t.Fatalf("busy count %v, want 1", got)
 	}
-	if _, err := cs.Records().Get(ctx, Namespace, recordKey("jan")); !errors.Is(err, consent.ErrNotFound) {
+	if _, err := cs.SharedKV().Get(ctx, Namespace, recordKey("jan")); !errors.Is(err, consent.ErrNotFound) {
 		t.Fatal("state written without the lease")
 	}
 	// The other replica's lease is still there: not ours to delete.
-	if v, err := cs.Records().Get(ctx, lockNamespace, recordKey("jan")); err != nil || string(v) != "other" {
+	if v, err := cs.SharedKV().Get(ctx, lockNamespace, recordKey("jan")); err != nil || string(v) != "other" {
 		t.Fatalf("lease of the other replica: %q, %v", v, err)
 	}
 	// Once it expires, learning goes on.
@@ -199,10 +199,10 @@ func TestStoreSkipsWhileAnotherReplicaUpdates(t *testing.T) {
 	if err := s.Observe(ctx, "jan", newsletter("jan", newRecipient(1))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cs.Records().Get(ctx, Namespace, recordKey("jan")); err != nil {
+	if _, err := cs.SharedKV().Get(ctx, Namespace, recordKey("jan")); err != nil {
 		t.Fatalf("state not written after the lease expired: %v", err)
 	}
-	if _, err := cs.Records().Get(ctx, lockNamespace, recordKey("jan")); !errors.Is(err, consent.ErrNotFound) {
+	if _, err := cs.SharedKV().Get(ctx, lockNamespace, recordKey("jan")); !errors.Is(err, consent.ErrNotFound) {
 		t.Fatal("own lease not released")
 	}
 }
@@ -212,11 +212,11 @@ func TestStoreStartsOverOnACorruptState(t *testing.T) {
 	clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	cs := storeKinds[0].open(t, clk)
 	var logs bytes.Buffer
-	s, err := NewStore(cs.Records(), StoreOptions{Now: clk.Now, Logger: slogTo(&logs)})
+	s, err := NewStore(cs.SharedKV(), StoreOptions{Now: clk.Now, Logger: slogTo(&logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cs.Records().Put(ctx, Namespace, recordKey("jan"), []byte("PGL\x01garbage"), time.Hour); err != nil {
+	if err := cs.SharedKV().Put(ctx, Namespace, recordKey("jan"), []byte("PGL\x01garbage"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 2 {
@@ -236,7 +236,7 @@ func TestStoreFrozenCampaignCostsNoWrite(t *testing.T) {
 	ctx := context.Background()
 	clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	cs := storeKinds[0].open(t, clk)
-	rec := &countingRecords{Records: cs.Records()}
+	rec := &countingRecords{SharedKV: cs.SharedKV()}
 	s, err := NewStore(rec, StoreOptions{Now: clk.Now, Limits: learn.Limits{Slots: 64, Values: 8, Shapes: 8, PartsPerShape: 4, Copies: 3}})
 	if err != nil {
 		t.Fatal(err)
@@ -280,9 +280,9 @@ func TestStoreFrozenCampaignCostsNoWrite(t *testing.T) {
 	}
 }
 
-// countingRecords counts calls to the real Records under it.
+// countingRecords counts calls to the real SharedKV under it.
 type countingRecords struct {
-	consent.Records
+	consent.SharedKV
 	mu   sync.Mutex
 	n    int
 	puts int
@@ -305,17 +305,17 @@ func (c *countingRecords) calls() int {
 
 func (c *countingRecords) Get(ctx context.Context, ns, key string) ([]byte, error) {
 	c.count(false)
-	return c.Records.Get(ctx, ns, key)
+	return c.SharedKV.Get(ctx, ns, key)
 }
 
 func (c *countingRecords) Put(ctx context.Context, ns, key string, val []byte, ttl time.Duration) error {
 	c.count(ns == Namespace)
-	return c.Records.Put(ctx, ns, key, val, ttl)
+	return c.SharedKV.Put(ctx, ns, key, val, ttl)
 }
 
 func (c *countingRecords) PutIfAbsent(ctx context.Context, ns, key string, val []byte, ttl time.Duration) (bool, error) {
 	c.count(false)
-	return c.Records.PutIfAbsent(ctx, ns, key, val, ttl)
+	return c.SharedKV.PutIfAbsent(ctx, ns, key, val, ttl)
 }
 
 func slogTo(b *bytes.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
@@ -335,7 +335,7 @@ func TestStoreSameReplicaTakesTurns(t *testing.T) {
 			clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 			cs := kind.open(t, clk)
 			reg := prometheus.NewRegistry()
-			s := newTestStore(t, cs.Records(), clk, reg)
+			s := newTestStore(t, cs.SharedKV(), clk, reg)
 			var wg sync.WaitGroup
 			for i := range 8 {
 				wg.Add(1)
@@ -350,7 +350,7 @@ func TestStoreSameReplicaTakesTurns(t *testing.T) {
 			if busy := counterValue(t, reg, "pixelgate_learn_copies_total", "busy"); busy != 0 {
 				t.Fatalf("%v copies skipped on one replica", busy)
 			}
-			b, err := cs.Records().Get(ctx, Namespace, recordKey("jan"))
+			b, err := cs.SharedKV().Get(ctx, Namespace, recordKey("jan"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -371,7 +371,7 @@ func TestStoreSingleCopyExpiresSooner(t *testing.T) {
 	ctx := context.Background()
 	clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	cs := storeKinds[0].open(t, clk)
-	s, err := NewStore(cs.Records(), StoreOptions{Now: clk.Now, CacheTTL: time.Second})
+	s, err := NewStore(cs.SharedKV(), StoreOptions{Now: clk.Now, CacheTTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,10 +381,10 @@ func TestStoreSingleCopyExpiresSooner(t *testing.T) {
 		}
 	}
 	clk.Advance(25 * time.Hour)
-	if _, err := cs.Records().Get(ctx, Namespace, recordKey("once")); !errors.Is(err, consent.ErrNotFound) {
+	if _, err := cs.SharedKV().Get(ctx, Namespace, recordKey("once")); !errors.Is(err, consent.ErrNotFound) {
 		t.Errorf("a one-copy campaign's state outlived a day: %v", err)
 	}
-	if _, err := cs.Records().Get(ctx, Namespace, recordKey("twice")); err != nil {
+	if _, err := cs.SharedKV().Get(ctx, Namespace, recordKey("twice")); err != nil {
 		t.Errorf("a two-copy campaign's state is gone after a day: %v", err)
 	}
 }
@@ -397,12 +397,12 @@ func TestStoreCapsNewCampaignsPerDay(t *testing.T) {
 	cs := storeKinds[0].open(t, clk)
 	reg := prometheus.NewRegistry()
 	opts := StoreOptions{Now: clk.Now, NewPerDay: 2, Registerer: reg}
-	r1, err := NewStore(cs.Records(), opts)
+	r1, err := NewStore(cs.SharedKV(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts.Registerer = nil
-	r2, err := NewStore(cs.Records(), opts)
+	r2, err := NewStore(cs.SharedKV(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestStoreCapsNewCampaignsPerDay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	keys, err := cs.Records().List(ctx, Namespace)
+	keys, err := cs.SharedKV().List(ctx, Namespace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +432,7 @@ func TestStoreCapsNewCampaignsPerDay(t *testing.T) {
 	if err := r1.Observe(ctx, "c", newsletter("c", newRecipient(1))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cs.Records().Get(ctx, Namespace, recordKey("c")); err != nil {
+	if _, err := cs.SharedKV().Get(ctx, Namespace, recordKey("c")); err != nil {
 		t.Fatalf("the next day's allowance did not apply: %v", err)
 	}
 }
@@ -447,7 +447,7 @@ func TestStoreForCopyFailsClosed(t *testing.T) {
 			clk := storetest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 			cs := kind.open(t, clk)
 			reg := prometheus.NewRegistry()
-			s := newTestStore(t, cs.Records(), clk, reg)
+			s := newTestStore(t, cs.SharedKV(), clk, reg)
 			for i := 1; i <= 2; i++ {
 				if err := s.Observe(ctx, "jan", newsletter("jan", newRecipient(i))); err != nil {
 					t.Fatal(err)

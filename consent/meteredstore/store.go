@@ -193,12 +193,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close is not measured: it happens once, at shutdown.
 func (s *Store) Close() error { return s.next.Close() }
 
-func (s *Store) Records() consent.Records { return records{s: s, next: s.next.Records()} }
+func (s *Store) SharedKV() consent.SharedKV { return records{s: s, next: s.next.SharedKV()} }
 
 // records measures the shared keyed space under "records_*" operations.
 type records struct {
 	s    *Store
-	next consent.Records
+	next consent.SharedKV
 }
 
 func (r records) Get(ctx context.Context, ns, key string) ([]byte, error) {

@@ -59,7 +59,7 @@ func TestLatencyByOperationAndOutcome(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := m.Records().Get(ctx, "sessions", "absent"); !errors.Is(err, consent.ErrNotFound) {
+	if _, err := m.SharedKV().Get(ctx, "sessions", "absent"); !errors.Is(err, consent.ErrNotFound) {
 		t.Fatalf("records get of a missing key: %v", err)
 	}
 	if _, err := m.Withdraw(ctx, k, consent.Evidence{Source: consent.SourceConsentPage}); err != nil {

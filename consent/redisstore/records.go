@@ -15,14 +15,14 @@ import (
 	"github.com/pixelgate/pixelgate/consent"
 )
 
-// records implements consent.Records. One namespace is one slot
+// records implements consent.SharedKV. One namespace is one slot
 // ({r:<ns>}): each record is a hash {v: value, x: expiry ms or 0} and the
 // namespace's expiry index "x" lists every record (score +inf when it does
 // not expire), which serves List and Purge.
 type records struct{ s *Store }
 
-// Records returns the shared keyed space.
-func (s *Store) Records() consent.Records { return records{s} }
+// SharedKV returns the shared keyed space.
+func (s *Store) SharedKV() consent.SharedKV { return records{s} }
 
 // nsPattern keeps namespaces usable inside a hash tag.
 var nsPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)

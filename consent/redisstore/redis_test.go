@@ -205,7 +205,7 @@ func TestKeysHoldNoAddress(t *testing.T) {
 	f.must(f.st.MarkAsked(f.ctx, testKey(2)))
 	_, err = f.st.AppendAudit(f.ctx, consent.AuditEntry{Actor: "admin:a", Action: "dsar.export", Target: k.String(), Result: "ok"})
 	f.must(err)
-	f.must(f.st.Records().Put(f.ctx, "sessions", "s1", []byte("x"), time.Hour))
+	f.must(f.st.SharedKV().Put(f.ctx, "sessions", "s1", []byte("x"), time.Hour))
 	f.must(f.st.CheckFingerprint(f.ctx, "fp"))
 
 	keys, err := f.raw.Keys(f.ctx, "*").Result()

@@ -162,8 +162,8 @@ func (c *Client) Ping(ctx context.Context) error {
 // Close closes the connection; the server's store stays open.
 func (c *Client) Close() error { return c.rpc.Close() }
 
-// Records implements consent.Store.
-func (c *Client) Records() consent.Records { return records{c} }
+// SharedKV implements consent.Store.
+func (c *Client) SharedKV() consent.SharedKV { return records{c} }
 
 type records struct{ c *Client }
 

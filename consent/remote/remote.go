@@ -88,7 +88,7 @@ type (
 		At  time.Time
 	}
 	TimeRange struct{ From, To time.Time }
-	// RecordArgs carries a Records call.
+	// RecordArgs carries a SharedKV call.
 	RecordArgs struct {
 		NS, Key string
 		Val     []byte

@@ -219,27 +219,29 @@ func (s *service) Ping(_ None, _ *None) error {
 }
 
 func (s *service) RecordGet(a RecordArgs, out *[]byte) error {
-	return answer(s, out, func(ctx context.Context) ([]byte, error) { return s.st.Records().Get(ctx, a.NS, a.Key) })
+	return answer(s, out, func(ctx context.Context) ([]byte, error) { return s.st.SharedKV().Get(ctx, a.NS, a.Key) })
 }
 
 func (s *service) RecordPut(a RecordArgs, _ *None) error {
-	return run(s, func(ctx context.Context) error { return s.st.Records().Put(ctx, a.NS, a.Key, a.Val, a.TTL) })
+	return run(s, func(ctx context.Context) error { return s.st.SharedKV().Put(ctx, a.NS, a.Key, a.Val, a.TTL) })
 }
 
 func (s *service) RecordPutIfAbsent(a RecordArgs, out *bool) error {
 	return answer(s, out, func(ctx context.Context) (bool, error) {
-		return s.st.Records().PutIfAbsent(ctx, a.NS, a.Key, a.Val, a.TTL)
+		return s.st.SharedKV().PutIfAbsent(ctx, a.NS, a.Key, a.Val, a.TTL)
 	})
 }
 
 func (s *service) RecordDelete(a RecordArgs, _ *None) error {
-	return run(s, func(ctx context.Context) error { return s.st.Records().Delete(ctx, a.NS, a.Key) })
+	return run(s, func(ctx context.Context) error { return s.st.SharedKV().Delete(ctx, a.NS, a.Key) })
 }
 
 func (s *service) RecordList(ns string, out *[]string) error {
-	return answer(s, out, func(ctx context.Context) ([]string, error) { return s.st.Records().List(ctx, ns) })
+	return answer(s, out, func(ctx context.Context) ([]string, error) { return s.st.SharedKV().List(ctx, ns) })
 }
 
 func (s *service) RecordIncr(a RecordArgs, out *int64) error {
-	return answer(s, out, func(ctx context.Context) (int64, error) { return s.st.Records().Incr(ctx, a.NS, a.Key, a.Delta, a.TTL) })
+	return answer(s, out, func(ctx context.Context) (int64, error) {
+		return s.st.SharedKV().Incr(ctx, a.NS, a.Key, a.Delta, a.TTL)
+	})
 }

@@ -13,7 +13,7 @@
 //
 // The opener must return a store holding no data, configured with o: its
 // clock (o.Now) is a Clock the suite advances to check retention, so every
-// expiry (retention, Records TTLs, the R5 quiet period) must be judged by
+// expiry (retention, SharedKV TTLs, the R5 quiet period) must be judged by
 // o.Now, not by the wall clock, at least when read back and after Purge.
 // The suite never sleeps to wait for expiry.
 package storetest

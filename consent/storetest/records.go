@@ -6,7 +6,7 @@ import (
 )
 
 func testRecords(e *env) {
-	r := e.st.Records()
+	r := e.st.SharedKV()
 	if _, err := r.Get(e.ctx, "accounts", "alice"); !isNotFound(err) {
 		e.t.Errorf("Get of a missing record: %v, want ErrNotFound", err)
 	}
@@ -74,7 +74,7 @@ func testRecords(e *env) {
 }
 
 func testRecordsExpiry(e *env) {
-	r := e.st.Records()
+	r := e.st.SharedKV()
 	e.must(r.Put(e.ctx, "sessions", "s1", []byte("x"), time.Hour))
 	e.must(r.Put(e.ctx, "sessions", "s2", []byte("y"), 3*time.Hour))
 	_, err := r.Incr(e.ctx, "throttle", "login:alice", 1, time.Hour)

@@ -207,8 +207,8 @@ func testBadInput(e *env) {
 	_, cases["click without campaign"] = e.st.RecordClick(e.ctx, consent.Click{Key: k})
 	_, cases["audit without actor"] = e.st.AppendAudit(e.ctx, consent.AuditEntry{Action: "login"})
 	_, cases["audit without action"] = e.st.AppendAudit(e.ctx, consent.AuditEntry{Actor: "admin:a"})
-	cases["record without namespace"] = e.st.Records().Put(e.ctx, "", "k", nil, 0)
-	cases["record without key"] = e.st.Records().Put(e.ctx, "ns", "", nil, 0)
+	cases["record without namespace"] = e.st.SharedKV().Put(e.ctx, "", "k", nil, 0)
+	cases["record without key"] = e.st.SharedKV().Put(e.ctx, "ns", "", nil, 0)
 	for name, err := range cases {
 		if !isErr(err, consent.ErrInvalid) {
 			e.t.Errorf("%s: %v, want ErrInvalid", name, err)

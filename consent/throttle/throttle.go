@@ -1,6 +1,6 @@
 // Package throttle limits password guessing (R10: throttled logins) for
 // every login pixelgate has: dashboard accounts and relay SMTP AUTH. One
-// implementation for both, kept in the store's Records so that every
+// implementation for both, kept in the store's SharedKV so that every
 // replica sharing the store counts the same attempts.
 //
 // An attempt is counted before its password is checked, never after:
@@ -25,7 +25,7 @@ import (
 	"github.com/pixelgate/pixelgate/consent"
 )
 
-// Records namespaces. Keys are HMACs of the account name or client
+// SharedKV namespaces. Keys are HMACs of the account name or client
 // address, never the name or address itself.
 const (
 	nsCount = "throttle"
@@ -77,7 +77,7 @@ func (e *Error) Error() string {
 
 // Throttle counts the attempts of one kind of login.
 type Throttle struct {
-	rec   consent.Records
+	rec   consent.SharedKV
 	scope string
 	key   []byte
 	cfg   Config
@@ -99,7 +99,7 @@ type Options struct {
 }
 
 // New returns a throttle over rec.
-func New(rec consent.Records, o Options) (*Throttle, error) {
+func New(rec consent.SharedKV, o Options) (*Throttle, error) {
 	if len(o.Key) < 16 {
 		return nil, errors.New("login throttle: a key of at least 128 bits is required")
 	}

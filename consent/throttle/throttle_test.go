@@ -19,7 +19,7 @@ import (
 
 // stores runs fn on the embedded store and on a real redis-server, both on
 // the test clock.
-func stores(t *testing.T, fn func(t *testing.T, rec consent.Records, clock *storetest.Clock)) {
+func stores(t *testing.T, fn func(t *testing.T, rec consent.SharedKV, clock *storetest.Clock)) {
 	t.Run("bolt", func(t *testing.T) {
 		clock := storetest.NewClock(storetest.Start())
 		st, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{StoreOptions: storetest.Options(clock)})
@@ -27,7 +27,7 @@ func stores(t *testing.T, fn func(t *testing.T, rec consent.Records, clock *stor
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = st.Close() })
-		fn(t, st.Records(), clock)
+		fn(t, st.SharedKV(), clock)
 	})
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
@@ -37,7 +37,7 @@ func stores(t *testing.T, fn func(t *testing.T, rec consent.Records, clock *stor
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = st.Close() })
-		fn(t, st.Records(), clock)
+		fn(t, st.SharedKV(), clock)
 	})
 }
 
@@ -50,7 +50,7 @@ func newKey(t *testing.T) []byte {
 	return k
 }
 
-func newThrottle(t *testing.T, rec consent.Records, clock *storetest.Clock, cfg Config) *Throttle {
+func newThrottle(t *testing.T, rec consent.SharedKV, clock *storetest.Clock, cfg Config) *Throttle {
 	t.Helper()
 	th, err := New(rec, Options{Scope: "test", Key: newKey(t), Config: cfg, Now: clock.Now})
 	if err != nil {
@@ -84,7 +84,7 @@ func parallelBegins(t *testing.T, th *Throttle, n int, account, addr func(i int)
 // the free ones and the one past them are let through, per account across
 // addresses and per address across accounts.
 func TestParallelAttemptsStopAtTheLimit(t *testing.T) {
-	stores(t, func(t *testing.T, rec consent.Records, clock *storetest.Clock) {
+	stores(t, func(t *testing.T, rec consent.SharedKV, clock *storetest.Clock) {
 		th := newThrottle(t, rec, clock, Config{AccountFreeAttempts: 3, AddressFreeAttempts: 10})
 		many := func(prefix string) func(int) string {
 			return func(i int) string { return prefix + string(rune('a'+i%26)) + string(rune('a'+i/26)) }
@@ -114,7 +114,7 @@ func TestParallelAttemptsStopAtTheLimit(t *testing.T) {
 // not count; a right password clears its account but only gives the
 // address its own attempt back.
 func TestRefundAndSuccess(t *testing.T) {
-	stores(t, func(t *testing.T, rec consent.Records, clock *storetest.Clock) {
+	stores(t, func(t *testing.T, rec consent.SharedKV, clock *storetest.Clock) {
 		ctx := context.Background()
 		th := newThrottle(t, rec, clock, Config{AccountFreeAttempts: 2, AddressFreeAttempts: 3})
 		for range 10 {
@@ -155,7 +155,7 @@ func TestRefundAndSuccess(t *testing.T) {
 // account name nor an unkeyed hash of them, and another key makes other
 // counters.
 func TestCounterNamesAreKeyed(t *testing.T) {
-	stores(t, func(t *testing.T, rec consent.Records, clock *storetest.Clock) {
+	stores(t, func(t *testing.T, rec consent.SharedKV, clock *storetest.Clock) {
 		ctx := context.Background()
 		a := newThrottle(t, rec, clock, Config{AccountFreeAttempts: 1})
 		b := newThrottle(t, rec, clock, Config{AccountFreeAttempts: 1})
@@ -205,14 +205,14 @@ func TestAddressKey(t *testing.T) {
 }
 
 // failing is a store whose counters cannot be written.
-type failing struct{ consent.Records }
+type failing struct{ consent.SharedKV }
 
 func (failing) Incr(context.Context, string, string, int64, time.Duration) (int64, error) {
 	return 0, errors.New("injected store failure")
 }
 
 func TestStoreFailureRefuses(t *testing.T) {
-	stores(t, func(t *testing.T, rec consent.Records, clock *storetest.Clock) {
+	stores(t, func(t *testing.T, rec consent.SharedKV, clock *storetest.Clock) {
 		th := newThrottle(t, failing{rec}, clock, Config{})
 		var te *Error
 		if _, err := th.Begin(context.Background(), "marie", "192.0.2.1"); err == nil || errors.As(err, &te) {

@@ -6,7 +6,7 @@
 // email: what differs between recipients identifies them (R1, R12).
 //
 // The package is pure apart from Store, which keeps the learned state of a
-// campaign in consent.Records so that every relay replica shares it. What
+// campaign in consent.SharedKV so that every relay replica shares it. What
 // it keeps are URL shapes (host, path template, which parts vary), never
 // the varying values themselves (R6, R8): values of earlier copies are
 // remembered only as short keyed fingerprints, enough to see a difference.

@@ -32,7 +32,7 @@ func TestSecureCookieOnHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	users, err := auth.New(st.Records(), auth.Config{Hash: dashtest.FastHash, ThrottleKey: kr.ThrottleKey()}, time.Now, rand.Reader)
+	users, err := auth.New(st.SharedKV(), auth.Config{Hash: dashtest.FastHash, ThrottleKey: kr.ThrottleKey()}, time.Now, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}

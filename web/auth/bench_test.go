@@ -14,7 +14,7 @@ import (
 
 // BenchmarkSession measures what every dashboard request pays to check its
 // cookie (session read, account read, no write within a minute) against the
-// reference of one bare Records.Get on the same embedded store.
+// reference of one bare SharedKV.Get on the same embedded store.
 func BenchmarkSession(b *testing.B) {
 	clock := storetest.NewClock(storetest.Start())
 	st, err := boltstore.Open(filepath.Join(b.TempDir(), "s.db"), boltstore.Options{StoreOptions: storetest.Options(clock)})
@@ -22,7 +22,7 @@ func BenchmarkSession(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	s, err := New(st.Records(), Config{Hash: testHash, ThrottleKey: testThrottleKey(b)}, clock.Now, rand.Reader)
+	s, err := New(st.SharedKV(), Config{Hash: testHash, ThrottleKey: testThrottleKey(b)}, clock.Now, rand.Reader)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func BenchmarkSession(b *testing.B) {
 	}
 	b.Run("reference-records-get", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := st.Records().Get(ctx, nsSessions, secretKey(cookie)); err != nil {
+			if _, err := st.SharedKV().Get(ctx, nsSessions, secretKey(cookie)); err != nil {
 				b.Fatal(err)
 			}
 		}

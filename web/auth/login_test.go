@@ -47,7 +47,7 @@ func eachStoreClock(t *testing.T, slots int, fn func(t *testing.T, s *Service, g
 			st := open[name](t, clock)
 			t.Cleanup(func() { _ = st.Close() })
 			g := passhash.NewGate(int64(slots)*int64(testHash.MemoryKiB)*1024, 0)
-			s, err := New(st.Records(), Config{Hash: testHash, ThrottleKey: testThrottleKey(t), Hashes: g}, clock.Now, rand.Reader)
+			s, err := New(st.SharedKV(), Config{Hash: testHash, ThrottleKey: testThrottleKey(t), Hashes: g}, clock.Now, rand.Reader)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,7 +2,7 @@
 // proves who is asking: argon2id password hashes checked against the CNIL
 // password policy, login throttling, optional TOTP, sessions, one-time setup
 // links and per-account API tokens (R10). Everything is kept in the store's
-// Records space so that every replica sees the same accounts and sessions.
+// SharedKV space so that every replica sees the same accounts and sessions.
 package auth
 
 import (
@@ -69,7 +69,7 @@ func (r Role) Can(p Permission) bool {
 }
 
 // nameRE keeps account names short and free of '@', so an email address can
-// never become a Records key (Records contract, R8).
+// never become a SharedKV key (SharedKV contract, R8).
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,31}$`)
 
 // ValidName checks an account name.

@@ -17,7 +17,7 @@ import (
 	"github.com/pixelgate/pixelgate/consent"
 )
 
-// Records namespaces used by this package. Keys are account names or hashes
+// SharedKV namespaces used by this package. Keys are account names or hashes
 // of secrets, never an email address.
 const (
 	nsAccounts   = "accounts"
@@ -69,7 +69,7 @@ func (c *Config) defaults() {
 
 // Service is the accounts, sessions and tokens of one deployment.
 type Service struct {
-	rec      consent.Records
+	rec      consent.SharedKV
 	cfg      Config
 	throttle *throttle.Throttle
 	now      func() time.Time
@@ -80,9 +80,9 @@ type Service struct {
 	dummyHash string
 }
 
-// New builds the service over the store's Records. now and rand are
+// New builds the service over the store's SharedKV. now and rand are
 // injected so tests control time and secrets.
-func New(rec consent.Records, cfg Config, now func() time.Time, rand io.Reader) (*Service, error) {
+func New(rec consent.SharedKV, cfg Config, now func() time.Time, rand io.Reader) (*Service, error) {
 	cfg.defaults()
 	th, err := throttle.New(rec, throttle.Options{Scope: "login", Key: cfg.ThrottleKey, Config: cfg.Throttle, Now: now})
 	if err != nil {
@@ -113,7 +113,7 @@ func (s *Service) randomToken(n int) (string, error) {
 	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b), nil
 }
 
-// secretKey is the Records key of a secret token: its SHA-256. Tokens are
+// secretKey is the SharedKV key of a secret token: its SHA-256. Tokens are
 // 160+ random bits, so a fast hash is enough (no dictionary to attack), and
 // a copy of the store yields no usable session or API token.
 func secretKey(token string) string {

@@ -19,7 +19,7 @@ func newService(t *testing.T) (*Service, *storetest.Clock) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	s, err := New(st.Records(), Config{Hash: testHash, ThrottleKey: testThrottleKey(t)}, clock.Now, rand.Reader)
+	s, err := New(st.SharedKV(), Config{Hash: testHash, ThrottleKey: testThrottleKey(t)}, clock.Now, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}

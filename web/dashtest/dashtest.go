@@ -65,36 +65,36 @@ type Env struct {
 }
 
 // swapStore lets ReopenBolt replace the store under the running handlers;
-// Records are looked up on every call for the same reason. Swaps happen
+// SharedKV views are looked up on every call for the same reason. Swaps happen
 // only between requests.
 type swapStore struct{ consent.Store }
 
-func (s *swapStore) Records() consent.Records { return swapRecords{s} }
+func (s *swapStore) SharedKV() consent.SharedKV { return swapRecords{s} }
 
 type swapRecords struct{ s *swapStore }
 
 func (r swapRecords) Get(ctx context.Context, ns, key string) ([]byte, error) {
-	return r.s.Store.Records().Get(ctx, ns, key)
+	return r.s.Store.SharedKV().Get(ctx, ns, key)
 }
 
 func (r swapRecords) Put(ctx context.Context, ns, key string, val []byte, ttl time.Duration) error {
-	return r.s.Store.Records().Put(ctx, ns, key, val, ttl)
+	return r.s.Store.SharedKV().Put(ctx, ns, key, val, ttl)
 }
 
 func (r swapRecords) PutIfAbsent(ctx context.Context, ns, key string, val []byte, ttl time.Duration) (bool, error) {
-	return r.s.Store.Records().PutIfAbsent(ctx, ns, key, val, ttl)
+	return r.s.Store.SharedKV().PutIfAbsent(ctx, ns, key, val, ttl)
 }
 
 func (r swapRecords) Delete(ctx context.Context, ns, key string) error {
-	return r.s.Store.Records().Delete(ctx, ns, key)
+	return r.s.Store.SharedKV().Delete(ctx, ns, key)
 }
 
 func (r swapRecords) List(ctx context.Context, ns string) ([]string, error) {
-	return r.s.Store.Records().List(ctx, ns)
+	return r.s.Store.SharedKV().List(ctx, ns)
 }
 
 func (r swapRecords) Incr(ctx context.Context, ns, key string, delta int64, ttl time.Duration) (int64, error) {
-	return r.s.Store.Records().Incr(ctx, ns, key, delta, ttl)
+	return r.s.Store.SharedKV().Incr(ctx, ns, key, delta, ttl)
 }
 
 // SyncBuffer is testsupport.SyncBuffer, kept under this name for the
@@ -162,7 +162,7 @@ func (e *Env) start(t testing.TB, h web.Handlers) {
 	t.Helper()
 	e.Store = e.swap
 	var err error
-	e.Users, err = auth.New(e.Store.Records(), auth.Config{Hash: FastHash, ThrottleKey: e.Keyring.ThrottleKey()}, e.Clock.Now, rand.Reader)
+	e.Users, err = auth.New(e.Store.SharedKV(), auth.Config{Hash: FastHash, ThrottleKey: e.Keyring.ThrottleKey()}, e.Clock.Now, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
