@@ -14,11 +14,12 @@ import (
 // the web side, the commands, Prometheus or net/http would make the engine
 // carry them into every user and every fuzz run. The one exception is
 // internal/urlpath, the layout of pixelgate's own URLs, which the engine
-// must recognise in a message and which imports nothing of the module
-// (its own test guards that).
+// must recognise in a message, and internal/lang, the language registry,
+// so that the footer speaks the languages the consent page does; both
+// import nothing of the module (their own tests guard that).
 func TestRewriteEngineDependsOnItsRulesOnly(t *testing.T) {
 	const module = "github.com/pixelgate/pixelgate/"
-	testsupport.ForbidDepsExcept(t, "./...", []string{module + "internal/urlpath"},
+	testsupport.ForbidDepsExcept(t, "./...", []string{module + "internal/urlpath", module + "internal/lang"},
 		module+"consent", module+"proxy", module+"web", module+"cmd",
 		module+"internal", "github.com/prometheus", "net/http")
 }

@@ -2,6 +2,8 @@ package mailrewrite
 
 import (
 	"strings"
+
+	"github.com/pixelgate/pixelgate/internal/lang"
 )
 
 // Placeholders a sender may put in a template (operator guide §3).
@@ -14,33 +16,6 @@ const (
 	PlaceholderConsentRequest = "{{pixelgate_consent_request}}"
 )
 
-// texts are the words pixelgate adds to a message, per language. HTML
-// versions are written with character references so they are plain ASCII
-// and fit any ASCII-compatible charset and 7bit parts.
-type texts struct {
-	manage, manageHTML   string
-	ask, askHTML         string
-	allow, decline       string
-	allowHTML, declineHT string
-}
-
-var textsByLang = map[string]texts{
-	"en": {
-		manage: "Manage open tracking", manageHTML: "Manage open tracking",
-		ask:     "May we count when you open our emails? It is optional and changes nothing else.",
-		askHTML: "May we count when you open our emails? It is optional and changes nothing else.",
-		allow:   "Allow", decline: "No thanks",
-		allowHTML: "Allow", declineHT: "No thanks",
-	},
-	"fr": {
-		manage: "Gérer le suivi des ouvertures", manageHTML: "G&eacute;rer le suivi des ouvertures",
-		ask:     "Pouvons-nous compter vos ouvertures de nos e-mails ? C'est facultatif et ne change rien d'autre.",
-		askHTML: "Pouvons-nous compter vos ouvertures de nos e-mails&nbsp;? C&rsquo;est facultatif et ne change rien d&rsquo;autre.",
-		allow:   "Accepter", decline: "Non merci",
-		allowHTML: "Accepter", declineHT: "Non merci",
-	},
-}
-
 // LanguageHeader lets a campaign choose the language of what pixelgate
 // adds (footer link, consent request) when the message does not say it
 // well enough; the relay removes it, like every X-Pixelgate-* header,
@@ -49,46 +24,21 @@ const LanguageHeader = "X-Pixelgate-Language"
 
 // DefaultLanguage is the footer language when neither the message nor the
 // configuration names one pixelgate has texts for.
-const DefaultLanguage = "en"
+const DefaultLanguage = lang.Default
 
 // FooterLanguages are the languages the footer and request have texts in.
-func FooterLanguages() []string { return []string{"en", "fr"} }
-
-// footerLanguage picks the first of candidates (language tags, or lists of
-// them as in Content-Language, RFC 3282) that pixelgate has texts for; a
-// tag with a region or script ("fr-CA") counts as its language. It returns
-// DefaultLanguage when none fits.
-func footerLanguage(candidates ...string) string {
-	for _, c := range candidates {
-		for tag := range strings.SplitSeq(c, ",") {
-			if l, ok := supportedLanguage(tag); ok {
-				return l
-			}
-		}
-	}
-	return DefaultLanguage
-}
-
-// supportedLanguage reduces a BCP 47 tag to its primary subtag and says
-// whether the footer has texts for it.
-func supportedLanguage(tag string) (string, bool) {
-	tag = strings.ToLower(strings.TrimSpace(tag))
-	if i := strings.IndexAny(tag, "-_"); i >= 0 {
-		tag = tag[:i]
-	}
-	_, ok := textsByLang[tag]
-	return tag, ok
-}
+func FooterLanguages() []string { return lang.Codes() }
 
 // SupportedLanguage reports whether tag (or its language, for "fr-CA")
 // has footer texts: the check of a configured default.
 func SupportedLanguage(tag string) bool {
-	_, ok := supportedLanguage(tag)
+	_, ok := lang.Match(tag)
 	return ok
 }
 
-func textsFor(lang string) texts {
-	return textsByLang[footerLanguage(lang)]
+func textsFor(code string) lang.Footer {
+	l, _ := lang.Get(lang.FirstOf(code))
+	return l.Footer
 }
 
 // footerMarker marks what pixelgate added, so a second rewrite finds it.
@@ -102,30 +52,30 @@ const footerMarker = `data-pixelgate="footer"`
 // lines up with the content; a designer who wants it inside the layout
 // puts {{pixelgate_consent_url}} there instead, and then no footer is
 // added at all.
-func htmlFooter(lang, consentURL string) []byte {
-	t := textsFor(lang)
-	return []byte(`<div ` + footerMarker + ` lang="` + lang + `" style="max-width:600px;margin:0 auto;font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:16px;color:#666666;text-align:center;padding:12px 0;">` +
-		`<a href="` + escapeAttr(consentURL) + `" style="color:#666666;text-decoration:underline;">` + t.manageHTML + `</a></div>`)
+func htmlFooter(code, consentURL string) []byte {
+	t := textsFor(code)
+	return []byte(`<div ` + footerMarker + ` lang="` + code + `" style="max-width:600px;margin:0 auto;font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:16px;color:#666666;text-align:center;padding:12px 0;">` +
+		`<a href="` + escapeAttr(consentURL) + `" style="color:#666666;text-decoration:underline;">` + t.ManageHTML + `</a></div>`)
 }
 
-func textFooter(lang, consentURL, eol string) string {
-	t := textsFor(lang)
-	return eol + "-- " + eol + t.manage + ": " + consentURL + eol
+func textFooter(code, consentURL, eol string) string {
+	t := textsFor(code)
+	return eol + "-- " + eol + t.Manage + ": " + consentURL + eol
 }
 
 // htmlRequest is the neutral consent request: two equally plain links to
 // the consent page, where the choice is made with a button (R2: never a GET).
-func htmlRequest(lang, consentURL string) []byte {
-	t := textsFor(lang)
+func htmlRequest(code, consentURL string) []byte {
+	t := textsFor(code)
 	u := escapeAttr(consentURL)
 	link := `" style="color:#333333;text-decoration:underline;">`
 	return []byte(`<div data-pixelgate="consent-request" style="font-family:Arial,Helvetica,sans-serif;font-size:13px;line-height:18px;color:#333333;padding:8px 0;">` +
-		t.askHTML + ` <a href="` + u + link + t.allowHTML + `</a> &middot; <a href="` + u + link + t.declineHT + `</a></div>`)
+		t.AskHTML + ` <a href="` + u + link + t.AllowHTML + `</a> &middot; <a href="` + u + link + t.DeclineHTML + `</a></div>`)
 }
 
-func textRequest(lang, consentURL string) string {
-	t := textsFor(lang)
-	return t.ask + " " + t.allow + " / " + t.decline + ": " + consentURL
+func textRequest(code, consentURL string) string {
+	t := textsFor(code)
+	return t.Ask + " " + t.Allow + " / " + t.Decline + ": " + consentURL
 }
 
 // pixelHTML is pixelgate's pixel.

@@ -70,14 +70,3 @@ func TestPlaceholdersInMessageLanguage(t *testing.T) {
 		t.Errorf("placeholders not filled in French:\n%s", s)
 	}
 }
-
-func TestFooterLanguage(t *testing.T) {
-	for in, want := range map[string]string{
-		"fr": "fr", "FR-ca": "fr", "fr_FR": "fr", " en-GB ": "en", "de": DefaultLanguage, "": DefaultLanguage,
-		"de, fr-CH": "fr", "french": DefaultLanguage,
-	} {
-		if got := footerLanguage(in); got != want {
-			t.Errorf("footerLanguage(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/pixelgate/pixelgate/internal/lang"
 	"github.com/pixelgate/pixelgate/internal/urlpath"
 	"github.com/pixelgate/pixelgate/mailrewrite/internal/memo"
 	"github.com/pixelgate/pixelgate/mailrewrite/rules"
@@ -503,7 +504,7 @@ func (j *job) messageLanguage(msg []byte, root *entity, parts []*bodyPart, def s
 			cands = append(cands, p.html.lang)
 		}
 	}
-	return footerLanguage(append(cands, def)...)
+	return lang.FirstOf(append(cands, def)...)
 }
 
 // headerValue is the first field named name in hdr, unfolded.

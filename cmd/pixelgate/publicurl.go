@@ -100,7 +100,7 @@ func publicURLWarnings(pu publicURL, consentTexts string) []string {
 // controller of the embedded texts (whether from the embedded file or a
 // copy of it that kept them).
 func showsExampleController(consentTexts string) bool {
-	t, err := loadConsentTexts(consentTexts)
+	t, err := loadConsentTexts(consentTexts, nil)
 	if err != nil {
 		return false // validate has reported it
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
@@ -45,7 +46,7 @@ func (f pixelFlags) validate() error {
 	if _, err := parsePrefixes(*f.trustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))
 	}
-	if _, err := loadConsentTexts(*f.consentTexts); err != nil {
+	if _, err := loadConsentTexts(*f.consentTexts, nil); err != nil {
 		errs = append(errs, err)
 	}
 	if *f.forwardTimeout <= 0 || *f.forwardConcurrency < 1 {
@@ -118,12 +119,13 @@ func recipientHandlers(d *serveDeps, f pixelFlags) (pixelHandler, linkHandler, c
 		return nil, nil, nil, nil, nil, err
 	}
 	pixelHandler, linkHandler = parts.pixel, parts.link
-	texts, err := loadConsentTexts(*f.consentTexts)
+	pageLog := d.logger.With("part", "consent-page")
+	texts, err := loadConsentTexts(*f.consentTexts, pageLog)
 	if err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
 	consentPages, err = consentpage.New(consentpage.Config{Texts: texts,
-		Logger: d.logger.With("part", "consent-page"), Registerer: d.registry}, d.store, d.keyring)
+		Logger: pageLog, Registerer: d.registry}, d.store, d.keyring)
 	if err != nil {
 		return nil, nil, nil, nil, nil, err
 	}
@@ -150,7 +152,9 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 }
 
 // loadConsentTexts reads --consent-texts; "" means the embedded texts.
-func loadConsentTexts(path string) (*consentpage.Texts, error) {
+// What the file leaves out is filled in from the embedded texts, with a
+// warning on logger (nil: none).
+func loadConsentTexts(path string, logger *slog.Logger) (*consentpage.Texts, error) {
 	if path == "" {
 		return consentpage.DefaultTexts()
 	}
@@ -159,7 +163,7 @@ func loadConsentTexts(path string) (*consentpage.Texts, error) {
 		return nil, fmt.Errorf("--consent-texts: %w", err)
 	}
 	defer fh.Close()
-	t, err := consentpage.ParseTexts(fh)
+	t, err := consentpage.ParseTexts(fh, logger)
 	if err != nil {
 		return nil, fmt.Errorf("--consent-texts %s: %w", path, err)
 	}

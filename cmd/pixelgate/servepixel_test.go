@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -104,14 +107,14 @@ func TestRecipientSideSettings(t *testing.T) {
 	if _, err := parsePrefixes("10.0.0.0/8,nope"); err == nil {
 		t.Error("a bad network was accepted")
 	}
-	if _, err := loadConsentTexts(""); err != nil {
+	if _, err := loadConsentTexts("", nil); err != nil {
 		t.Fatalf("embedded texts: %v", err)
 	}
 	bad := t.TempDir() + "/texts.json"
 	if err := os.WriteFile(bad, []byte(`{"controller":{"name":""},"versions":[]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadConsentTexts(bad); err == nil || !strings.Contains(err.Error(), "--consent-texts") {
+	if _, err := loadConsentTexts(bad, nil); err == nil || !strings.Contains(err.Error(), "--consent-texts") {
 		t.Errorf("bad texts file: %v", err)
 	}
 }
@@ -125,5 +128,53 @@ func TestCheckConfigRejectsBadRecipientSettings(t *testing.T) {
 		if !strings.Contains(errs, want) {
 			t.Errorf("check-config error lacks %q:\n%s", want, errs)
 		}
+	}
+}
+
+// TestServeConsentTextsInOneLanguage: an operator's --consent-texts file in
+// English only starts serve, which warns about the missing language, and a
+// French reader gets the embedded French text naming the operator.
+func TestServeConsentTextsInOneLanguage(t *testing.T) {
+	raw, err := os.ReadFile("../../web/consentpage/texts/default.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f map[string]any
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	f["controller"].(map[string]any)["name"] = "Acme SAS"
+	v := f["versions"].([]any)[0].(map[string]any)
+	frTitle := strings.ReplaceAll(v["fr"].(map[string]any)["title"].(string), "{controller}", "Acme SAS")
+	delete(v, "fr")
+	b, _ := json.Marshal(f)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "texts.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s := startServe(t, "--data-dir", dir, "--public-url", "https://t.example.com", "--consent-texts", path)
+	if err := smtpSend(s.smtpAddr, "news@shop.example", "a@example.net", campaignMsg, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := outboxFiles(t, dir)
+	if len(out) != 1 {
+		t.Fatalf("outbox: %v", out)
+	}
+	msg, err := os.ReadFile(out[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := consentLinkRE.FindStringSubmatch(string(msg))
+	if m == nil {
+		t.Fatalf("no consent link:\n%s", msg)
+	}
+	code, page := httpGet(t, "http://"+s.httpAddr+m[1]+"?lang=fr")
+	if code != 200 || !strings.Contains(page, `<html lang="fr">`) || !strings.Contains(page, html.EscapeString(frTitle)) {
+		t.Fatalf("French page %d: want the embedded French title %q:\n%s", code, frTitle, page)
+	}
+	if logs := s.stderr.String(); !strings.Contains(logs, "lang=fr") || !strings.Contains(logs, "consent texts") {
+		t.Errorf("serve did not warn that French falls back:\n%s", logs)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/internal/lang"
 	"github.com/pixelgate/pixelgate/internal/urlpath"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -162,25 +163,33 @@ func (h *LinkHandler) writeInvalid(w http.ResponseWriter, r *http.Request) {
 }
 
 // invalidLinkPage is the neutral page for a link that does not open. It
-// names no destination and no recipient, in both languages pixelgate
-// speaks, since nothing in a bad token can be trusted to choose one.
+// names no destination and no recipient, in every language pixelgate
+// speaks (the default first), since nothing in a bad token can be trusted
+// to choose one.
 func invalidLinkPage(stylesheet string) []byte {
+	langs := lang.All()
+	titles := make([]string, len(langs))
+	for i, l := range langs {
+		titles[i] = l.BadLink.Title
+	}
 	var b strings.Builder
-	b.WriteString(`<!doctype html><html lang="en"><head><meta charset="utf-8">` +
+	b.WriteString(`<!doctype html><html lang="` + lang.Default + `"><head><meta charset="utf-8">` +
 		`<meta name="viewport" content="width=device-width, initial-scale=1">` +
-		`<title>Link not available · Lien indisponible</title>`)
+		`<title>` + html.EscapeString(strings.Join(titles, " · ")) + `</title>`)
 	if stylesheet != "" {
 		b.WriteString(`<link rel="stylesheet" href="`)
 		b.WriteString(html.EscapeString(stylesheet))
 		b.WriteString(`">`)
 	}
-	b.WriteString(`</head><body><main>` +
-		`<h1>This link is not available</h1>` +
-		`<p>The link may be incomplete or too old. Nothing was recorded. ` +
-		`If you need the page it pointed to, please reply to the email or contact its sender.</p>` +
-		`<div lang="fr"><h2>Ce lien n’est pas disponible</h2>` +
-		`<p>Le lien est peut-être incomplet ou trop ancien. Rien n’a été enregistré. ` +
-		`Si vous avez besoin de la page visée, répondez à l’e-mail ou contactez son expéditeur.</p></div>` +
-		`</main></body></html>`)
+	b.WriteString(`</head><body><main>`)
+	for _, l := range langs {
+		heading, body := html.EscapeString(l.BadLink.Heading), html.EscapeString(l.BadLink.Body)
+		if l.Code == lang.Default {
+			b.WriteString(`<h1>` + heading + `</h1><p>` + body + `</p>`)
+			continue
+		}
+		b.WriteString(`<div lang="` + l.Code + `"><h2>` + heading + `</h2><p>` + body + `</p></div>`)
+	}
+	b.WriteString(`</main></body></html>`)
 	return []byte(b.String())
 }

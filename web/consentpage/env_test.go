@@ -53,12 +53,19 @@ type env struct {
 
 func newEnv(t *testing.T, open func(*testing.T, *consent.Keyring) consent.Store) *env {
 	t.Helper()
+	return newEnvTexts(t, open, nil)
+}
+
+// newEnvTexts is newEnv showing texts (nil: the embedded ones).
+func newEnvTexts(t *testing.T, open func(*testing.T, *consent.Keyring) consent.Store, texts *Texts) *env {
+	t.Helper()
 	kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{kr: kr, st: open(t, kr), logs: &dashtest.SyncBuffer{}}
 	h, err := New(Config{
+		Texts:      texts,
 		Logger:     slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registerer: prometheus.NewRegistry(),
 	}, e.st, kr)

@@ -2,7 +2,6 @@ package consentpage
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,13 +19,9 @@ import (
 // the default texts, with privacyURL as the controller's privacy notice.
 func homeServer(t *testing.T, privacyURL string) *httptest.Server {
 	t.Helper()
-	var f textsFile
-	if err := json.Unmarshal(defaultTexts, &f); err != nil {
-		t.Fatal(err)
-	}
+	f := defaultFile(t)
 	f.Controller.PrivacyURL = privacyURL
-	b, _ := json.Marshal(f)
-	texts, err := ParseTexts(bytes.NewReader(b))
+	texts, err := ParseTexts(bytes.NewReader(f.marshal(t)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

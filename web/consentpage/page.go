@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/internal/lang"
 )
 
 // pageData is everything the page template shows.
@@ -65,8 +66,9 @@ type langLink struct {
 }
 
 func langLinks(current string) []langLink {
-	out := make([]langLink, len(languages))
-	for i, l := range languages {
+	codes := lang.Codes()
+	out := make([]langLink, len(codes))
+	for i, l := range codes {
 		out[i] = langLink{Code: l, Name: uiText[l].LangName, Current: l == current}
 	}
 	return out

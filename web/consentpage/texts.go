@@ -9,17 +9,17 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"log/slog"
 	"net/mail"
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/pixelgate/pixelgate/internal/lang"
 )
 
 //go:embed texts/default.json
 var defaultTexts []byte
-
-// Languages the pages speak. The first is the fallback.
-var languages = []string{"en", "fr"}
 
 // Controller is who is responsible for the processing (GDPR Art. 13(1)(a),
 // (b)): shown on every page, and in the invalid-link page so a recipient can
@@ -42,27 +42,111 @@ type Section struct {
 // LangText is the information text of one version in one language.
 // "{controller}" in any string is replaced by the controller's name.
 type LangText struct {
-	Title           string    `json:"title"`
-	Intro           string    `json:"intro"`
-	Sections        []Section `json:"sections"`
-	ContactHeading  string    `json:"contact_heading"`
-	ControllerLabel string    `json:"controller_label"`
-	DPOLabel        string    `json:"dpo_label"`
-	Rights          string    `json:"rights"`
-	PrivacyLink     string    `json:"privacy_link"`
-}
-
-// VersionText is one version of the information text in every language.
-type VersionText struct {
-	Version string    `json:"version"`
-	EN      *LangText `json:"en"`
-	FR      *LangText `json:"fr"`
+	Title           string
+	Intro           string
+	Sections        []Section
+	ContactHeading  string
+	ControllerLabel string
+	DPOLabel        string
+	Rights          string
+	PrivacyLink     string
 }
 
 // textsFile is the format of the texts file (see texts/default.json).
 type textsFile struct {
 	Controller Controller    `json:"controller"`
-	Versions   []VersionText `json:"versions"`
+	Versions   []versionFile `json:"versions"`
+}
+
+// versionFile is one version as written: its name and, under each
+// language's code, that language's text. A language left out is absent
+// from Texts.
+type versionFile struct {
+	Version string
+	Texts   map[string]*langFile
+}
+
+// langFile is one language's text as written: a nil field is a key the
+// file leaves out, which the embedded text fills in (see ParseTexts); a
+// key given empty is a mistake and refused.
+type langFile struct {
+	Title           *string    `json:"title,omitempty"`
+	Intro           *string    `json:"intro,omitempty"`
+	Sections        *[]Section `json:"sections,omitempty"`
+	ContactHeading  *string    `json:"contact_heading,omitempty"`
+	ControllerLabel *string    `json:"controller_label,omitempty"`
+	DPOLabel        *string    `json:"dpo_label,omitempty"`
+	Rights          *string    `json:"rights,omitempty"`
+	PrivacyLink     *string    `json:"privacy_link,omitempty"`
+}
+
+// UnmarshalJSON reads {"version": ..., "<code>": {...}, ...}: every key
+// but "version" must be a language in the registry (internal/lang), and a
+// language's text may hold only the keys of langFile. Keys match without
+// regard to case, as encoding/json does for the other fields of the file.
+func (v *versionFile) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*v = versionFile{Texts: map[string]*langFile{}}
+	for k, m := range raw {
+		if strings.EqualFold(k, "version") {
+			if err := json.Unmarshal(m, &v.Version); err != nil {
+				return fmt.Errorf("version name: %w", err)
+			}
+			continue
+		}
+		code := strings.ToLower(k)
+		if _, ok := lang.Get(code); !ok {
+			return fmt.Errorf("unknown language %q (pixelgate speaks %s)", k, strings.Join(lang.Codes(), ", "))
+		}
+		if _, dup := v.Texts[code]; dup {
+			return fmt.Errorf("language %q given twice", code)
+		}
+		var lf *langFile
+		dec := json.NewDecoder(bytes.NewReader(m))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&lf); err != nil {
+			return fmt.Errorf("%s text: %w", code, err)
+		}
+		v.Texts[code] = lf
+	}
+	return nil
+}
+
+// resolve is the text of lf, each key lf leaves out taken from fallback;
+// missing lists those keys. With no fallback, a key left out is an error.
+func (lf *langFile) resolve(fallback *LangText) (LangText, []string, error) {
+	var fb LangText
+	if fallback != nil {
+		fb = *fallback
+	}
+	var missing []string
+	str := func(key string, p *string, fb string) string {
+		if p != nil {
+			return *p
+		}
+		missing = append(missing, key)
+		return fb
+	}
+	var lt LangText
+	lt.Title = str("title", lf.Title, fb.Title)
+	lt.Intro = str("intro", lf.Intro, fb.Intro)
+	if lt.Sections = fb.Sections; lf.Sections != nil {
+		lt.Sections = *lf.Sections
+	} else {
+		missing = append(missing, "sections")
+	}
+	lt.ContactHeading = str("contact_heading", lf.ContactHeading, fb.ContactHeading)
+	lt.ControllerLabel = str("controller_label", lf.ControllerLabel, fb.ControllerLabel)
+	lt.DPOLabel = str("dpo_label", lf.DPOLabel, fb.DPOLabel)
+	lt.Rights = str("rights", lf.Rights, fb.Rights)
+	lt.PrivacyLink = str("privacy_link", lf.PrivacyLink, fb.PrivacyLink)
+	if fallback == nil && len(missing) > 0 {
+		return LangText{}, nil, fmt.Errorf("no %s", strings.Join(missing, ", "))
+	}
+	return lt, missing, nil
 }
 
 // Texts are the loaded, rendered and hashed information texts. The last
@@ -89,20 +173,80 @@ var versionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // DefaultTexts are the embedded texts (texts/default.json). A deployment
 // replaces them with its own file: the controller's details there are
-// placeholders.
+// placeholders. The embedded file must be complete: it is what every
+// other file falls back on.
 func DefaultTexts() (*Texts, error) {
-	return ParseTexts(bytes.NewReader(defaultTexts))
+	f, err := readTexts(bytes.NewReader(defaultTexts))
+	if err != nil {
+		return nil, err
+	}
+	return f.build(nil, nil)
 }
 
 // ParseTexts reads a texts file (JSON, see texts/default.json), checks it
-// and renders every version in every language.
-func ParseTexts(r io.Reader) (*Texts, error) {
+// and renders every version in every language pixelgate speaks. A
+// language the file leaves out of a version, or a key it leaves out of a
+// language, is filled in from the current embedded text of that language,
+// with a warning on log (nil: none): a recipient is always informed, in
+// their language, and the hash kept as evidence (R2) is that of the text
+// shown, filled-in parts included. A key given empty, a language pixelgate
+// does not speak or a key it does not know are errors.
+func ParseTexts(r io.Reader, log *slog.Logger) (*Texts, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	def, err := readTexts(bytes.NewReader(defaultTexts))
+	if err != nil {
+		return nil, fmt.Errorf("embedded %w", err)
+	}
+	if len(def.Versions) == 0 {
+		return nil, fmt.Errorf("embedded consent texts: no version")
+	}
+	fallback := map[string]*LangText{}
+	cur := def.Versions[len(def.Versions)-1]
+	for _, code := range lang.Codes() {
+		lf := cur.Texts[code]
+		if lf == nil {
+			return nil, fmt.Errorf("embedded consent texts: version %s: no %q text", cur.Version, code)
+		}
+		lt, _, err := lf.resolve(nil)
+		if err != nil {
+			return nil, fmt.Errorf("embedded consent texts: version %s, %s: %w", cur.Version, code, err)
+		}
+		fallback[code] = &lt
+	}
+	f, err := readTexts(r)
+	if err != nil {
+		return nil, err
+	}
+	return f.build(fallback, func(version, code string, missing []string) {
+		if missing == nil {
+			log.Warn("consent texts: a version has no text in a language pixelgate speaks; "+
+				"its page shows pixelgate's embedded text in that language instead",
+				"version", version, "lang", code, "embedded_version", cur.Version)
+			return
+		}
+		log.Warn("consent texts: a language's text leaves keys out; "+
+			"its page shows pixelgate's embedded text for them instead",
+			"version", version, "lang", code, "missing", missing, "embedded_version", cur.Version)
+	})
+}
+
+// readTexts decodes a texts file, refusing what it does not know.
+func readTexts(r io.Reader) (textsFile, error) {
 	dec := json.NewDecoder(io.LimitReader(r, 1<<20))
 	dec.DisallowUnknownFields()
 	var f textsFile
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("read consent texts: %w", err)
+		return textsFile{}, fmt.Errorf("read consent texts: %w", err)
 	}
+	return f, nil
+}
+
+// build checks f and renders every version in every language. fallback
+// (nil: none allowed) gives the text of a language f leaves out, and of
+// each key f leaves out of a language; filled reports each use.
+func (f textsFile) build(fallback map[string]*LangText, filled func(version, code string, missing []string)) (*Texts, error) {
 	if err := f.Controller.check(); err != nil {
 		return nil, fmt.Errorf("consent texts: controller: %w", err)
 	}
@@ -114,19 +258,32 @@ func ParseTexts(r io.Reader) (*Texts, error) {
 		if !versionRE.MatchString(v.Version) {
 			return nil, fmt.Errorf("consent texts: version %d: name %q: want letters, digits, '.', '_' or '-'", i+1, v.Version)
 		}
-		for _, l := range languages {
-			lt := v.lang(l)
-			if lt == nil {
+		for _, l := range lang.Codes() {
+			id := textID{v.Version, l}
+			if _, dup := t.rendered[id]; dup {
+				return nil, fmt.Errorf("consent texts: version %s given twice", v.Version)
+			}
+			var lt LangText
+			switch lf := v.Texts[l]; {
+			case lf != nil:
+				var missing []string
+				var err error
+				if lt, missing, err = lf.resolve(fallback[l]); err != nil {
+					return nil, fmt.Errorf("consent texts: version %s, %s: %w", v.Version, l, err)
+				}
+				if len(missing) > 0 {
+					filled(v.Version, l, missing)
+				}
+			case fallback[l] != nil:
+				lt = *fallback[l]
+				filled(v.Version, l, nil)
+			default:
 				return nil, fmt.Errorf("consent texts: version %s: no %q text", v.Version, l)
 			}
 			if err := lt.check(); err != nil {
 				return nil, fmt.Errorf("consent texts: version %s, %s: %w", v.Version, l, err)
 			}
-			id := textID{v.Version, l}
-			if _, dup := t.rendered[id]; dup {
-				return nil, fmt.Errorf("consent texts: version %s given twice", v.Version)
-			}
-			rt, err := renderInfo(f.Controller, l, lt)
+			rt, err := renderInfo(f.Controller, l, &lt)
 			if err != nil {
 				return nil, fmt.Errorf("consent texts: version %s, %s: %w", v.Version, l, err)
 			}
@@ -135,13 +292,6 @@ func ParseTexts(r io.Reader) (*Texts, error) {
 		t.current = v.Version
 	}
 	return t, nil
-}
-
-func (v VersionText) lang(l string) *LangText {
-	if l == "fr" {
-		return v.FR
-	}
-	return v.EN
 }
 
 func (c Controller) check() error {
