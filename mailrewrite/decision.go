@@ -63,13 +63,12 @@ type Decision struct {
 	// Deliverability: the stream has the R4 deliverability exemption on; a
 	// non-consenting recipient gets a date-only deliverability pixel.
 	Deliverability bool
-	// AskConsent: the recipient has no decision and may be asked (R5); the
-	// {{pixelgate_consent_request}} placeholder is then filled with a request
-	// block, otherwise with nothing.
-	AskConsent bool
-	// Ask, when set, replaces AskConsent: it is called at most once, and
-	// only when the message has the request placeholder, so that a caller
-	// whose answer costs a store round trip pays it only then.
+	// Ask reports whether the recipient, who has no decision, may be asked
+	// (R5); the {{pixelgate_consent_request}} placeholder is then filled
+	// with a request block, otherwise with nothing. It is called at most
+	// once, and only when the message has the placeholder, so that a caller
+	// whose answer costs a store round trip pays it only then. nil: never
+	// ask.
 	Ask func() bool
 	// TrackClicks: route a consenting recipient's links through pixelgate's
 	// redirect (opt-in click analytics).
@@ -80,6 +79,17 @@ type Decision struct {
 	// URL parts are identifiers like any other: trackers carrying them go,
 	// content images and links lose them (R1, R12).
 	Learned PerRecipientMatcher
+	// DefaultLanguage is the language of the footer and consent request
+	// when the message names none pixelgate has texts for (empty: "en").
+	// The message names it, first match wins, with an X-Pixelgate-Language
+	// header, Content-Language (of the message, then of the part), or
+	// <html lang>.
+	DefaultLanguage string
+}
+
+// ReportOptions shape the Report a rewrite returns, never the message: they
+// say what the caller will read, so the engine need not build the rest.
+type ReportOptions struct {
 	// CountOnly: the caller needs only Report.CountFindings (the relay's
 	// metrics), so findings are counted as they come and Report.Findings
 	// stays empty: a campaign message has hundreds of them.
@@ -87,10 +97,4 @@ type Decision struct {
 	// SkipResources: the caller will not learn from this copy, so
 	// Report.Resources stays empty.
 	SkipResources bool
-	// DefaultLanguage is the language of the footer and consent request
-	// when the message names none pixelgate has texts for (empty: "en").
-	// The message names it, first match wins, with an X-Pixelgate-Language
-	// header, Content-Language (of the message, then of the part), or
-	// <html lang>.
-	DefaultLanguage string
 }

@@ -12,7 +12,7 @@ const (
 	// wherever it appears; a message holding it gets no extra footer.
 	PlaceholderConsentURL = "{{pixelgate_consent_url}}"
 	// PlaceholderConsentRequest is replaced by a short request block when
-	// Decision.AskConsent, otherwise by nothing (R5).
+	// Decision.Ask, otherwise by nothing (R5).
 	PlaceholderConsentRequest = "{{pixelgate_consent_request}}"
 )
 

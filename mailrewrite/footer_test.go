@@ -57,7 +57,7 @@ func TestPlaceholdersInMessageLanguage(t *testing.T) {
 	msg := "From: news@shop.example\r\nSubject: t\r\nContent-Language: fr\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
 		"Bonjour\r\n{{pixelgate_consent_request}}\r\nVos choix : {{pixelgate_consent_url}}\r\n"
 	d := decisionFor(Unknown)
-	d.AskConsent = true
+	d.Ask = func() bool { return true }
 	out, rep, err := newTestRewriter(t).Rewrite([]byte(msg), d)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 // (linkFacts). A later copy of a campaign, for any recipient, must get
 // exactly what a Rewriter that never saw the campaign gives: the memo must
 // not carry one recipient's identity, consent or click wrapping into
-// another's message. The relay's ways of calling (CountOnly, SkipResources, AppendRewrite)
+// another's message. The relay's ways of calling (ReportOptions.CountOnly, ReportOptions.SkipResources, AppendRewrite)
 // must give the same message too.
 func checkMemoAnswers(t *testing.T, warm, cold *Rewriter, msg []byte, rcpts ...string) {
 	t.Helper()
@@ -52,13 +52,12 @@ func checkMemoAnswers(t *testing.T, warm, cold *Rewriter, msg []byte, rcpts ...s
 		// Appending to a buffer that already holds bytes gives the same
 		// message after them (the relay's reused buffers).
 		prefix := []byte("earlier bytes\r\n--zz\r\n")
-		aOut, _, err := warm.AppendRewrite(bytes.Clone(prefix), msg, d)
+		aOut, _, err := warm.AppendRewrite(bytes.Clone(prefix), msg, d, ReportOptions{})
 		if err != nil || !bytes.Equal(aOut, append(bytes.Clone(prefix), cOut...)) {
 			t.Fatalf("decision %d: AppendRewrite differs from Rewrite (%v)", i, err)
 		}
 		// The relay's counting mode changes the report's form only.
-		d.CountOnly, d.SkipResources = true, true
-		nOut, nRep, err := warm.Rewrite(msg, d)
+		nOut, nRep, err := warm.AppendRewrite(nil, msg, d, ReportOptions{CountOnly: true, SkipResources: true})
 		if err != nil {
 			t.Fatalf("decision %d, counting: %v", i, err)
 		}

@@ -194,7 +194,7 @@ func TestIdempotent(t *testing.T) {
 	for _, fx := range fixtures(t) {
 		name, in := fx.name, fx.data
 		for _, d := range []Decision{decisionFor(Refused), decisionFor(Granted),
-			{Recipient: fixtureRcpt, Deliverability: true, AskConsent: true, URLs: testURLs(fixtureRcpt)}} {
+			{Recipient: fixtureRcpt, Deliverability: true, Ask: func() bool { return true }, URLs: testURLs(fixtureRcpt)}} {
 			once, _, err := rw.Rewrite(in, d)
 			if err != nil {
 				t.Fatal(err)

@@ -42,7 +42,7 @@ type Report struct {
 	// PlaceholdersFilled counts {{pixelgate_consent_url}} and
 	// {{pixelgate_consent_request}} occurrences replaced.
 	PlaceholdersFilled int `json:"placeholders_filled"`
-	// ConsentRequested: the request block was put in (Decision.AskConsent).
+	// ConsentRequested: the request block was put in (Decision.Ask).
 	ConsentRequested bool `json:"consent_requested"`
 	// PartsRewritten lists the parts whose body changed.
 	PartsRewritten []string `json:"parts_rewritten,omitempty"`
@@ -65,7 +65,7 @@ type Report struct {
 	// so they never appear in the JSON report.
 	Resources []learn.Resource `json:"-"`
 
-	// countOnly (Decision.CountOnly): findings go into counts, not Findings.
+	// countOnly (ReportOptions.CountOnly): findings go into counts, not Findings.
 	countOnly bool
 	counts    []findingCount
 }
@@ -89,7 +89,7 @@ type FindingCount struct {
 
 // CountFindings counts findings by reason code, vendor and action, for
 // metrics (trackers stripped or swapped by reason and vendor).
-// With Decision.CountOnly the counts were kept as the findings came.
+// With ReportOptions.CountOnly the counts were kept as the findings came.
 func (r *Report) CountFindings() map[FindingCount]int {
 	out := map[FindingCount]int{}
 	if r.countOnly {

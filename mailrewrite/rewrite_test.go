@@ -238,14 +238,14 @@ func TestFooterLanguageAndCharset(t *testing.T) {
 func TestPlaceholders(t *testing.T) {
 	body := `<p>{{pixelgate_consent_request}}</p><a href="{{pixelgate_consent_url}}">x</a>`
 	d := decisionFor(Unknown)
-	d.AskConsent = true
+	d.Ask = func() bool { return true }
 	out, rep := rewriteHTML(t, body, d)
 	cu, _ := d.URLs.ConsentURL()
 	if rep.FooterAdded || !rep.ConsentRequested || strings.Contains(out, "{{") || strings.Count(out, cu) != 3 ||
 		!strings.Contains(out, ">Allow</a>") || !strings.Contains(out, ">No thanks</a>") {
 		t.Errorf("placeholders not filled as asked:\n%s", out)
 	}
-	d.AskConsent = false
+	d.Ask = nil
 	out, rep = rewriteHTML(t, body, d)
 	if rep.ConsentRequested || strings.Contains(out, "Allow") || !strings.Contains(out, "<p></p>") || strings.Count(out, cu) != 1 {
 		t.Errorf("request block must be empty when not asking:\n%s", out)

@@ -74,7 +74,7 @@ type job struct {
 	trackClicks   bool   // consenting recipient, click analytics on
 
 	learned         PerRecipientMatcher // Decision.Learned
-	skipResources   bool                // Decision.SkipResources
+	skipResources   bool                // ReportOptions.SkipResources
 	listUnsubscribe []string            // List-Unsubscribe targets: never touched
 
 	scratch []byte // a link's folded URL or text (unsubscribe), reused
@@ -142,13 +142,14 @@ func (p *bodyPart) editList() *edits {
 // Everything not rewritten is byte-identical to msg. On error out is nil:
 // never partial output. Parse failures are *ParseError.
 func (r *Rewriter) Rewrite(msg []byte, d Decision) (out []byte, rep *Report, err error) {
-	return r.AppendRewrite(nil, msg, d)
+	return r.AppendRewrite(nil, msg, d, ReportOptions{})
 }
 
 // AppendRewrite is Rewrite appending the message to dst, so that a caller
-// rewriting message after message can reuse one buffer (the relay).
-// dst must not overlap msg.
-func (r *Rewriter) AppendRewrite(dst, msg []byte, d Decision) (out []byte, rep *Report, err error) {
+// rewriting message after message can reuse one buffer (the relay), with
+// ReportOptions saying which parts of the Report it reads. dst must not overlap
+// msg.
+func (r *Rewriter) AppendRewrite(dst, msg []byte, d Decision, o ReportOptions) (out []byte, rep *Report, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			out, rep, err = nil, nil, fmt.Errorf("%w: %v", ErrInternal, p)
@@ -158,13 +159,13 @@ func (r *Rewriter) AppendRewrite(dst, msg []byte, d Decision) (out []byte, rep *
 		return nil, nil, errors.New("mailrewrite: Decision.URLs is nil")
 	}
 	j := &job{r: r, rewrite: true, id: newIdentity(d.Recipient), rep: newReport(r), urls: d.URLs}
-	if d.CountOnly {
+	if o.CountOnly {
 		j.rep.countOnly = true
 	} else {
 		// Marketing mail carries a few dozen remote resources.
 		j.rep.Findings = make([]Finding, 0, 64)
 	}
-	j.skipResources = d.SkipResources
+	j.skipResources = o.SkipResources
 	switch {
 	case d.Consent == Granted:
 		j.wantPixel, j.purpose = true, PurposeOpen
@@ -192,7 +193,7 @@ func (r *Rewriter) AppendRewrite(dst, msg []byte, d Decision) (out []byte, rep *
 	if err := j.addPixel(parts); err != nil {
 		return nil, nil, err
 	}
-	ask := func() bool { return d.AskConsent }
+	ask := func() bool { return false }
 	if d.Ask != nil {
 		asked, decided := false, false
 		ask = func() bool {

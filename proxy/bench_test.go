@@ -44,12 +44,12 @@ func BenchmarkRewriteCampaign(b *testing.B) {
 	msg := benchmail.Campaign(60 << 10)
 	k, _ := h.kr.RecipientKey("reader@example.net")
 	// As the relay asks once the campaign's learner is frozen.
-	d := mailrewrite.Decision{Recipient: "reader@example.net", Campaign: "bench", URLs: h.cfg.URLs(k, "reader@example.net", "bench"),
-		CountOnly: true, SkipResources: true}
+	d := mailrewrite.Decision{Recipient: "reader@example.net", Campaign: "bench", URLs: h.cfg.URLs(k, "reader@example.net", "bench")}
+	o := mailrewrite.ReportOptions{CountOnly: true, SkipResources: true}
 	b.SetBytes(int64(len(msg)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := h.cfg.Rewrite(nil, msg, d); err != nil {
+		if _, err := h.cfg.Rewrite(nil, msg, d, o); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -55,18 +55,20 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 		Ask: func() bool {
 			return state == consent.None && !failClosed && r.eligibleToAsk(rc.key)
 		},
-		TrackClicks: r.cfg.TrackClicks,
-		URLs:        r.cfg.URLs(rc.key, rc.to, campaign),
-		Learned:     r.learnedFor(campaign),
-		CountOnly:   true, // the relay keeps counts only (metrics)
-		// A campaign the learner has frozen needs no list of its URLs.
-		SkipResources:   r.cfg.Learn == nil || !r.cfg.Learn.Learning(campaign),
+		TrackClicks:     r.cfg.TrackClicks,
+		URLs:            r.cfg.URLs(rc.key, rc.to, campaign),
+		Learned:         r.learnedFor(campaign),
 		DefaultLanguage: r.cfg.DefaultLanguage,
+	}
+	o := mailrewrite.ReportOptions{
+		CountOnly: true, // the relay keeps counts only (metrics)
+		// A campaign the learner has frozen needs no list of its URLs.
+		SkipResources: r.cfg.Learn == nil || !r.cfg.Learn.Learning(campaign),
 	}
 	// The rewritten copy and the final message go in reused buffers: after
 	// the read buffer they were the relay's largest garbage.
 	// Nothing keeps either once Deliver returned (sendCopy is synchronous).
-	rw, err := r.cfg.Rewrite(r.buffers.get(), t.msg, d)
+	rw, err := r.cfg.Rewrite(r.buffers.get(), t.msg, d, o)
 	defer func() { r.buffers.put(rw.Msg) }()
 	if err != nil {
 		if errors.Is(err, ErrUnparseable) {

@@ -41,7 +41,7 @@ import (
 // fresh one, but never shares memory with msg: the relay reuses both). A
 // message it cannot parse is reported with an error wrapping
 // ErrUnparseable.
-type RewriteFunc func(dst, msg []byte, d mailrewrite.Decision) (Rewritten, error)
+type RewriteFunc func(dst, msg []byte, d mailrewrite.Decision, o mailrewrite.ReportOptions) (Rewritten, error)
 
 // Rewritten is a rewrite's result as the relay needs it.
 type Rewritten struct {

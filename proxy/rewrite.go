@@ -11,8 +11,8 @@ import (
 // ErrUnparseable (554 5.6.0 with the reason), the report tells whether the
 // consent request block went in (R5 MarkAsked) and which reasons fired.
 func MailRewrite(rw *mailrewrite.Rewriter) RewriteFunc {
-	return func(dst, msg []byte, d mailrewrite.Decision) (Rewritten, error) {
-		out, rep, err := rw.AppendRewrite(dst, msg, d)
+	return func(dst, msg []byte, d mailrewrite.Decision, o mailrewrite.ReportOptions) (Rewritten, error) {
+		out, rep, err := rw.AppendRewrite(dst, msg, d, o)
 		if err != nil {
 			var pe *mailrewrite.ParseError
 			if errors.As(err, &pe) {

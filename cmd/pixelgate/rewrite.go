@@ -72,7 +72,7 @@ func runRewrite(_ context.Context, env *environ, args []string) error {
 		Consent:        c,
 		Campaign:       *campaign,
 		Deliverability: *deliverability,
-		AskConsent:     *ask,
+		Ask:            func() bool { return *ask },
 		URLs:           proxy.NewURLs(kr, publicURL.url, key, *rcpt, *campaign),
 	})
 	if err != nil {
