@@ -32,6 +32,9 @@ var (
 		Message: "Delivery ledger unavailable, nothing was sent: try again later"}
 	errCopyBusy = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 		Message: "This message is being delivered by another transaction: try again later"}
+	// errAlreadyDelivered: the ledger says an earlier attempt delivered the
+	// copy; it is counted as delivered, never sent again.
+	errAlreadyDelivered = errors.New("copy delivered by an earlier attempt")
 )
 
 // transaction is one client transaction after DATA: the message as received
@@ -47,6 +50,9 @@ type transaction struct {
 	// holder is this transaction's claim in the ledger; empty when the
 	// ledger is only read (one recipient: its outcome is all or nothing).
 	holder string
+	// ledgerState, for one recipient, waits for the ledger's answer, read
+	// while the copy is rewritten; nil when the copies were claimed first.
+	ledgerState func() consent.CopyState
 	// sum gathers the transaction's log line.
 	sum *txnSummary
 }
@@ -93,6 +99,9 @@ func (r *Relay) process(s *session, msg []byte, sum *txnSummary) error {
 	t.mid = messageID(s.env.From, &t.origHeader, origBody, msg)
 	log := r.cfg.Logger.With("txn", t.id)
 
+	if len(s.rcpts) == 1 {
+		return r.processOne(s, t, log)
+	}
 	states, err := r.claimCopies(t, s.rcpts)
 	if err != nil {
 		sum.reason = "ledger-unavailable"
@@ -116,10 +125,6 @@ func (r *Relay) process(s *session, msg []byte, sum *txnSummary) error {
 			results[i] = errCopyBusy
 			continue
 		}
-		if len(s.rcpts) == 1 {
-			results[i] = r.sendCopy(s, t, rc)
-			break
-		}
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
@@ -129,6 +134,31 @@ func (r *Relay) process(s *session, msg []byte, sum *txnSummary) error {
 	wg.Wait()
 	sum.copies(results, already)
 	r.releaseCopies(log, t, s.rcpts, results)
+	return r.fanoutReply(log, s, t, results, earlier)
+}
+
+// processOne sends a one-recipient transaction's copy. The ledger is read
+// while the copy is rewritten, so its round trip costs no time of its own;
+// sendCopy waits for the answer before the hand-over.
+func (r *Relay) processOne(s *session, t *transaction, log *slog.Logger) error {
+	answer := make(chan consent.CopyState, 1) // never blocks: sendCopy may not wait
+	// The session's recipient list is reset for the next transaction,
+	// perhaps before this read ends: the goroutine gets its own.
+	rcpts := []*recipient{s.rcpts[0]}
+	go func() {
+		st, _ := r.claimCopies(t, rcpts) // one recipient: never an error
+		answer <- st[0]
+	}()
+	t.ledgerState = sync.OnceValue(func() consent.CopyState { return <-answer })
+	results := []error{r.sendCopy(s, t, s.rcpts[0])}
+	already := []bool{false}
+	earlier := 0
+	if errors.Is(results[0], errAlreadyDelivered) {
+		// Accepted upstream by an earlier attempt: never twice.
+		results[0], already[0], earlier = nil, true, 1
+		r.cfg.Metrics.Messages.WithLabelValues("already-delivered").Inc()
+	}
+	t.sum.copies(results, already)
 	return r.fanoutReply(log, s, t, results, earlier)
 }
 

@@ -83,6 +83,14 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 		log.Error("rewrite failed", "err", err)
 		return errInternal
 	}
+	if t.ledgerState != nil {
+		switch t.ledgerState() {
+		case consent.CopyDelivered:
+			return errAlreadyDelivered
+		case consent.CopyBusy:
+			return errCopyBusy
+		}
+	}
 	m.Recipients.WithLabelValues(decisionLabel).Inc()
 	for k, n := range rw.Findings {
 		vendor := k.Vendor

@@ -3,6 +3,8 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -98,8 +100,48 @@ func (l ledger) run(ctx context.Context, what, op string, m consent.MessageID, k
 	return out, nil
 }
 
+// Check reads the fields with one HMGET rather than the script: it writes
+// nothing, and every single-recipient message asks it, where a script's
+// cost inside redis-server (tens of µs against one or two) showed in the
+// relay's throughput. The fields read as luaLedger reads them.
 func (l ledger) Check(ctx context.Context, m consent.MessageID, keys []consent.Key) ([]consent.CopyState, error) {
-	return l.run(ctx, "check delivery ledger", "k", m, keys, l.s.now(), "")
+	if len(keys) == 0 {
+		return []consent.CopyState{}, nil
+	}
+	fields := make([]string, len(keys))
+	for i, k := range keys {
+		fields[i] = k.String()
+	}
+	vals, err := l.s.hot.HMGet(ctx, ledgerKey(m), fields...).Result()
+	if err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("check delivery ledger: %w", wrapErr(err))
+	}
+	if len(vals) != len(keys) {
+		return nil, fmt.Errorf("check delivery ledger: %d answers for %d copies", len(vals), len(keys))
+	}
+	now := ms(l.s.now())
+	out := make([]consent.CopyState, len(keys))
+	for i, v := range vals {
+		out[i] = consent.CopyFree
+		str, ok := v.(string)
+		if !ok || len(str) < 3 || str[1] != '|' {
+			continue
+		}
+		rest := str[2:]
+		exp, _, _ := strings.Cut(rest, "|")
+		e, err := strconv.ParseInt(exp, 10, 64)
+		if err != nil || e <= now {
+			continue // expired or unreadable: free, as the script reads it
+		}
+		switch str[0] {
+		case 'd':
+			out[i] = consent.CopyDelivered
+		case 'c':
+			// A check holds no claim: any claim is another's.
+			out[i] = consent.CopyBusy
+		}
+	}
+	return out, nil
 }
 
 func (l ledger) Claim(ctx context.Context, m consent.MessageID, keys []consent.Key, holder string, hold time.Duration) ([]consent.CopyState, error) {

@@ -91,6 +91,7 @@ var _ consent.Store = (*Store)(nil)
 type hotClient interface {
 	redis.Scripter
 	Get(ctx context.Context, key string) *redis.StringCmd
+	HMGet(ctx context.Context, key string, fields ...string) *redis.SliceCmd
 }
 
 // autoPipeline returns rdb's shared autopipeliner. go-redis marks the API
