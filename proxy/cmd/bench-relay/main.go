@@ -24,6 +24,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,9 +46,10 @@ func main() {
 	useRedis := flag.Bool("redis", false, "run pixelgate on a redis-server started for the run (else the embedded store)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "bound on the whole run")
 	passUpstream := flag.String("pass-through-to", "", "internal: run only the pass-through relay, forwarding to this address")
+	passSplit := flag.Bool("pass-split", false, "internal: with -pass-through-to, forward each recipient its own transaction")
 	flag.Parse()
 	if *passUpstream != "" {
-		if err := servePassThrough(*passUpstream); err != nil {
+		if err := servePassThrough(*passUpstream, *passSplit); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -85,6 +87,17 @@ func run(bin string, n, c, rcpts int, useRedis bool, timeout time.Duration) erro
 		return err
 	}
 	defer pass.stop()
+	// With several recipients per transaction, a second reference forwards
+	// each recipient its own unchanged copy in its own transaction, as
+	// pixelgate must (each copy is rewritten for its recipient): the first
+	// reference sends one transaction for all of them.
+	var split *child
+	if rcpts > 1 {
+		if split, err = startChild(ctx, self, []string{"-pass-through-to", sink.Addr, "-pass-split"}, "pass-through: listening on "); err != nil {
+			return err
+		}
+		defer split.stop()
+	}
 
 	dir, err := os.MkdirTemp("", "bench-relay-")
 	if err != nil {
@@ -122,6 +135,11 @@ func run(bin string, n, c, rcpts int, useRedis bool, timeout time.Duration) erro
 	if _, err := load(ctx, pg.smtpAddr, msg, min(n, 50), c, rcpts, &seq); err != nil {
 		return fmt.Errorf("warm-up pixelgate: %w", err)
 	}
+	if split != nil {
+		if _, err := load(ctx, split.smtpAddr, msg, min(n, 50), c, rcpts, &seq); err != nil {
+			return fmt.Errorf("warm-up split pass-through: %w", err)
+		}
+	}
 	// Alternate the two relays in rounds so that load from other processes
 	// on the machine hits both alike; wall time gives msg/s, the child's
 	// user+system CPU time gives the cost per message.
@@ -136,11 +154,14 @@ func run(bin string, n, c, rcpts int, useRedis bool, timeout time.Duration) erro
 		cpu  time.Duration
 	}
 	sides := []*side{{name: "pass-through", p: pass}, {name: "pixelgate", p: pg}}
+	if split != nil {
+		sides = append(sides, &side{name: "pass-through, a transaction per recipient", p: split})
+	}
 	per := n / rounds
 	for r := 0; r < rounds; r++ {
-		order := []*side{sides[0], sides[1]}
+		order := slices.Clone(sides)
 		if r%2 == 1 {
-			order[0], order[1] = order[1], order[0]
+			slices.Reverse(order)
 		}
 		for _, sd := range order {
 			cpu0, err := cpuTime(sd.p.cmd.Process.Pid)
@@ -165,8 +186,12 @@ func run(bin string, n, c, rcpts int, useRedis bool, timeout time.Duration) erro
 	passCPU := sides[0].cpu.Seconds() * 1000 / float64(n)
 	pgCPU := sides[1].cpu.Seconds() * 1000 / float64(n)
 	// The pass-through relay forwards one message per transaction,
-	// pixelgate one per recipient.
-	if got, want := sink.Count()-before, int64(n/rcpts+n); got != want {
+	// pixelgate and the split pass-through one per recipient.
+	want := int64(n/rcpts + n)
+	if split != nil {
+		want += int64(n)
+	}
+	if got := sink.Count() - before; got != want {
 		return fmt.Errorf("sink received %d messages, want %d", got, want)
 	}
 	rss, err := peakRSS(pg.cmd.Process.Pid)
@@ -177,6 +202,12 @@ func run(bin string, n, c, rcpts int, useRedis bool, timeout time.Duration) erro
 	fmt.Printf("pass-through: %8.1f rcpt/s  %6.2f ms CPU/rcpt\n", passRate, passCPU)
 	fmt.Printf("pixelgate:    %8.1f rcpt/s  %6.2f ms CPU/rcpt\n", pgRate, pgCPU)
 	fmt.Printf("ratio:        %8.3f (target >= 0.9)\n", pgRate/passRate)
+	if split != nil {
+		splitRate := float64(n) / sides[2].wall.Seconds()
+		splitCPU := sides[2].cpu.Seconds() * 1000 / float64(n)
+		fmt.Printf("pass-through, a transaction per recipient: %8.1f rcpt/s  %6.2f ms CPU/rcpt\n", splitRate, splitCPU)
+		fmt.Printf("ratio to it:  %8.3f\n", pgRate/splitRate)
+	}
 	fmt.Printf("pixelgate peak RSS: %.1f MiB\n", float64(rss)/(1<<20))
 	if rurl != "" {
 		printRedisCalls(ctx, rurl, n+min(n, 50))
@@ -277,9 +308,11 @@ func load(ctx context.Context, addr string, msg []byte, n, c, rcpts int, seq *at
 // pixelgate's upstream pool does, so the comparison is fair: only
 // pixelgate's own work and its DATA writer differ. It prints its address
 // and serves until killed.
-func servePassThrough(upstream string) error {
+func servePassThrough(upstream string, split bool) error {
 	pool := &passPool{addr: upstream, max: 8}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &passSession{pool: pool}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &passSession{pool: pool, split: split}, nil
+	}))
 	srv.Domain = "pass.test"
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -291,9 +324,10 @@ func servePassThrough(upstream string) error {
 }
 
 type passSession struct {
-	pool *passPool
-	from string
-	to   []string
+	pool  *passPool
+	split bool // a transaction per recipient, 8 at a time (pixelgate's --copy-concurrency)
+	from  string
+	to    []string
 }
 
 func (s *passSession) Mail(from string, _ *smtp.MailOptions) error {
@@ -306,7 +340,21 @@ func (s *passSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return s.pool.send(s.from, s.to, b)
+	if !s.split {
+		return s.pool.send(s.from, s.to, b)
+	}
+	errs := make([]error, len(s.to))
+	slots := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, to := range s.to {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			errs[i] = s.pool.send(s.from, []string{to}, b)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 func (s *passSession) Reset()        {}
 func (s *passSession) Logout() error { return nil }
