@@ -226,20 +226,15 @@ func (s *serveSettings) validate() (checked, error) {
 	return c, nil
 }
 
-// parseNetworks reads a comma-separated list of networks. An empty list is
-// empty, never "everybody".
+// parseNetworks is parsePrefixes for a flag: errors name it, and an empty
+// list is empty, never "everybody".
 func parseNetworks(flag, list string) ([]netip.Prefix, error) {
-	nets := []netip.Prefix{}
-	for _, part := range strings.Split(list, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(part)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", flag, err)
-		}
-		nets = append(nets, p.Masked())
+	nets, err := parsePrefixes(list)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	if nets == nil {
+		nets = []netip.Prefix{}
 	}
 	return nets, nil
 }
