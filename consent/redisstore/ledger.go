@@ -26,10 +26,10 @@ func (s *Store) Ledger() consent.Ledger { return ledger{s} }
 func ledgerKey(m consent.MessageID) string { return "pg:{l:" + m.String() + "}:m" }
 
 // luaLedger runs one ledger operation over the fields of one message.
-// KEYS: the message hash. ARGV: op ('k' check, 'c' claim, 'd' delivered,
-// 'r' release), now ms, expiry ms of what op writes, holder, fields...
-// Returns, per field, 0 free, 1 claimed, 2 delivered, 3 busy (check and
-// claim), or nothing.
+// KEYS: the message hash. ARGV: op ('c' claim, 'd' delivered, 'r' release;
+// Check reads without it), now ms, expiry ms of what op writes, holder, fields...
+// Returns, per field, 0 free, 1 claimed, 2 delivered, 3 busy (claim), or
+// nothing.
 var luaLedger = redis.NewScript(`
 local key, op, now, exp, holder = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local out, wrote = {}, false
@@ -87,7 +87,7 @@ func (l ledger) run(ctx context.Context, what, op string, m consent.MessageID, k
 	if err != nil && err != redis.Nil {
 		return nil, fmt.Errorf("%s: %w", what, wrapErr(err))
 	}
-	if op != "k" && op != "c" {
+	if op != "c" {
 		return nil, nil
 	}
 	if len(res) != len(keys) {
