@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/pixelgate/pixelgate/consent/throttle"
 )
 
 // Connection admission. A connection is counted against MaxConnections as
@@ -70,7 +72,7 @@ func (l *connLimiter) admit() bool {
 // bind assigns an admitted connection to its client's address, or refuses
 // it; a refused connection is still admitted and must be released.
 func (l *connLimiter) bind(ip netip.Addr) *connRefusal {
-	k := addrBlock(ip)
+	k := throttle.AddrBlock(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	held := l.byAddr[k]
@@ -93,7 +95,7 @@ func (l *connLimiter) release(ip netip.Addr, bound bool) {
 	if !bound {
 		return
 	}
-	k := addrBlock(ip)
+	k := throttle.AddrBlock(ip)
 	if l.byAddr[k] <= 1 {
 		delete(l.byAddr, k)
 	} else {
@@ -101,15 +103,6 @@ func (l *connLimiter) release(ip netip.Addr, bound bool) {
 	}
 }
 
-// addrBlock is the unit an address is counted in: itself for IPv4, its /64
-// for IPv6 (rotating addresses within it does not escape the limit).
-func addrBlock(ip netip.Addr) netip.Addr {
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.Addr()
-	}
-	return ip
-}
 
 // limitListener admits connections and wraps them for admission.
 type limitListener struct {

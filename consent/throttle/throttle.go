@@ -297,8 +297,18 @@ func AddressKey(addr string) string {
 	}
 	ip = ip.Unmap()
 	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
+		return netip.PrefixFrom(AddrBlock(ip), 64).String()
 	}
 	return ip.String()
+}
+
+// AddrBlock is the unit one client address is counted in, by the login
+// throttle and the relay's connection limits alike: the address itself for
+// IPv4, its /64 for IPv6 (the block one host usually holds).
+func AddrBlock(ip netip.Addr) netip.Addr {
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
 }
