@@ -103,7 +103,6 @@ func (l *connLimiter) release(ip netip.Addr, bound bool) {
 	}
 }
 
-
 // limitListener admits connections and wraps them for admission.
 type limitListener struct {
 	net.Listener
