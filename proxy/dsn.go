@@ -3,12 +3,14 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
-	"mime/multipart"
-	"net/textproto"
+	"io"
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-smtp"
 	"github.com/pixelgate/pixelgate/proxy/upstream"
 )
@@ -43,9 +45,10 @@ func (r *Relay) sendDSN(s *session, t *transaction, failed []dsnRecipient) error
 	return r.cfg.Delivery.Deliver(ctx, env, msg)
 }
 
+// composeDSN builds the notification with go-message: header fields
+// encoded as RFC 5322 and RFC 2047 want them, parts delimited by a boundary
+// drawn from the relay's injected randomness.
 func (r *Relay) composeDSN(to string, t *transaction, failed []dsnRecipient) ([]byte, error) {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
 	now := r.cfg.Now()
 	host := r.cfg.Hostname
 
@@ -58,9 +61,6 @@ func (r *Relay) composeDSN(to string, t *transaction, failed []dsnRecipient) ([]
 		fmt.Fprintf(&human, "<%s>: %d %s\r\n", f.addr, f.reply.Code, oneLine(strings.TrimPrefix(f.reply.Message, "Upstream: ")))
 	}
 	fmt.Fprintf(&human, "\r\nThe header of your message follows at the end of this report.\r\n")
-	if err := writePart(mw, "text/plain; charset=utf-8", human.String()); err != nil {
-		return nil, err
-	}
 
 	var status strings.Builder
 	fmt.Fprintf(&status, "Reporting-MTA: dns; %s\r\n", host)
@@ -76,43 +76,53 @@ func (r *Relay) composeDSN(to string, t *transaction, failed []dsnRecipient) ([]
 		fmt.Fprintf(&status, "Status: %d.%d.%d\r\n", ec[0], ec[1], ec[2])
 		fmt.Fprintf(&status, "Diagnostic-Code: smtp; %d %s\r\n", f.reply.Code, oneLine(strings.TrimPrefix(f.reply.Message, "Upstream: ")))
 	}
-	if err := writePart(mw, "message/delivery-status", status.String()); err != nil {
-		return nil, err
-	}
+
 	// The original header only (RFC 6522 §3: text/rfc822-headers), with
 	// pixelgate's internal fields left out as on every copy.
-	h := t.origHeader
-	h.fields = append(h.fields[:0:0], h.fields...)
-	h.removeIf(func(name string) bool { return strings.HasPrefix(strings.ToLower(name), internalHeaderPrefix) })
-	if err := writePart(mw, "text/rfc822-headers", string(h.appendMessage(nil, nil))); err != nil {
-		return nil, err
+	orig := t.origHeader
+	orig.fields = append(orig.fields[:0:0], orig.fields...)
+	orig.removeIf(func(name string) bool { return strings.HasPrefix(strings.ToLower(name), internalHeaderPrefix) })
+
+	var rnd [12]byte
+	if _, err := io.ReadFull(r.cfg.Rand, rnd[:]); err != nil {
+		return nil, fmt.Errorf("compose delivery report: boundary: %w", err)
 	}
-	if err := mw.Close(); err != nil {
-		return nil, err
-	}
+	var h mail.Header
+	h.SetAddressList("From", []*mail.Address{{Name: "Mail Delivery System", Address: "MAILER-DAEMON@" + host}})
+	h.SetAddressList("To", []*mail.Address{{Address: to}})
+	h.SetSubject(fmt.Sprintf("Undelivered Mail Returned to Sender (%d recipient(s))", len(failed)))
+	h.SetDate(now)
+	h.SetMessageID(fmt.Sprintf("%s.dsn.%x@%s", t.id, t.mid[:6], host))
+	h.Set("Auto-Submitted", "auto-replied")
+	h.SetContentType("multipart/report", map[string]string{"report-type": "delivery-status", "boundary": "pixelgate-dsn-" + hex.EncodeToString(rnd[:])})
 
 	var out bytes.Buffer
-	fmt.Fprintf(&out, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", host)
-	fmt.Fprintf(&out, "To: <%s>\r\n", to)
-	fmt.Fprintf(&out, "Subject: Undelivered Mail Returned to Sender (%d recipient(s))\r\n", len(failed))
-	fmt.Fprintf(&out, "Date: %s\r\n", now.Format(time.RFC1123Z))
-	fmt.Fprintf(&out, "Message-ID: <%s.dsn.%x@%s>\r\n", t.id, t.mid[:6], host)
-	fmt.Fprintf(&out, "Auto-Submitted: auto-replied\r\n")
-	fmt.Fprintf(&out, "MIME-Version: 1.0\r\n")
-	fmt.Fprintf(&out, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n", mw.Boundary())
-	out.Write(body.Bytes())
-	return out.Bytes(), nil
-}
-
-func writePart(mw *multipart.Writer, ctype, content string) error {
-	w, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {ctype}})
+	w, err := message.CreateWriter(&out, h.Header)
 	if err != nil {
-		return fmt.Errorf("compose delivery report: %w", err)
+		return nil, fmt.Errorf("compose delivery report: %w", err)
 	}
-	if _, err := w.Write([]byte(content)); err != nil {
-		return fmt.Errorf("compose delivery report: %w", err)
+	for _, p := range []struct{ ctype, content string }{
+		{"text/plain; charset=utf-8", human.String()},
+		{"message/delivery-status", status.String()},
+		{"text/rfc822-headers", string(orig.appendMessage(nil, nil))},
+	} {
+		var ph message.Header
+		ph.Set("Content-Type", p.ctype)
+		pw, err := w.CreatePart(ph)
+		if err != nil {
+			return nil, fmt.Errorf("compose delivery report: %w", err)
+		}
+		if _, err := io.WriteString(pw, p.content); err != nil {
+			return nil, fmt.Errorf("compose delivery report: %w", err)
+		}
+		if err := pw.Close(); err != nil {
+			return nil, fmt.Errorf("compose delivery report: %w", err)
+		}
 	}
-	return nil
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("compose delivery report: %w", err)
+	}
+	return out.Bytes(), nil
 }
 
 // oneLine keeps an upstream's multi-line reply on one line.

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-message"
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -313,6 +315,21 @@ func TestRelayPartialPermanentRefusalNotifiesSender(t *testing.T) {
 	if !slices.Equal(dsn.To, []string{"news@shop.example"}) {
 		t.Errorf("report sent to %v", dsn.To)
 	}
+	// A mail program reads it as a three-part multipart/report (RFC 6522).
+	ent, err := message.Read(bytes.NewReader(dsn.Data))
+	if err != nil {
+		t.Fatalf("report does not parse: %v", err)
+	}
+	var parts []string
+	if mr := ent.MultipartReader(); mr != nil {
+		for p, err := mr.NextPart(); err == nil; p, err = mr.NextPart() {
+			ct, _, _ := p.Header.ContentType()
+			parts = append(parts, ct)
+		}
+	}
+	if want := []string{"text/plain", "message/delivery-status", "text/rfc822-headers"}; !slices.Equal(parts, want) {
+		t.Errorf("report parts %v, want %v", parts, want)
+	}
 	for _, a := range to {
 		if a != to[2] && strings.Contains(body, a) {
 			t.Errorf("report names %s, which was delivered", a)
@@ -322,7 +339,7 @@ func TestRelayPartialPermanentRefusalNotifiesSender(t *testing.T) {
 	// Every copy refused: the client gets the upstream's own reply.
 	all := newFlaky(refused, to...)
 	h2 := newHarness(t, func(c *Config, o *smtpsink.Options) { o.Behaviour = all.behaviour })
-	_, err := sendMany(h2.dial(false), "news@shop.example", to, marketingMsg("spring"))
+	_, err = sendMany(h2.dial(false), "news@shop.example", to, marketingMsg("spring"))
 	wantCode(t, err, 550, "5.1.1")
 	if n := len(h2.sink.Messages()); n != 0 {
 		t.Errorf("sink holds %d messages after every copy was refused", n)
