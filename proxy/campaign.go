@@ -28,24 +28,32 @@ const maxCampaignLen = 128
 // every copy of one mailing lands in one campaign.
 func campaignOf(h *rawHeader, configured string) (id, name string) {
 	headers := append([]string{configured}, fallbackCampaignHeaders...)
+	values := make([]string, 0, len(headers))
 	for _, n := range headers {
-		if n == "" {
-			continue
-		}
-		if v := cleanCampaign(h.get(n)); v != "" {
-			id = v
-			break
+		if n != "" {
+			values = append(values, h.get(n))
 		}
 	}
-	if id == "" {
-		sum := sha256.Sum256([]byte(h.get("From") + "\x00" + h.get("Subject")))
-		id = "h-" + hex.EncodeToString(sum[:8])
-	}
+	id = CampaignFrom(values, h.get("From"), h.get("Subject"))
 	name = cleanCampaign(h.get(campaignNameHeader))
 	if name == "" {
 		name = id
 	}
 	return id, name
+}
+
+// CampaignFrom picks a campaign id from sender-controlled values, in
+// order: the first that is non-empty once cleaned, else a hash of from and
+// subject, so every copy of one mailing lands in one campaign whichever
+// front (SMTP, ESP HTTP API) it came through.
+func CampaignFrom(values []string, from, subject string) string {
+	for _, v := range values {
+		if v = cleanCampaign(v); v != "" {
+			return v
+		}
+	}
+	sum := sha256.Sum256([]byte(from + "\x00" + subject))
+	return "h-" + hex.EncodeToString(sum[:8])
 }
 
 // cleanCampaign keeps a campaign id printable, bounded and free of anything

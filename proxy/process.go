@@ -36,35 +36,13 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 	campaign := t.campaign
 
 	state, failClosed := rc.consent.wait()
-	decisionLabel, class := state.String(), decisionNotGranted
-	switch {
-	case failClosed:
-		decisionLabel, class = decisionFailClosed, decisionFailClosed
+	decisionLabel, class := decisionOf(state, failClosed)
+	if failClosed {
 		m.FailClosed.Inc()
-	case state == consent.Granted:
-		class = decisionGranted
 	}
 	t.sum.decision(class)
-	d := mailrewrite.Decision{
-		Recipient:      rc.to,
-		Consent:        rewriteConsent(state),
-		Campaign:       campaign,
-		Deliverability: r.cfg.Deliverability,
-		// Whether the recipient may be asked (R5) costs a store call: the
-		// rewrite asks only when the message has the request placeholder.
-		Ask: func() bool {
-			return state == consent.None && !failClosed && r.eligibleToAsk(rc.key)
-		},
-		TrackClicks:     r.cfg.TrackClicks,
-		URLs:            r.cfg.URLs(rc.key, rc.to, campaign),
-		Learned:         r.learnedFor(campaign),
-		DefaultLanguage: r.cfg.DefaultLanguage,
-	}
-	o := mailrewrite.ReportOptions{
-		CountOnly: true, // the relay keeps counts only (metrics)
-		// A campaign the learner has frozen needs no list of its URLs.
-		SkipResources: r.cfg.Learn == nil || !r.cfg.Learn.Learning(campaign),
-	}
+	d := r.decision(rc.key, rc.to, state, failClosed, campaign)
+	o := r.reportOptions(campaign)
 	// The rewritten copy and the final message go in reused buffers: after
 	// the read buffer they were the relay's largest garbage.
 	// Nothing keeps either once Deliver returned (sendCopy is synchronous).
@@ -91,14 +69,7 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 			return errCopyBusy
 		}
 	}
-	m.Recipients.WithLabelValues(decisionLabel).Inc()
-	for k, n := range rw.Findings {
-		vendor := k.Vendor
-		if vendor == "" {
-			vendor = "none"
-		}
-		m.Findings.WithLabelValues(k.Reason, vendor, k.Action).Add(float64(n))
-	}
+	r.countRewrite(decisionLabel, rw.Findings)
 
 	out, err := r.finish(s, t.id, t.origHeader, t.origBody, rw.Msg, r.buffers.get())
 	defer func() { r.buffers.put(out) }()

@@ -1,0 +1,139 @@
+package espapi
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+)
+
+// content is the part of a call pixelgate rewrites for each recipient:
+// the HTML and the plain-text bodies. Everything else (attachments,
+// inline images, headers, unknown fields) passes through untouched.
+type content struct {
+	html, text       string
+	hasHTML, hasText bool
+	// language is the call's Content-Language, if it set one: the footer
+	// is written in it.
+	language string
+}
+
+// compose builds the MIME message the rewrite engine reads: the same
+// engine as for SMTP mail, so a recipient gets the same treatment through
+// either front. Parts are base64 (RFC 2045 §6.8), so any byte and any line
+// length pass exactly and the engine's line limits of RFC 5322 §2.1.1 do
+// not apply to an API body.
+func compose(c content, to string) ([]byte, error) {
+	var buf bytes.Buffer
+	var h mail.Header
+	h.Set("MIME-Version", "1.0")
+	h.SetAddressList("To", []*mail.Address{{Address: to}})
+	if c.language != "" {
+		h.Set("Content-Language", c.language)
+	}
+	h.SetContentType("multipart/alternative", nil)
+	w, err := message.CreateWriter(&buf, h.Header)
+	if err != nil {
+		return nil, fmt.Errorf("compose message: %w", err)
+	}
+	part := func(typ, body string) error {
+		var ph message.Header
+		ph.SetContentType(typ, map[string]string{"charset": "utf-8"})
+		ph.Set("Content-Transfer-Encoding", "base64")
+		pw, err := w.CreatePart(ph)
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(pw, body); err != nil {
+			return err
+		}
+		return pw.Close()
+	}
+	if c.hasText {
+		if err := part("text/plain", c.text); err != nil {
+			return nil, fmt.Errorf("compose text part: %w", err)
+		}
+	}
+	if c.hasHTML {
+		if err := part("text/html", c.html); err != nil {
+			return nil, fmt.Errorf("compose html part: %w", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("compose message: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// extract reads the rewritten bodies back, decoded.
+func extract(msg []byte, like content) (content, error) {
+	out := content{hasHTML: like.hasHTML, hasText: like.hasText, language: like.language}
+	e, err := message.Read(bytes.NewReader(msg))
+	if err != nil {
+		return out, fmt.Errorf("read rewritten message: %w", err)
+	}
+	mr := e.MultipartReader()
+	if mr == nil {
+		return out, errors.New("read rewritten message: not multipart")
+	}
+	var gotHTML, gotText bool
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return out, fmt.Errorf("read rewritten part: %w", err)
+		}
+		typ, _, _ := p.Header.ContentType()
+		b, err := io.ReadAll(p.Body)
+		if err != nil {
+			return out, fmt.Errorf("read rewritten %s part: %w", typ, err)
+		}
+		switch typ {
+		case "text/html":
+			out.html, gotHTML = string(b), true
+		case "text/plain":
+			out.text, gotText = string(b), true
+		}
+	}
+	if gotHTML != like.hasHTML || gotText != like.hasText {
+		return out, errors.New("read rewritten message: a body went missing")
+	}
+	return out, nil
+}
+
+// contentLanguage is the language a call names in its custom headers.
+func contentLanguage(headers map[string]string) string {
+	for k, v := range headers {
+		if strings.EqualFold(k, "Content-Language") {
+			return v
+		}
+	}
+	return ""
+}
+
+// checkUTF8 refuses text that is not UTF-8: JSON decoders would silently
+// replace the bad bytes, so the recipient would get altered text.
+func checkUTF8(field, v string) error {
+	if !utf8.ValidString(v) {
+		return badRequest("not-utf8", field, field+" is not valid UTF-8")
+	}
+	return nil
+}
+
+// contentType reads a body part's media type as the ESPs name it
+// ("text/html", "text/plain; charset=utf-8").
+func contentType(v string) string {
+	t, _, err := mime.ParseMediaType(v)
+	if err != nil {
+		return strings.ToLower(strings.TrimSpace(v))
+	}
+	return t
+}

@@ -1,0 +1,171 @@
+package espapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/pixelgate/pixelgate/consent"
+)
+
+// A call that must be split into several upstream calls (a Postmark batch
+// longer than the ESP takes, content that cannot be factored into one
+// template) can fail half-way. The delivery ledger, shared with the SMTP
+// relay and by replicas, records each recipient's copy the ESP accepted,
+// so the client's retry of the same call sends only the copies missing.
+
+// ledgerRun is one call's use of the ledger.
+type ledgerRun struct {
+	s      *Server
+	mid    consent.MessageID
+	holder string
+}
+
+// callID names a client call in the ledger: the same on a retry (the same
+// bytes to the same ESP path with the same credential), different for
+// another call. It is a digest: no address or key can be read from it.
+func callID(c *call) consent.MessageID {
+	d := sha256.New()
+	io.WriteString(d, "pixelgate esp api ledger v1\x00")
+	io.WriteString(d, string(c.esp)+"\x00"+upstreamPath(c)+"\x00")
+	for _, h := range forwardedHeaders[:3] {
+		io.WriteString(d, c.r.Header.Get(h)+"\x00")
+	}
+	d.Write(c.body)
+	var m consent.MessageID
+	copy(m[:], d.Sum(nil))
+	return m
+}
+
+// claim takes the copies of keys for this call. It returns each key's
+// state: CopyClaimed (send it), CopyDelivered (an earlier attempt did:
+// never again), CopyBusy (another call holds it now).
+func (s *Server) claim(ctx context.Context, c *call, keys []consent.Key, parts int) (*ledgerRun, []consent.CopyState, error) {
+	var nonce [12]byte
+	if _, err := io.ReadFull(s.cfg.Rand, nonce[:]); err != nil {
+		return nil, nil, fmt.Errorf("ledger holder: %w", err)
+	}
+	run := &ledgerRun{s: s, mid: callID(c), holder: "esp-api-" + hex.EncodeToString(nonce[:])}
+	// Held for as long as the parts may take, with a margin; a crash lets
+	// the hold lapse so a retry can send.
+	hold := time.Duration(parts+1) * s.cfg.UpstreamTimeout
+	states, err := s.cfg.Relay.Ledger().Claim(ctx, run.mid, keys, run.holder, hold)
+	if err != nil {
+		return nil, nil, &apiError{status: http.StatusServiceUnavailable, retryAfter: 30, reason: "ledger-unavailable",
+			msg: "pixelgate: the delivery ledger is unavailable; nothing was sent, try again later"}
+	}
+	return run, states, nil
+}
+
+// delivered records the ESP's acceptance at once: the window in which a
+// crash could make a retry send these copies again is this one write.
+func (l *ledgerRun) delivered(ctx context.Context, keys []consent.Key) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return l.s.cfg.Relay.Ledger().Delivered(context.WithoutCancel(ctx), l.mid, keys)
+}
+
+// release lets a retry send the copies that were not delivered.
+func (l *ledgerRun) release(ctx context.Context, keys []consent.Key) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return l.s.cfg.Relay.Ledger().Release(context.WithoutCancel(ctx), l.mid, keys, l.holder)
+}
+
+// splitResult is what a split call's upstream calls came to.
+type splitResult struct {
+	// replies are the ESP's answers to the calls made, in group order.
+	replies []*reply
+	// failed is the first answer that was not a success, if any: the
+	// client gets it, and its retry sends only what is still missing.
+	failed *reply
+	// earlier counts copies an earlier attempt delivered (not sent again).
+	earlier int
+}
+
+// sendSplit sends copies in groups of up to size, one upstream call per
+// group (body and content type from build), under the delivery ledger:
+// copies delivered by an earlier attempt of the same call are left out,
+// each group's copies are marked delivered as soon as the ESP accepts
+// them, and the copies of failed groups are released for the retry.
+func (s *Server) sendSplit(c *call, copies []recipientCopy, size int, build func([]recipientCopy) ([]byte, string, error)) (*splitResult, error) {
+	ctx := c.r.Context()
+	keys := make([]consent.Key, len(copies))
+	for i, cp := range copies {
+		keys[i] = cp.copy.Key
+	}
+	groups := (len(copies) + size - 1) / size
+	run, states, err := s.claim(ctx, c, keys, groups)
+	if err != nil {
+		return nil, err
+	}
+	res := &splitResult{}
+	var todo []recipientCopy
+	for i, st := range states {
+		switch st {
+		case consent.CopyClaimed:
+			todo = append(todo, copies[i])
+		case consent.CopyDelivered:
+			res.earlier++
+		default:
+			_ = run.release(ctx, keys)
+			return nil, &apiError{status: http.StatusConflict, retryAfter: 30, reason: "copy-busy",
+				msg: "pixelgate: this call is being delivered by another request right now; try again later"}
+		}
+	}
+	c.sum.earlier = res.earlier
+	var batches [][]recipientCopy
+	for len(todo) > 0 {
+		n := min(size, len(todo))
+		batches = append(batches, todo[:n])
+		todo = todo[n:]
+	}
+	replies := make([]*reply, len(batches))
+	errs := make([]error, len(batches))
+	sem := make(chan struct{}, s.cfg.CopyConcurrency)
+	var wg sync.WaitGroup
+	for i, b := range batches {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			bk := make([]consent.Key, len(b))
+			for j, cp := range b {
+				bk[j] = cp.copy.Key
+			}
+			body, ct, err := build(b)
+			if err == nil {
+				replies[i], err = s.forward(ctx, c, upstreamPath(c), ct, body)
+			}
+			if err == nil && replies[i].ok() {
+				if lerr := run.delivered(ctx, bk); lerr != nil {
+					c.log.Warn("ledger: marking delivered copies failed; a retry may send them again", "err", lerr)
+				}
+				s.delivered(c, b)
+				return
+			}
+			errs[i] = err
+			if rerr := run.release(ctx, bk); rerr != nil {
+				c.log.Warn("ledger: releasing failed copies failed; a retry waits for the hold to lapse", "err", rerr)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range batches {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		if !replies[i].ok() && res.failed == nil {
+			res.failed = replies[i]
+		}
+		res.replies = append(res.replies, replies[i])
+	}
+	return res, nil
+}
