@@ -76,6 +76,7 @@ type serveSettings struct {
 	dashboard dashboardFlags
 	pixel     pixelFlags
 	logins    loginFlags
+	espAPI    espAPIFlags
 }
 
 func addServeFlags(fs *flagSet) *serveSettings {
@@ -129,6 +130,7 @@ func addServeFlags(fs *flagSet) *serveSettings {
 		dashboard: addDashboardFlags(fs),
 		pixel:     addPixelFlags(fs),
 		logins:    addLoginFlags(fs),
+		espAPI:    addESPAPIFlags(fs),
 	}
 }
 
@@ -219,7 +221,7 @@ func (s *serveSettings) validate() (checked, error) {
 	if *s.logFormat != "text" && *s.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", *s.logFormat))
 	}
-	errs = append(errs, s.pixel.validate(), s.logins.validate())
+	errs = append(errs, s.pixel.validate(), s.logins.validate(), s.espAPI.validate())
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -404,13 +406,22 @@ func runServe(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	espSrv, espL, err := espAPIServer(set, c, sp, reg, logger)
+	if err != nil {
+		return err
+	}
+	var extra []servedHTTP
+	if espSrv != nil {
+		extra = append(extra, servedHTTP{espSrv, espL})
+		fmt.Fprintf(env.stdout, "pixelgate: ESP API front on %s (HTTPS; plain HTTP from --relay-networks)\n", espL.Addr())
+	}
 
 	announce(env, set, c, st, sp, smtpL, smtpsL, httpL)
 	if err := deps.dash.printFirstRunLink(ctx, env.stdout, c.publicURL); err != nil {
 		return err
 	}
 
-	return serveUntilDone(ctx, sp.relay, smtpL, smtpsL, httpSrv, httpL, *set.shutdownGrace, logger)
+	return serveUntilDone(ctx, sp.relay, smtpL, smtpsL, append([]servedHTTP{{httpSrv, httpL}}, extra...), *set.shutdownGrace, logger)
 }
 
 // newServeLogger is serve's logger, in the --log-format asked for.
@@ -471,6 +482,8 @@ type relayParts struct {
 	cert     *tlscert.Certificate
 	delivery upstream.Deliverer // the caller closes it
 	hashes   *passhash.Gate
+	// creds are the smtp-user accounts, for SMTP AUTH and the ESP API front.
+	creds *proxy.Credentials
 }
 
 // buildRelay builds the SMTP relay: TLS certificate, DKIM keys, delivery
@@ -489,6 +502,10 @@ func buildRelay(set *serveSettings, c checked, st *storeHandle, store consent.St
 		return relayParts{}, err
 	}
 	sp := relayParts{cert: cert, delivery: delivery, hashes: set.logins.hashGate()}
+	if sp.creds, err = relayCredentials(store, st.keyring, sp.hashes, time.Now); err != nil {
+		delivery.Close()
+		return relayParts{}, err
+	}
 	if sp.relay, err = newRelay(set, c, st, store, reg, logger, sp, dkimKeys); err != nil {
 		delivery.Close()
 		return relayParts{}, err
@@ -507,15 +524,11 @@ func newRelay(set *serveSettings, c checked, st *storeHandle, store consent.Stor
 	if err != nil {
 		return nil, err
 	}
-	creds, err := relayCredentials(store, st.keyring, sp.hashes, time.Now)
-	if err != nil {
-		return nil, err
-	}
 	return proxy.NewRelay(proxy.Config{
 		Hostname:                 c.hostname,
 		Cert:                     sp.cert,
 		RelayNetworks:            c.networks,
-		Credentials:              creds,
+		Credentials:              sp.creds,
 		MaxMessageBytes:          *set.maxMessageBytes,
 		ReadTimeout:              *set.smtpTimeout,
 		WriteTimeout:             *set.smtpTimeout,
@@ -592,13 +605,19 @@ func announce(env *environ, set *serveSettings, c checked, st *storeHandle, sp r
 	fmt.Fprintf(env.stdout, "pixelgate: delivering to %s (esp %s)\n", sp.delivery.Describe(), *set.esp)
 }
 
+// servedHTTP is an HTTP server and its listener.
+type servedHTTP struct {
+	srv *http.Server
+	l   net.Listener
+}
+
 // serveUntilDone serves SMTP and HTTP until ctx ends or a server fails,
 // reloading certificates and DKIM keys on SIGHUP; then it stops accepting,
 // lets transactions in progress finish (bounded by grace), and closes
 // everything (SIGTERM must not lose a message being relayed).
-func serveUntilDone(ctx context.Context, relay *proxy.Relay, smtpL, smtpsL net.Listener, httpSrv *http.Server, httpL net.Listener,
+func serveUntilDone(ctx context.Context, relay *proxy.Relay, smtpL, smtpsL net.Listener, servers []servedHTTP,
 	grace time.Duration, logger *slog.Logger) error {
-	errc := make(chan error, 3)
+	errc := make(chan error, 2+len(servers))
 	var wg sync.WaitGroup
 	serve := func(f func() error) {
 		wg.Add(1)
@@ -613,12 +632,14 @@ func serveUntilDone(ctx context.Context, relay *proxy.Relay, smtpL, smtpsL net.L
 	if smtpsL != nil {
 		serve(func() error { return relay.ServeTLS(smtpsL) })
 	}
-	serve(func() error {
-		if err := httpSrv.Serve(httpL); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
+	for _, hs := range servers {
+		serve(func() error {
+			if err := hs.srv.Serve(hs.l); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -649,7 +670,9 @@ loop:
 	if err := relay.Shutdown(sctx); err != nil {
 		logger.Warn("transactions cut at the end of the grace period", "err", err)
 	}
-	_ = httpSrv.Shutdown(sctx)
+	for _, hs := range servers {
+		_ = hs.srv.Shutdown(sctx)
+	}
 	wg.Wait()
 	return runErr
 }

@@ -234,13 +234,17 @@ func (s *Server) authorize(r *http.Request) error {
 			return nil
 		}
 	}
+	if r.TLS == nil {
+		return &apiError{status: http.StatusForbidden, reason: "plain-http",
+			msg: "pixelgate: outside the relay networks the ESP API front takes HTTPS only (an API key must not cross a network in clear)"}
+	}
 	user, pass, ok := proxyBasicAuth(r)
 	if !ok {
-		return &apiError{status: http.StatusProxyAuthRequired, authChallenge: true,
+		return &apiError{status: http.StatusProxyAuthRequired, authChallenge: true, reason: "no-credentials",
 			msg: "pixelgate: this address is not in the relay networks; send an smtp-user account's name and password as HTTP Basic in the Proxy-Authorization header"}
 	}
 	if s.cfg.Credentials == nil {
-		return &apiError{status: http.StatusForbidden, msg: "pixelgate: no smtp-user accounts are configured; call from the relay networks"}
+		return &apiError{status: http.StatusForbidden, reason: "no-accounts", msg: "pixelgate: no smtp-user accounts are configured; call from the relay networks"}
 	}
 	err := s.cfg.Credentials.Check(r.Context(), ip.String(), user, pass)
 	var se *smtp.SMTPError
@@ -248,11 +252,11 @@ func (s *Server) authorize(r *http.Request) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &se) && se.Code == 535:
-		return &apiError{status: http.StatusProxyAuthRequired, authChallenge: true, msg: "pixelgate: wrong smtp-user name or password"}
+		return &apiError{status: http.StatusProxyAuthRequired, authChallenge: true, reason: "wrong-credentials", msg: "pixelgate: wrong smtp-user name or password"}
 	case errors.As(err, &se):
-		return &apiError{status: http.StatusServiceUnavailable, retryAfter: 30, msg: "pixelgate: " + se.Message}
+		return &apiError{status: http.StatusServiceUnavailable, retryAfter: 30, reason: "auth-unavailable", msg: "pixelgate: " + se.Message}
 	}
-	return &apiError{status: http.StatusServiceUnavailable, retryAfter: 30, msg: "pixelgate: authentication unavailable, try again later"}
+	return &apiError{status: http.StatusServiceUnavailable, retryAfter: 30, reason: "auth-unavailable", msg: "pixelgate: authentication unavailable, try again later"}
 }
 
 func proxyBasicAuth(r *http.Request) (user, pass string, ok bool) {
@@ -282,10 +286,10 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return nil, &apiError{status: http.StatusRequestEntityTooLarge,
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, reason: "too-large",
 			msg: fmt.Sprintf("pixelgate: the request body is larger than %d bytes (--esp-api-max-body)", max)}
 	case err != nil:
-		return nil, &apiError{status: http.StatusBadRequest, msg: "pixelgate: reading the request body: " + err.Error()}
+		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-body", msg: "pixelgate: reading the request body: " + err.Error()}
 	}
 	return body, nil
 }
