@@ -15,6 +15,7 @@ import (
 
 	"github.com/pixelgate/pixelgate/consent"
 	"github.com/pixelgate/pixelgate/consent/boltstore"
+	"github.com/pixelgate/pixelgate/consent/throttle"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/proxy"
 	"github.com/pixelgate/pixelgate/proxy/upstream"
@@ -78,11 +79,16 @@ func newHarness(t testing.TB, upstreamURL string, opts ...harnessOption) *harnes
 	if err != nil {
 		t.Fatal(err)
 	}
+	creds := proxy.NewCredentials(st.SharedKV(), rand.Reader)
+	if creds.Throttle, err = proxy.NewCredentialsThrottle(st.SharedKV(), kr.ThrottleKey(), throttle.Config{}, time.Now); err != nil {
+		t.Fatal(err)
+	}
 	metrics := NewMetrics(prometheus.NewRegistry())
 	cfg := Config{
 		Relay:           relay,
 		Upstreams:       ups,
 		RelayNetworks:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Credentials:     creds,
 		UpstreamTimeout: 5 * time.Second,
 		Rand:            rand.Reader,
 		Metrics:         metrics,

@@ -22,9 +22,11 @@ const (
 	// sendgridMaxRecipients: "a limit of 1000 total recipients (to + cc +
 	// bcc) per request" (SendGrid mail send errors).
 	sendgridMaxRecipients = 1000
-	// sendgridMaxSubstitutionBytes: "Substitutions are limited to 50,000
-	// bytes per personalization block" (SendGrid, substitution tags).
-	sendgridMaxSubstitutionBytes = 50000
+	// sendgridMaxSubstitutionBytes: "The total size of your substitutions
+	// may not exceed 10,000 bytes per personalization object" (SendGrid
+	// mail send errors; the substitution tags page says 50,000: the
+	// stricter one holds).
+	sendgridMaxSubstitutionBytes = 10000
 )
 
 type sgAddress struct {

@@ -131,6 +131,8 @@ type Fake struct {
 	deliveries []Delivery
 	failLeft   int
 	failStatus int
+	// okBeforeFail requests are answered normally before failLeft apply.
+	okBeforeFail int
 	delay      time.Duration
 	inactive   map[string]bool
 	seq        int
@@ -192,7 +194,7 @@ func (f *Fake) Reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests, f.deliveries = nil, nil
-	f.failLeft, f.failStatus, f.delay = 0, 0, 0
+	f.failLeft, f.failStatus, f.okBeforeFail, f.delay = 0, 0, 0, 0
 	f.inactive = map[string]bool{}
 }
 
@@ -201,7 +203,15 @@ func (f *Fake) Reset() {
 func (f *Fake) FailNext(n, status int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.failLeft, f.failStatus = n, status
+	f.failLeft, f.failStatus, f.okBeforeFail = n, status, 0
+}
+
+// FailAfter answers the next ok requests normally, then the n after them
+// with status: an ESP that fails half-way through a split call.
+func (f *Fake) FailAfter(ok, n, status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failLeft, f.failStatus, f.okBeforeFail = n, status, ok
 }
 
 // Delay makes every following answer wait d (0 turns it off), for the
@@ -267,7 +277,9 @@ func (f *Fake) handle(esp ESP, serve func(w http.ResponseWriter, r *http.Request
 			Body: raw, Credential: cred,
 		})
 		fail := 0
-		if f.failLeft > 0 {
+		if f.okBeforeFail > 0 {
+			f.okBeforeFail--
+		} else if f.failLeft > 0 {
 			f.failLeft--
 			fail = f.failStatus
 		}
