@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"unicode/utf8"
 	"sync"
 
 	"github.com/pixelgate/pixelgate/proxy"
@@ -19,7 +20,7 @@ type recipient struct {
 	// vars are the client's own per-recipient substitutions (SendGrid
 	// substitutions, Mailgun recipient-variables). pixelgate applies them
 	// before the rewrite: a tracker can hide in a substituted value.
-	vars *strings.Replacer
+	vars *substituter
 }
 
 // recipientCopy is one recipient's rewritten content.
@@ -77,18 +78,29 @@ func (s *Server) rewriteOne(ctx context.Context, base content, rc recipient, cam
 	return recipientCopy{rcpt: rc, content: got, copy: cp}, nil
 }
 
-// substitutions turns a map of the client's substitutions into a
-// replacer, keys tried longest first so that "-name-" never shadows
-// "-name-full-" (SendGrid applies each key as a literal string).
-func substitutions(m map[string]string) *strings.Replacer {
-	if len(m) == 0 {
-		return nil
-	}
+// substituter applies one recipient's substitutions the way the ESPs
+// describe theirs: every key a literal string, replaced wherever it
+// occurs, the longest key winning where two start at one place, values
+// never substituted again. (strings.Replacer does the same but, with keys
+// of several bytes, byte by byte through a trie: five times slower on a
+// 60 KB body.)
+type substituter struct {
+	keys, vals []string
+	// firsts are the keys' first characters: the scan jumps between them.
+	firsts string
+}
+
+// substitutions makes the substituter of a client's substitution map; nil
+// when it has none.
+func substitutions(m map[string]string) *substituter {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		if k != "" {
 			keys = append(keys, k)
 		}
+	}
+	if len(keys) == 0 {
+		return nil
 	}
 	slices.SortFunc(keys, func(a, b string) int {
 		if len(a) != len(b) {
@@ -96,9 +108,45 @@ func substitutions(m map[string]string) *strings.Replacer {
 		}
 		return strings.Compare(a, b)
 	})
-	args := make([]string, 0, 2*len(keys))
-	for _, k := range keys {
-		args = append(args, k, m[k])
+	s := &substituter{keys: keys, vals: make([]string, len(keys))}
+	var firsts strings.Builder
+	for i, k := range keys {
+		s.vals[i] = m[k]
+		r, _ := utf8.DecodeRuneInString(k)
+		if !strings.ContainsRune(firsts.String(), r) {
+			firsts.WriteRune(r)
+		}
 	}
-	return strings.NewReplacer(args...)
+	s.firsts = firsts.String()
+	return s
+}
+
+// Replace returns in with every key replaced by its value.
+func (s *substituter) Replace(in string) string {
+	var b strings.Builder
+	done, at := 0, 0
+	for at < len(in) {
+		j := strings.IndexAny(in[at:], s.firsts)
+		if j < 0 {
+			break
+		}
+		p := at + j
+		at = p + 1
+		for k, key := range s.keys {
+			if strings.HasPrefix(in[p:], key) {
+				if b.Len() == 0 {
+					b.Grow(len(in))
+				}
+				b.WriteString(in[done:p])
+				b.WriteString(s.vals[k])
+				done, at = p+len(key), p+len(key)
+				break
+			}
+		}
+	}
+	if done == 0 {
+		return in
+	}
+	b.WriteString(in[done:])
+	return b.String()
 }
