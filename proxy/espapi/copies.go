@@ -5,8 +5,8 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"unicode/utf8"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/pixelgate/pixelgate/proxy"
 )

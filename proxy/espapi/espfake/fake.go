@@ -133,9 +133,9 @@ type Fake struct {
 	failStatus int
 	// okBeforeFail requests are answered normally before failLeft apply.
 	okBeforeFail int
-	delay      time.Duration
-	inactive   map[string]bool
-	seq        int
+	delay        time.Duration
+	inactive     map[string]bool
+	seq          int
 }
 
 // New starts a fake on a free 127.0.0.1 port (httptest binds loopback)
