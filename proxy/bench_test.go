@@ -54,3 +54,28 @@ func BenchmarkRewriteCampaign(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRelayTenRecipients is one campaign message to ten recipients
+// through the whole relay (embedded store): ten rewritten copies, each its
+// own upstream transaction, under the delivery ledger.
+func BenchmarkRelayTenRecipients(b *testing.B) {
+	h := newHarness(b, func(_ *Config, o *smtpsink.Options) {
+		o.Behaviour = func(*smtpsink.Message) smtpsink.Action { return smtpsink.Action{Discard: true} }
+	})
+	c := h.dial(false)
+	msg := string(benchmail.Campaign(60 << 10))
+	b.SetBytes(int64(len(msg)))
+	to := make([]string, 10)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range to {
+			to[j] = fmt.Sprintf("r%d-%d@example.net", i, j)
+		}
+		// A Message-ID per message: the ledger must not take the
+		// benchmark's messages for retries of one another.
+		m := "Message-ID: <" + fmt.Sprint(i) + "@bench>\r\n" + msg
+		if _, err := sendMany(c, "news@shop.example", to, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

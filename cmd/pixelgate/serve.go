@@ -95,7 +95,7 @@ func addServeFlags(fs *flagSet) *serveSettings {
 
 		upstream:     fs.String("upstream", "", "ESP SMTP URL: smtp://user:pass@host:port (STARTTLS; ?tls=none for plain), smtps://...; empty = write DATA_DIR/outbox/*.eml"),
 		upstreamCA:   fs.String("upstream-ca", "", "PEM file of extra CAs to trust for the upstream's certificate"),
-		upstreamPool: fs.Int("upstream-pool", 4, "idle upstream connections kept for reuse"),
+		upstreamPool: fs.Int("upstream-pool", 8, "idle upstream connections kept for reuse; below --copy-concurrency, copies sent at once beyond it each open a connection of their own"),
 		esp:          fs.String("esp", "generic", "ESP profile adding its tracking-off headers: "+strings.Join(proxy.ESPs(), ", ")),
 		sesConfigSet: fs.String("ses-configuration-set", "", "with --esp ses: a configuration set without open/click tracking"),
 

@@ -105,7 +105,8 @@ func run(bin string, n, c, rcpts int, useRedis bool, timeout time.Duration) erro
 	}
 	defer os.RemoveAll(dir)
 	args := []string{"serve", "--data-dir", dir, "--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
-		"--upstream", "smtp://" + sink.Addr + "?tls=none", "--upstream-pool", strconv.Itoa(c)}
+		// The same idle pool as the reference relays (passPool.max).
+		"--upstream", "smtp://" + sink.Addr + "?tls=none", "--upstream-pool", strconv.Itoa(passPoolIdle)}
 	storeName := "embedded"
 	var rurl string
 	if useRedis {
@@ -301,6 +302,10 @@ func load(ctx context.Context, addr string, msg []byte, n, c, rcpts int, seq *at
 	return time.Since(start), nil
 }
 
+// passPoolIdle is how many idle upstream connections each relay keeps:
+// the reference relays' pool and pixelgate's --upstream-pool.
+const passPoolIdle = 8
+
 // servePassThrough is the reference relay, a plain go-smtp
 // pass-through relay: a go-smtp server that buffers each message and
 // forwards it with go-smtp's stock client (smtp.NewClient, SendMail's
@@ -309,7 +314,7 @@ func load(ctx context.Context, addr string, msg []byte, n, c, rcpts int, seq *at
 // pixelgate's own work and its DATA writer differ. It prints its address
 // and serves until killed.
 func servePassThrough(upstream string, split bool) error {
-	pool := &passPool{addr: upstream, max: 8}
+	pool := &passPool{addr: upstream, max: passPoolIdle}
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &passSession{pool: pool, split: split}, nil
 	}))
