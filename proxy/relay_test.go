@@ -86,6 +86,9 @@ func newHarnessWith(t testing.TB, makeStore storeMaker, opts ...harnessOption) *
 	cert, clientTLS := testsupport.TLS(t)
 	upCert, upClientTLS := testsupport.TLS(t)
 	sinkOpts := smtpsink.Options{TLS: upCert.TLSConfig()}
+	// As serve's default --upstream-pool: as many idle upstream
+	// connections as copies sent at once.
+	upstreamIdle := 8
 	metrics := NewRelayMetrics(prometheus.NewRegistry())
 	cfg := Config{
 		Hostname:     "relay.test",
@@ -106,7 +109,7 @@ func newHarnessWith(t testing.TB, makeStore storeMaker, opts ...harnessOption) *
 	}
 	sink := testsupport.StartSink(t, sinkOpts)
 	if cfg.Delivery == nil {
-		up, err := upstream.ParseUpstream(upstream.UpstreamConfig{URL: "smtp://" + sink.Addr, TLS: upClientTLS, MaxIdle: 2,
+		up, err := upstream.ParseUpstream(upstream.UpstreamConfig{URL: "smtp://" + sink.Addr, TLS: upClientTLS, MaxIdle: upstreamIdle,
 			Timeout: 2 * time.Second, DataTimeout: 2 * time.Second})
 		if err != nil {
 			t.Fatal(err)
