@@ -140,10 +140,11 @@ func (al *aligner) align(ref, c []byte, out []edit) ([]edit, bool) {
 			return append(out[:first], mergeNear(out[first:])...), true
 		}
 		if m > 0 {
-			// Back up to the start of the token holding the last equal
-			// byte: a token start depends on the bytes either side of it
-			// only, so the two texts cut tokens alike from there. Then
-			// back up slideTokens more, so that slide has room.
+			// Back up over slideTokens+1 token starts (or to where the
+			// texts were last in step): a token start depends on the two
+			// bytes either side of it only, and both are equal bytes, so
+			// the two texts cut tokens alike from there; the equal tokens
+			// diffed again give slide its room.
 			p := a + m - 1
 			for n := 0; n <= slideTokens && p > a; n++ {
 				for p--; p > a && !startsToken(ref, p); p-- {

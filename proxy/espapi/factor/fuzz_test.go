@@ -58,7 +58,7 @@ func FuzzFactor(f *testing.F) {
 		copies, most := copiesFromScript(base, script)
 		factorChecked(t, copies, Limits{MaxHoles: int(maxHoles), MaxValueBytes: int(maxValue)})
 
-		tpl, _, ok := factorChecked(t, copies, generous)
+		_, _, ok := factorChecked(t, copies, generous)
 		if most <= 3 && !ok {
 			t.Fatalf("%d copies at most %d small edits from the first were refused with generous limits", len(copies), most)
 		}
@@ -66,7 +66,7 @@ func FuzzFactor(f *testing.F) {
 		for i := range same {
 			same[i] = copies[len(copies)-1]
 		}
-		if tpl, _, ok = factorChecked(t, same, Limits{}); !ok || tpl.Holes() != 0 {
+		if tpl, _, ok := factorChecked(t, same, Limits{}); !ok || tpl.Holes() != 0 {
 			t.Fatalf("identical copies: ok=%v, %d holes", ok, tpl.Holes())
 		}
 	})
