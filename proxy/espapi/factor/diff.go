@@ -12,6 +12,11 @@ const (
 	// markup repeated a few tokens apart does not pass for the resumption
 	// point, short enough that little is cut into tokens twice.
 	resyncTokens = 64
+	// A snake of quickTokens tokens followed by resyncBytes equal bytes
+	// is back in step as well: as strong a sign, found without cutting
+	// the bytes into tokens.
+	quickTokens = 8
+	resyncBytes = 256
 	// slideTokens equal tokens before the place where two texts part are
 	// diffed too, so that an insertion or deletion can slide left to its
 	// best place.
@@ -135,10 +140,11 @@ func (al *aligner) align(ref, c []byte, out []edit) ([]edit, bool) {
 			return append(out[:first], mergeNear(out[first:])...), true
 		}
 		if m > 0 {
-			// Back up to the start of the token holding the last equal
-			// byte: a token start depends on the bytes either side of it
-			// only, so the two texts cut tokens alike from there. Then
-			// back up slideTokens more, so that slide has room.
+			// Back up over slideTokens+1 token starts (or to where the
+			// texts were last in step): a token start depends on the two
+			// bytes either side of it only, and both are equal bytes, so
+			// the two texts cut tokens alike from there; the equal tokens
+			// diffed again give slide its room.
 			p := a + m - 1
 			for n := 0; n <= slideTokens && p > a; n++ {
 				for p--; p > a && !startsToken(ref, p); p-- {
@@ -193,8 +199,12 @@ func (al *aligner) local(ref, c []byte, a0, b0 int, out []edit) ([]edit, int, in
 				continue
 			}
 			y := x - k
-			s := 0
+			s, quick := 0, false
 			for s < resyncTokens && A.has(x) && B.has(y) {
+				if s == quickTokens && inStep(ref[A.bounds[x]:], c[B.bounds[y]:]) {
+					quick = true
+					break
+				}
 				ta, tb := A.tok(x), B.tok(y)
 				al.work++
 				if len(ta) == len(tb) {
@@ -209,7 +219,7 @@ func (al *aligner) local(ref, c []byte, a0, b0 int, out []edit) ([]edit, int, in
 			if al.work+A.scanned/8+B.scanned/8 > al.budget {
 				return nil, 0, 0, false
 			}
-			if s == resyncTokens || (!A.has(x) && !B.has(y)) {
+			if quick || s == resyncTokens || (!A.has(x) && !B.has(y)) {
 				out = al.path(v, d, k, x, out)
 				al.edits += d
 				return out, A.bounds[x], B.bounds[y], true
@@ -330,6 +340,15 @@ func slide(t *tokens, r1, r2, room, after int) int {
 		}
 	}
 	return best
+}
+
+// inStep reports whether x and y start with resyncBytes equal bytes, or
+// are equal when shorter.
+func inStep(x, y []byte) bool {
+	if len(x) < resyncBytes || len(y) < resyncBytes {
+		return bytes.Equal(x, y)
+	}
+	return bytes.Equal(x[:resyncBytes], y[:resyncBytes])
 }
 
 // commonPrefix is the length of the longest common prefix of x and y,
