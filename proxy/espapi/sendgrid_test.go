@@ -168,3 +168,50 @@ func TestSendGridRefusalsInSendGridFormat(t *testing.T) {
 		t.Errorf("%d refused calls reached SendGrid", n)
 	}
 }
+
+// Attachments and inline images reach SendGrid byte for byte, and fields
+// pixelgate does not know pass through untouched.
+func TestSendGridAttachmentsAndUnknownFieldsUntouched(t *testing.T) {
+	fake := espfake.New(t, espfake.Options{})
+	h := newHarness(t, fake.URL())
+	m := campaignMail()
+	pdf := sgmail.NewAttachment()
+	pdf.SetContent("JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFI+PgpzdHJlYW0K")
+	pdf.SetType("application/pdf")
+	pdf.SetFilename("terms.pdf")
+	logo := sgmail.NewAttachment()
+	logo.SetContent("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+	logo.SetType("image/png")
+	logo.SetFilename("logo.png")
+	logo.SetDisposition("inline")
+	logo.SetContentID("logo")
+	m.AddAttachment(pdf, logo)
+	m.SetASM(sgmail.NewASM().SetGroupID(42))
+	body := sgmail.GetRequestBody(m)
+	if res := sendGridVia(t, h, espfake.DefaultSendGridKey, body); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("answer %d %s", res.StatusCode, res.Body)
+	}
+	var sent, got map[string]json.RawMessage
+	if err := json.Unmarshal(body, &sent); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(fake.Requests()[0].Body, &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"attachments", "asm", "from", "categories", "subject"} {
+		if !jsonEqual(t, sent[field], got[field]) {
+			t.Errorf("%s changed on the way:\n sent %s\n  got %s", field, sent[field], got[field])
+		}
+	}
+}
+
+func jsonEqual(t *testing.T, a, b json.RawMessage) bool {
+	t.Helper()
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return string(xa) == string(ya)
+}
