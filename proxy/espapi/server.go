@@ -17,7 +17,6 @@
 package espapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -292,9 +291,4 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 		return nil, &apiError{status: http.StatusBadRequest, reason: "bad-body", msg: "pixelgate: reading the request body: " + err.Error()}
 	}
 	return body, nil
-}
-
-// timeoutCtx bounds one upstream call.
-func (s *Server) timeoutCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.cfg.UpstreamTimeout)
 }
