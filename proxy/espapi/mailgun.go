@@ -89,6 +89,9 @@ func parseMailgunMultipart(boundary string, body []byte) (*mgForm, error) {
 		if name == "" {
 			return nil, badRequest("bad-form", "", "a multipart/form-data part has no name (RFC 7578 §4.2)")
 		}
+		if err := checkFieldName(name); err != nil {
+			return nil, err
+		}
 		data, err := io.ReadAll(p)
 		if err != nil {
 			return nil, badRequest("bad-form", name, "reading the multipart/form-data body: "+err.Error())
@@ -126,7 +129,7 @@ func parseMailgunURLEncoded(body []byte) (*mgForm, error) {
 		if err1 != nil || err2 != nil || name == "" {
 			return nil, badRequest("bad-form", "", "the application/x-www-form-urlencoded body is malformed")
 		}
-		if err := checkUTF8(name, name); err != nil {
+		if err := checkFieldName(name); err != nil {
 			return nil, err
 		}
 		if err := checkUTF8(name, value); err != nil {
@@ -135,6 +138,19 @@ func parseMailgunURLEncoded(body []byte) (*mgForm, error) {
 		f.fields = append(f.fields, mgField{name: name, value: value})
 	}
 	return f, nil
+}
+
+// checkFieldName refuses a field name that could not be written into the
+// upstream part's Content-Disposition as it is: a control character would
+// break out of the header line (RFC 7578 §4.2).
+func checkFieldName(name string) error {
+	if err := checkUTF8("field name", name); err != nil {
+		return err
+	}
+	if strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return badRequest("bad-form", "", fmt.Sprintf("the field name %q has a control character", name))
+	}
+	return nil
 }
 
 // canonical encodes the form independently of the multipart boundary, so
