@@ -402,18 +402,28 @@ func (req *mgRequest) varsOf(addr string) map[string]string {
 	return out
 }
 
-// mailgunForm serves POST /v3/{domain}/messages.
-func (s *Server) mailgunForm(w http.ResponseWriter, c *call) error {
+// readMailgunCall reads and checks a call to either endpoint (mime:
+// messages.mime).
+func readMailgunCall(c *call, mime bool) (*mgRequest, error) {
 	f, err := parseMailgunForm(c.r.Header.Get("Content-Type"), c.body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req, err := readMailgun(f, false)
+	req, err := readMailgun(f, mime)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.ledgerBody = f.canonical()
 	c.sum.recipients = len(req.rcpts)
+	return req, nil
+}
+
+// mailgunForm serves POST /v3/{domain}/messages.
+func (s *Server) mailgunForm(w http.ResponseWriter, c *call) error {
+	req, err := readMailgunCall(c, false)
+	if err != nil {
+		return err
+	}
 	campaign := proxy.CampaignFrom(req.campaign, req.from, req.subject)
 	copies, err := s.rewriteAll(c.r.Context(), req.base, req.rcpts, campaign, campaign)
 	if err != nil {
@@ -422,7 +432,7 @@ func (s *Server) mailgunForm(w http.ResponseWriter, c *call) error {
 	for _, cp := range copies {
 		c.sum.decision(cp.copy.Decision)
 	}
-	s.mailgunOverrides(c, f)
+	s.mailgunOverrides(c, req.form)
 
 	names, err := newKeyNamer(s.cfg.Rand)
 	if err != nil {
@@ -442,7 +452,7 @@ func (s *Server) mailgunForm(w http.ResponseWriter, c *call) error {
 		if err != nil {
 			return err
 		}
-		return s.mailgunOnce(w, c, copies, ct, body)
+		return s.sendOnce(w, c, copies, ct, body)
 	}
 	// The copies differ too much for recipient-variables: one call per
 	// recipient, each with its whole copy, under the delivery ledger.
@@ -450,19 +460,6 @@ func (s *Server) mailgunForm(w http.ResponseWriter, c *call) error {
 	return s.mailgunSplit(w, c, copies, func(cp []recipientCopy) ([]byte, string, error) {
 		return req.body(cp, func(int) (content, map[string]string) { return cp[0].content, nil })
 	})
-}
-
-// mailgunOnce makes the call's one upstream call.
-func (s *Server) mailgunOnce(w http.ResponseWriter, c *call, copies []recipientCopy, ct string, body []byte) error {
-	rep, err := s.forward(c.r.Context(), c, upstreamPath(c), ct, body)
-	if err != nil {
-		return err
-	}
-	if rep.ok() {
-		s.delivered(c, copies)
-	}
-	writeReply(w, c, rep)
-	return nil
 }
 
 // mailgunSplit sends one upstream call per recipient under the ledger.
@@ -509,17 +506,11 @@ func isTrackingField(name string) bool {
 // addressed to them alone), the contents (of(i)), recipient-variables
 // (the client's, merged with pixelgate's values) and tracking.
 func (req *mgRequest) body(copies []recipientCopy, of func(i int) (content, map[string]string)) ([]byte, string, error) {
-	var b bytes.Buffer
-	mw := multipart.NewWriter(&b)
-	if err := writeKept(mw, req.form, nil); err != nil {
-		return nil, "", err
-	}
+	var fields [][2]string
 	vars := make(map[string]map[string]json.RawMessage, len(copies))
 	var shared content
 	for i, cp := range copies {
-		if err := mw.WriteField("to", (&mail.Address{Name: cp.rcpt.name, Address: cp.rcpt.addr}).String()); err != nil {
-			return nil, "", fmt.Errorf("write mailgun body: %w", err)
-		}
+		fields = append(fields, [2]string{"to", (&mail.Address{Name: cp.rcpt.name, Address: cp.rcpt.addr}).String()})
 		ct, vals := of(i)
 		shared = ct
 		v := map[string]json.RawMessage{}
@@ -533,20 +524,31 @@ func (req *mgRequest) body(copies []recipientCopy, of func(i int) (content, map[
 	}
 	// Batch sending: with recipient-variables, Mailgun sends each `to` its
 	// own message, so no recipient sees another's address.
-	fields := [][2]string{{"recipient-variables", string(mustJSON(vars))}}
+	fields = append(fields, [2]string{"recipient-variables", string(mustJSON(vars))})
 	if shared.hasText {
 		fields = append(fields, [2]string{"text", shared.text})
 	}
 	if shared.hasHTML {
 		fields = append(fields, [2]string{"html", shared.html})
 	}
-	for _, f := range fields {
-		if err := mw.WriteField(f[0], f[1]); err != nil {
+	return writeMailgunBody(req.form, nil, fields)
+}
+
+// writeMailgunBody writes an upstream body: the client's fields that go on
+// as they are (writeKept), then pixelgate's fields, then tracking off.
+func writeMailgunBody(f *mgForm, msg []byte, fields [][2]string) ([]byte, string, error) {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	if err := writeKept(mw, f, msg); err != nil {
+		return nil, "", err
+	}
+	for _, t := range mailgunTracking {
+		fields = append(fields, [2]string{t, "no"})
+	}
+	for _, fl := range fields {
+		if err := mw.WriteField(fl[0], fl[1]); err != nil {
 			return nil, "", fmt.Errorf("write mailgun body: %w", err)
 		}
-	}
-	if err := writeTrackingOff(mw); err != nil {
-		return nil, "", err
 	}
 	if err := mw.Close(); err != nil {
 		return nil, "", fmt.Errorf("write mailgun body: %w", err)
@@ -596,30 +598,16 @@ func writeKept(mw *multipart.Writer, f *mgForm, msg []byte) error {
 	return nil
 }
 
-func writeTrackingOff(mw *multipart.Writer) error {
-	for _, t := range mailgunTracking {
-		if err := mw.WriteField(t, "no"); err != nil {
-			return fmt.Errorf("write mailgun body: %w", err)
-		}
-	}
-	return nil
-}
-
 // mailgunMIME serves POST /v3/{domain}/messages.mime: the client's whole
 // MIME message is rewritten for each recipient by the relay's own engine,
 // and each copy is sent in a call of its own (one `to`), under the ledger
 // when there are several.
 func (s *Server) mailgunMIME(w http.ResponseWriter, c *call) error {
-	f, err := parseMailgunForm(c.r.Header.Get("Content-Type"), c.body)
+	req, err := readMailgunCall(c, true)
 	if err != nil {
 		return err
 	}
-	req, err := readMailgun(f, true)
-	if err != nil {
-		return err
-	}
-	c.ledgerBody = f.canonical()
-	c.sum.recipients = len(req.rcpts)
+	f := req.form
 	msg := req.message.value
 	if req.message.file != nil {
 		msg = string(req.message.file.data)
@@ -653,29 +641,15 @@ func (s *Server) mailgunMIME(w http.ResponseWriter, c *call) error {
 	}
 	s.mailgunOverrides(c, f)
 	build := func(cp []recipientCopy) ([]byte, string, error) {
-		var b bytes.Buffer
-		mw := multipart.NewWriter(&b)
-		if err := writeKept(mw, f, cp[0].copy.Msg); err != nil {
-			return nil, "", err
-		}
 		to := (&mail.Address{Name: cp[0].rcpt.name, Address: cp[0].rcpt.addr}).String()
-		if err := mw.WriteField("to", to); err != nil {
-			return nil, "", fmt.Errorf("write mailgun body: %w", err)
-		}
-		if err := writeTrackingOff(mw); err != nil {
-			return nil, "", err
-		}
-		if err := mw.Close(); err != nil {
-			return nil, "", fmt.Errorf("write mailgun body: %w", err)
-		}
-		return b.Bytes(), mw.FormDataContentType(), nil
+		return writeMailgunBody(f, cp[0].copy.Msg, [][2]string{{"to", to}})
 	}
 	if len(copies) == 1 {
 		body, ct, err := build(copies)
 		if err != nil {
 			return err
 		}
-		return s.mailgunOnce(w, c, copies, ct, body)
+		return s.sendOnce(w, c, copies, ct, body)
 	}
 	c.sum.outcome = "split"
 	return s.mailgunSplit(w, c, copies, build)
