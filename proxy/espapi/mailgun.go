@@ -220,8 +220,20 @@ func headerField(name string) string {
 	return ""
 }
 
-func isMailgunTrackHeader(h string) bool {
-	return strings.HasPrefix(strings.ToLower(h), "x-mailgun-track")
+// mailgunTrackHeaders are Mailgun's per-message tracking header fields
+// (the SMTP relay's mailgun profile sets the same ones).
+var mailgunTrackHeaders = []string{"X-Mailgun-Track", "X-Mailgun-Track-Opens", "X-Mailgun-Track-Clicks"}
+
+// mailgunTrackHeader is h as Mailgun's tracking header it names, "" for
+// any other: the override metric's label comes from this fixed list,
+// never from the client's spelling (bounded label values).
+func mailgunTrackHeader(h string) string {
+	for _, t := range mailgunTrackHeaders {
+		if strings.EqualFold(h, t) {
+			return t
+		}
+	}
+	return ""
 }
 
 func isInternalHeader(h string) bool {
@@ -484,9 +496,13 @@ func (s *Server) mailgunOverrides(c *call, f *mgForm) {
 		if fl.file != nil {
 			continue
 		}
-		h := headerField(fl.name)
-		if (isTrackingField(fl.name) || isMailgunTrackHeader(h)) && trackingOn(fl.value) {
+		if !trackingOn(fl.value) {
+			continue
+		}
+		if isTrackingField(fl.name) {
 			c.sum.override(fl.name)
+		} else if t := mailgunTrackHeader(headerField(fl.name)); t != "" {
+			c.sum.override("h:" + t)
 		}
 	}
 }
@@ -568,7 +584,7 @@ func writeKept(mw *multipart.Writer, f *mgForm, msg []byte) error {
 			continue
 		case isInternalHeader(h):
 			continue // instructions to pixelgate never leave it
-		case isMailgunTrackHeader(h) && fl.file == nil:
+		case mailgunTrackHeader(h) != "" && fl.file == nil:
 			if err := mw.WriteField(fl.name, "no"); err != nil {
 				return fmt.Errorf("write mailgun body: %w", err)
 			}

@@ -446,3 +446,29 @@ func TestMailgunMIMEEachRecipientOwnCall(t *testing.T) {
 		}
 	}
 }
+
+// The override metric's labels are a fixed set, whatever spelling of a
+// tracking header field the client sends (R8: no client text in labels).
+func TestMailgunTrackHeaderOverrideLabels(t *testing.T) {
+	fake := espfake.New(t, espfake.Options{})
+	h := newHarness(t, fake.URL())
+	for _, name := range []string{"h:x-mailgun-track-opens", "h:X-MAILGUN-TRACK-OPENS", "h:X-Mailgun-Track-Opens-Extra"} {
+		form := url.Values{"from": {"news@shop.example"}, "to": {"ann@example.org"}, "text": {"x"}, name: {"yes"}}
+		if status, body := mgPost(t, h, "/mailgun/v3/"+mgDomain+"/messages", "application/x-www-form-urlencoded", []byte(form.Encode())); status != http.StatusOK {
+			t.Fatalf("%s: %d %s", name, status, body)
+		}
+	}
+	if n := testutil.CollectAndCount(h.metrics.TrackingForced); n != 1 {
+		t.Errorf("%d label sets, want 1", n)
+	}
+	if v := testutil.ToFloat64(h.metrics.TrackingForced.WithLabelValues("mailgun", "h:X-Mailgun-Track-Opens")); v != 2 {
+		t.Errorf("h:X-Mailgun-Track-Opens overridden %v times, want 2", v)
+	}
+	for _, d := range fake.Deliveries() {
+		for k, v := range d.Headers {
+			if strings.EqualFold(k, "X-Mailgun-Track-Opens") && v != "no" {
+				t.Errorf("%s: %s", k, v)
+			}
+		}
+	}
+}
