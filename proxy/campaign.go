@@ -24,11 +24,13 @@ var fallbackCampaignHeaders = slices.Concat([]string{"X-Campaign-Id"}, espCampai
 const maxCampaignLen = 128
 
 // campaignOf returns the campaign id and name of a message: the first
-// non-empty configured/fallback header, else a hash of From and Subject, so
-// every copy of one mailing lands in one campaign.
-func campaignOf(h *rawHeader, configured string) (id, name string) {
+// non-empty of first (a caller's own campaign fields) and the
+// configured/fallback headers, else a hash of From and Subject, so every
+// copy of one mailing lands in one campaign.
+func campaignOf(h *rawHeader, configured string, first ...string) (id, name string) {
 	headers := append([]string{configured}, fallbackCampaignHeaders...)
-	values := make([]string, 0, len(headers))
+	values := make([]string, 0, len(first)+len(headers))
+	values = append(values, first...)
 	for _, n := range headers {
 		if n != "" {
 			values = append(values, h.get(n))

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -34,5 +35,40 @@ func TestCampaignOf(t *testing.T) {
 	h4, _, _ := splitMessage([]byte("X-Campaign-Id: bob@example.com\r\n\r\n"))
 	if id, _ := campaignOf(&h4, DefaultCampaignHeader); strings.Contains(id, "@") {
 		t.Errorf("address kept in campaign id %q", id)
+	}
+}
+
+// A whole message from an API call: the caller's own campaign fields come
+// first, then the message's header fields as for SMTP mail.
+func TestMessageCampaign(t *testing.T) {
+	r := &Relay{cfg: Config{CampaignHeader: DefaultCampaignHeader}}
+	msg := []byte("From: a@b.example\r\nSubject: s\r\nX-Pixelgate-Campaign: from-header\r\nX-Pixelgate-Campaign-Name: Spring\r\n\r\nbody\r\n")
+	for _, c := range []struct {
+		first []string
+		want  string
+	}{{nil, "from-header"}, {[]string{"", " "}, "from-header"}, {[]string{"", "from-api"}, "from-api"}} {
+		id, name, err := r.MessageCampaign(msg, c.first...)
+		if err != nil || id != c.want || name != "Spring" {
+			t.Errorf("first %q: %q %q %v, want %q", c.first, id, name, err, c.want)
+		}
+	}
+	if _, _, err := r.MessageCampaign([]byte(" folded first\r\n\r\n")); !errors.Is(err, ErrUnparseable) {
+		t.Errorf("unreadable header: %v", err)
+	}
+}
+
+func TestFinishForESP(t *testing.T) {
+	in := "From: a@b.example\r\nX-Pixelgate-Campaign: c\r\nx-pixelgate-language: fr\r\nX-Mailgun-Track: yes\r\n\r\nX-Pixelgate-Campaign: in the body stays\r\n"
+	out, err := FinishForESP([]byte(in), "mailgun")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, body, err := splitMessage(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.get("X-Pixelgate-Campaign") != "" || h.get("X-Pixelgate-Language") != "" || h.get("X-Mailgun-Track") != "no" ||
+		h.get("X-Mailgun-Track-Opens") != "no" || h.get("From") != "a@b.example" || string(body) != "X-Pixelgate-Campaign: in the body stays\r\n" {
+		t.Errorf("finished: %q", out)
 	}
 }

@@ -125,3 +125,32 @@ func (r *Relay) countRewrite(label string, findings map[mailrewrite.FindingCount
 		m.Findings.WithLabelValues(k.Reason, vendor, k.Action).Add(float64(n))
 	}
 }
+
+// MessageCampaign reads the campaign of a whole message that came through
+// an API instead of SMTP (Mailgun's messages.mime) as the relay reads it
+// for SMTP mail, after the caller's own campaign fields (first). A header
+// the relay cannot read is reported with an error wrapping ErrUnparseable.
+func (r *Relay) MessageCampaign(msg []byte, first ...string) (id, name string, err error) {
+	h, _, err := splitMessage(msg)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %v", ErrUnparseable, err)
+	}
+	id, name = campaignOf(&h, r.cfg.CampaignHeader, first...)
+	return id, name, nil
+}
+
+// FinishForESP does to a rewritten whole message what the relay does
+// before its SMTP client sends one: pixelgate's own X-Pixelgate-* fields
+// go (instructions to pixelgate never leave it), and the ESP profile's
+// tracking-off fields are set (R1, R12: the ESP adds no pixel or redirect
+// of its own).
+func FinishForESP(msg []byte, esp ESP) ([]byte, error) {
+	h, body, err := splitMessage(msg)
+	if err != nil {
+		return nil, fmt.Errorf("rewritten message: %w", err)
+	}
+	if err := forESP(&h, esp, ESPOptions{}); err != nil {
+		return nil, err
+	}
+	return h.bytes(body), nil
+}

@@ -216,10 +216,7 @@ func (r *Relay) finish(s *session, id string, origHeader rawHeader, origBody, re
 	if err != nil {
 		return nil, fmt.Errorf("rewritten message: %w", err)
 	}
-	h.removeIf(func(name string) bool {
-		return strings.HasPrefix(strings.ToLower(name), internalHeaderPrefix)
-	})
-	if err := applyESP(&h, r.cfg.ESP, r.cfg.ESPOptions); err != nil {
+	if err := forESP(&h, r.cfg.ESP, r.cfg.ESPOptions); err != nil {
 		return nil, err
 	}
 	h.prepend("Received", r.received(s, id))
@@ -234,6 +231,15 @@ func (r *Relay) finish(s *session, id string, origHeader rawHeader, origBody, re
 		m.WithLabelValues("signed").Add(float64(res.Signed))
 	}
 	return h.appendMessage(dst[:0], body), nil
+}
+
+// forESP removes pixelgate's own X-Pixelgate-* fields (instructions to
+// pixelgate never leave it) and sets the ESP profile's tracking-off fields.
+func forESP(h *rawHeader, esp ESP, opt ESPOptions) error {
+	h.removeIf(func(name string) bool {
+		return strings.HasPrefix(strings.ToLower(name), internalHeaderPrefix)
+	})
+	return applyESP(h, esp, opt)
 }
 
 func hasDKIM(h *rawHeader) bool {

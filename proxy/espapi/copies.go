@@ -34,24 +34,37 @@ type recipientCopy struct {
 // Any failure fails the whole call before anything is sent.
 func (s *Server) rewriteAll(ctx context.Context, base content, rcpts []recipient, campaign, campaignName string) ([]recipientCopy, error) {
 	out := make([]recipientCopy, len(rcpts))
-	errs := make([]error, len(rcpts))
+	err := s.eachCopy(len(rcpts), func(i int) (err error) {
+		out[i], err = s.rewriteOne(ctx, base, rcpts[i], campaign, campaignName)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachCopy runs f for 0..n-1, CopyConcurrency at a time, and returns the
+// first error by index once all are done.
+func (s *Server) eachCopy(n int, f func(i int) error) error {
+	errs := make([]error, n)
 	sem := make(chan struct{}, s.cfg.CopyConcurrency)
 	var wg sync.WaitGroup
-	for i := range rcpts {
+	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out[i], errs[i] = s.rewriteOne(ctx, base, rcpts[i], campaign, campaignName)
+			errs[i] = f(i)
 		}()
 	}
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (s *Server) rewriteOne(ctx context.Context, base content, rc recipient, campaign, campaignName string) (recipientCopy, error) {

@@ -27,8 +27,8 @@ type ledgerRun struct {
 }
 
 // callID names a client call in the ledger: the same on a retry (the same
-// bytes to the same ESP path with the same credential), different for
-// another call. It is a digest: no address or key can be read from it.
+// bytes, or ledgerBody, to the same ESP path with the same credential),
+// different for another call. It is a digest: no address or key can be read from it.
 func callID(c *call) consent.MessageID {
 	d := sha256.New()
 	io.WriteString(d, "pixelgate esp api ledger v1\x00")
@@ -36,7 +36,11 @@ func callID(c *call) consent.MessageID {
 	for _, h := range forwardedHeaders[:3] {
 		io.WriteString(d, c.r.Header.Get(h)+"\x00")
 	}
-	d.Write(c.body)
+	if c.ledgerBody != nil {
+		d.Write(c.ledgerBody)
+	} else {
+		d.Write(c.body)
+	}
 	var m consent.MessageID
 	copy(m[:], d.Sum(nil))
 	return m

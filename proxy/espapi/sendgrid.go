@@ -94,15 +94,7 @@ func (s *Server) sendgrid(w http.ResponseWriter, c *call) error {
 		if err != nil {
 			return err
 		}
-		rep, err := s.forward(c.r.Context(), c, upstreamPath(c), "application/json", body)
-		if err != nil {
-			return err
-		}
-		if rep.ok() {
-			s.delivered(c, copies)
-		}
-		writeReply(w, c, rep)
-		return nil
+		return s.sendOnce(w, c, copies, "application/json", body)
 	}
 	// The copies differ too much for substitutions: one call per
 	// recipient, each with its whole copy, under the delivery ledger.

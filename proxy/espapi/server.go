@@ -195,8 +195,12 @@ type call struct {
 	esp  ESP
 	r    *http.Request
 	body []byte
-	log  *slog.Logger
-	sum  *callSummary
+	// ledgerBody, when set, stands for body in the call's ledger id: the
+	// call's content in an encoding that a client's retry reproduces
+	// (a multipart body is drawn with a new random boundary each time).
+	ledgerBody []byte
+	log        *slog.Logger
+	sum        *callSummary
 }
 
 type handlerFunc func(w http.ResponseWriter, c *call) error

@@ -101,6 +101,20 @@ func writeReply(w http.ResponseWriter, c *call, r *reply) {
 	}
 }
 
+// sendOnce makes a call's one upstream call with all its copies, does the
+// bookkeeping if the ESP accepted them, and passes its answer back.
+func (s *Server) sendOnce(w http.ResponseWriter, c *call, copies []recipientCopy, contentType string, body []byte) error {
+	rep, err := s.forward(c.r.Context(), c, upstreamPath(c), contentType, body)
+	if err != nil {
+		return err
+	}
+	if rep.ok() {
+		s.delivered(c, copies)
+	}
+	writeReply(w, c, rep)
+	return nil
+}
+
 // upstreamPath is the ESP's own path of the call: the route below the
 // ESP's prefix.
 func upstreamPath(c *call) string {
