@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -117,6 +118,15 @@ func contentLanguage(headers map[string]string) string {
 		}
 	}
 	return ""
+}
+
+// checkUTF8 refuses text that is not UTF-8: JSON decoders would silently
+// replace the bad bytes, so the recipient would get altered text.
+func checkUTF8(field, v string) error {
+	if !utf8.ValidString(v) {
+		return badRequest("not-utf8", field, field+" is not valid UTF-8")
+	}
+	return nil
 }
 
 // contentType reads a body part's media type as the ESPs name it

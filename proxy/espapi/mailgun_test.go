@@ -133,14 +133,19 @@ func TestMailgunSDKEachRecipientOwnCopy(t *testing.T) {
 	if d := got["b@example.org"]; d.Subject != "Hi Bob" || !strings.Contains(d.HTML, "Hello Bob") {
 		t.Errorf("bob's variables: subject %q html %s", d.Subject, d.HTML)
 	}
-	for _, r := range fake.Requests() {
-		f := mgFields(t, r)
-		if len(f["to"]) != 1 || f["cc"] != nil || f["bcc"] != nil {
-			t.Errorf("upstream call addressed to %v cc %v bcc %v: each recipient gets a copy of their own", f["to"], f["cc"], f["bcc"])
-		}
-		if r.Header.Get("Authorization") == "" || r.Credential != espfake.DefaultMailgunKey {
-			t.Errorf("credential not forwarded unchanged: %q", r.Credential)
-		}
+	// One client call, one upstream call: every recipient in "to", each
+	// sent their own message by Mailgun's batch sending
+	// (recipient-variables), nobody in cc or bcc.
+	reqs := fake.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d upstream calls, want the client's one call to stay one", len(reqs))
+	}
+	f := mgFields(t, reqs[0])
+	if len(f["to"]) != 3 || f["cc"] != nil || f["bcc"] != nil || len(f["recipient-variables"]) != 1 {
+		t.Errorf("upstream call addressed to %v cc %v bcc %v, recipient-variables %d", f["to"], f["cc"], f["bcc"], len(f["recipient-variables"]))
+	}
+	if reqs[0].Header.Get("Authorization") == "" || reqs[0].Credential != espfake.DefaultMailgunKey {
+		t.Errorf("credential not forwarded unchanged: %q", reqs[0].Credential)
 	}
 	for _, s := range []string{"o:tracking", "o:tracking-opens", "o:tracking-clicks"} {
 		if v := testutil.ToFloat64(h.metrics.TrackingForced.WithLabelValues("mailgun", s)); v != 1 {
@@ -291,16 +296,25 @@ func TestMailgunSplitRetryNeverSendsACopyTwice(t *testing.T) {
 	fake := espfake.New(t, espfake.Options{})
 	h := newHarness(t, fake.URL(), func(c *Config) { c.CopyConcurrency = 1 })
 	rcpts := []string{"a@example.org", "b@example.org", "c@example.org"}
+	newMessage := func() *mailgun.Message {
+		m := mailgun.NewMessage("news@shop.example", "s", "x")
+		m.SetHTML("<p>Hello</p><p>%recipient.statement%</p>")
+		for i, a := range rcpts {
+			// Each recipient's own 25 KB statement: more than pixelgate
+			// puts in one recipient's variables, so the copies cannot
+			// travel as one template and the call is split.
+			if err := m.AddRecipientAndVariables(a, map[string]any{"statement": strings.Repeat(string(rune('a'+i)), 25000)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return m
+	}
 	send := func() error {
 		// A new message each time, as a client's retry builds it: the SDK
 		// draws a new multipart boundary for every call.
-		m := mailgun.NewMessage("news@shop.example", "s", "x", rcpts...)
-		m.SetHTML("<p>Hello</p>")
-		_, _, err := mailgunSDK(h).Send(t.Context(), m)
+		_, _, err := mailgunSDK(h).Send(t.Context(), newMessage())
 		return err
 	}
-	// Each copy has its own footer link, so the copies cannot travel as one
-	// template: the call is split, one upstream call per recipient.
 	fake.FailNext(1, http.StatusServiceUnavailable)
 	err := send()
 	var ue *mailgun.UnexpectedResponseError
@@ -326,9 +340,7 @@ func TestMailgunSplitRetryNeverSendsACopyTwice(t *testing.T) {
 		}
 	}
 	// A third attempt finds everything delivered: Mailgun's answer, no call.
-	m := mailgun.NewMessage("news@shop.example", "s", "x", rcpts...)
-	m.SetHTML("<p>Hello</p>")
-	msg, id, err := mailgunSDK(h).Send(t.Context(), m)
+	msg, id, err := mailgunSDK(h).Send(t.Context(), newMessage())
 	if err != nil || msg != "Queued. Thank you." || id != "" || len(fake.Requests()) != 4 {
 		t.Errorf("third attempt: %q %q %v, %d calls", msg, id, err, len(fake.Requests()))
 	}
