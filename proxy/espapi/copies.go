@@ -29,19 +29,38 @@ type recipientCopy struct {
 	copy    *proxy.Copy
 }
 
-// rewriteAll makes every recipient's copy, CopyConcurrency at a time.
-// Any failure fails the whole call before anything is sent.
+// rewriteAll makes every recipient's copy of one content, CopyConcurrency
+// at a time. Any failure fails the whole call before anything is sent.
 func (s *Server) rewriteAll(ctx context.Context, base content, rcpts []recipient, campaign, campaignName string) ([]recipientCopy, error) {
-	out := make([]recipientCopy, len(rcpts))
-	errs := make([]error, len(rcpts))
+	jobs := make([]rewriteJob, len(rcpts))
+	for i, rc := range rcpts {
+		jobs[i] = rewriteJob{base: base, rcpt: rc, campaign: campaign, campaignName: campaignName}
+	}
+	return s.rewriteJobs(ctx, jobs)
+}
+
+// rewriteJob is one recipient's copy to make: calls that carry several
+// messages (a Postmark batch) give each recipient their message's content
+// and campaign.
+type rewriteJob struct {
+	base                   content
+	rcpt                   recipient
+	campaign, campaignName string
+}
+
+// rewriteJobs makes every job's copy, CopyConcurrency at a time, in the
+// order of jobs. Any failure fails the whole call before anything is sent.
+func (s *Server) rewriteJobs(ctx context.Context, jobs []rewriteJob) ([]recipientCopy, error) {
+	out := make([]recipientCopy, len(jobs))
+	errs := make([]error, len(jobs))
 	sem := make(chan struct{}, s.cfg.CopyConcurrency)
 	var wg sync.WaitGroup
-	for i := range rcpts {
+	for i, j := range jobs {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out[i], errs[i] = s.rewriteOne(ctx, base, rcpts[i], campaign, campaignName)
+			out[i], errs[i] = s.rewriteOne(ctx, j.base, j.rcpt, j.campaign, j.campaignName)
 		}()
 	}
 	wg.Wait()

@@ -79,6 +79,34 @@ func (l *ledgerRun) release(ctx context.Context, keys []consent.Key) error {
 	return l.s.cfg.Relay.Ledger().Release(context.WithoutCancel(ctx), l.mid, keys, l.holder)
 }
 
+// claimTodo claims keys for this call (parts upstream calls long) and
+// returns the indexes of the copies to send now and how many an earlier
+// attempt delivered. A copy another request holds right now fails the
+// whole call: sending the rest would turn the client's retry into a
+// partial send it cannot see.
+func (s *Server) claimTodo(ctx context.Context, c *call, keys []consent.Key, parts int) (*ledgerRun, []int, int, error) {
+	run, states, err := s.claim(ctx, c, keys, parts)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var todo []int
+	earlier := 0
+	for i, st := range states {
+		switch st {
+		case consent.CopyClaimed:
+			todo = append(todo, i)
+		case consent.CopyDelivered:
+			earlier++
+		default:
+			_ = run.release(ctx, keys)
+			return nil, nil, 0, &apiError{status: http.StatusConflict, retryAfter: 30, reason: "copy-busy",
+				msg: "pixelgate: this call is being delivered by another request right now; try again later"}
+		}
+	}
+	c.sum.earlier = earlier
+	return run, todo, earlier, nil
+}
+
 // splitResult is what a split call's upstream calls came to.
 type splitResult struct {
 	// replies are the ESP's answers to the calls made, in group order.
@@ -102,25 +130,15 @@ func (s *Server) sendSplit(c *call, copies []recipientCopy, size int, build func
 		keys[i] = cp.copy.Key
 	}
 	groups := (len(copies) + size - 1) / size
-	run, states, err := s.claim(ctx, c, keys, groups)
+	run, todoIdx, earlier, err := s.claimTodo(ctx, c, keys, groups)
 	if err != nil {
 		return nil, err
 	}
-	res := &splitResult{}
-	var todo []recipientCopy
-	for i, st := range states {
-		switch st {
-		case consent.CopyClaimed:
-			todo = append(todo, copies[i])
-		case consent.CopyDelivered:
-			res.earlier++
-		default:
-			_ = run.release(ctx, keys)
-			return nil, &apiError{status: http.StatusConflict, retryAfter: 30, reason: "copy-busy",
-				msg: "pixelgate: this call is being delivered by another request right now; try again later"}
-		}
+	res := &splitResult{earlier: earlier}
+	todo := make([]recipientCopy, len(todoIdx))
+	for i, j := range todoIdx {
+		todo[i] = copies[j]
 	}
-	c.sum.earlier = res.earlier
 	var batches [][]recipientCopy
 	for len(todo) > 0 {
 		n := min(size, len(todo))
