@@ -33,6 +33,9 @@ const (
 	postmarkMaxBatch = 500
 	// postmarkMaxBatchBytes: a batch call's payload is limited to 50 MB.
 	postmarkMaxBatchBytes = 50 << 20
+	// postmarkTooManyBatch is Postmark's ErrorCode for a batch of more than
+	// 500 messages (postmarkapp.com/developer/api/overview#error-codes).
+	postmarkTooManyBatch = 410
 )
 
 // pmFields are the fields pixelgate reads or writes, in Postmark's
@@ -178,7 +181,9 @@ func parsePostmarkBatch(body []byte) ([]*pmMessage, error) {
 		return nil, badRequest("no-recipient", "", "the batch holds no message")
 	}
 	if len(raws) > postmarkMaxBatch {
-		return nil, badRequest("too-many-messages", "", fmt.Sprintf("the batch holds %d messages; Postmark takes at most %d per call", len(raws), postmarkMaxBatch))
+		e := badRequest("too-many-messages", "", fmt.Sprintf("the batch holds %d messages; Postmark takes at most %d per call", len(raws), postmarkMaxBatch))
+		e.postmarkCode = postmarkTooManyBatch
+		return nil, e
 	}
 	msgs := make([]*pmMessage, len(raws))
 	for i, raw := range raws {
