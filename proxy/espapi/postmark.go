@@ -448,13 +448,15 @@ func (m *pmMessage) element(cp recipientCopy) map[string]json.RawMessage {
 	return out
 }
 
-// pmAddress writes a recipient as Postmark reads one: the name quoted as
-// given (RFC 5322 §3.2.4), not RFC 2047-encoded.
+// pmAddress writes a recipient as Postmark reads one: the address as
+// net/mail writes it (a local part quoted where RFC 5322 §3.4.1 needs it),
+// the name quoted as given (RFC 5322 §3.2.4), not RFC 2047-encoded.
 func pmAddress(r recipient) string {
+	angle := (&mail.Address{Address: r.addr}).String()
 	if r.name == "" {
-		return r.addr
+		return strings.TrimSuffix(strings.TrimPrefix(angle, "<"), ">")
 	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(r.name) + `" <` + r.addr + `>`
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(r.name) + `" ` + angle
 }
 
 // pmSendResult is what a call's /email/batch calls came to.
