@@ -53,23 +53,32 @@ type rewriteJob struct {
 func (s *Server) rewriteJobs(ctx context.Context, jobs []rewriteJob) ([]recipientCopy, error) {
 	out := make([]recipientCopy, len(jobs))
 	errs := make([]error, len(jobs))
-	sem := make(chan struct{}, s.cfg.CopyConcurrency)
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			out[i], errs[i] = s.rewriteOne(ctx, j.base, j.rcpt, j.campaign, j.campaignName)
-		}()
-	}
-	wg.Wait()
+	s.parallel(len(jobs), func(i int) {
+		j := jobs[i]
+		out[i], errs[i] = s.rewriteOne(ctx, j.base, j.rcpt, j.campaign, j.campaignName)
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// parallel runs f(0) to f(n-1), CopyConcurrency at a time, and returns
+// when all have.
+func (s *Server) parallel(n int, f func(i int)) {
+	sem := make(chan struct{}, s.cfg.CopyConcurrency)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
 }
 
 func (s *Server) rewriteOne(ctx context.Context, base content, rc recipient, campaign, campaignName string) (recipientCopy, error) {

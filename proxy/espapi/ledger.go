@@ -6,8 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
@@ -107,6 +107,18 @@ func (s *Server) claimTodo(ctx context.Context, c *call, keys []consent.Key, par
 	return run, todo, earlier, nil
 }
 
+// settle records one upstream call's outcome: the copies the ESP accepted
+// as delivered, the others released for the retry. A ledger failure here
+// cannot undo what the ESP did, so it is logged, not returned.
+func (l *ledgerRun) settle(ctx context.Context, log *slog.Logger, accepted, failed []consent.Key) {
+	if err := l.delivered(ctx, accepted); err != nil {
+		log.Warn("ledger: marking delivered copies failed; a retry may send them again", "err", err)
+	}
+	if err := l.release(ctx, failed); err != nil {
+		log.Warn("ledger: releasing failed copies failed; a retry waits for the hold to lapse", "err", err)
+	}
+}
+
 // splitResult is what a split call's upstream calls came to.
 type splitResult struct {
 	// replies are the ESP's answers to the calls made, in group order.
@@ -147,35 +159,24 @@ func (s *Server) sendSplit(c *call, copies []recipientCopy, size int, build func
 	}
 	replies := make([]*reply, len(batches))
 	errs := make([]error, len(batches))
-	sem := make(chan struct{}, s.cfg.CopyConcurrency)
-	var wg sync.WaitGroup
-	for i, b := range batches {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			bk := make([]consent.Key, len(b))
-			for j, cp := range b {
-				bk[j] = cp.copy.Key
-			}
-			body, ct, err := build(b)
-			if err == nil {
-				replies[i], err = s.forward(ctx, c, upstreamPath(c), ct, body)
-			}
-			if err == nil && replies[i].ok() {
-				if lerr := run.delivered(ctx, bk); lerr != nil {
-					c.log.Warn("ledger: marking delivered copies failed; a retry may send them again", "err", lerr)
-				}
-				s.delivered(c, b)
-				return
-			}
-			errs[i] = err
-			if rerr := run.release(ctx, bk); rerr != nil {
-				c.log.Warn("ledger: releasing failed copies failed; a retry waits for the hold to lapse", "err", rerr)
-			}
-		}()
-	}
-	wg.Wait()
+	s.parallel(len(batches), func(i int) {
+		b := batches[i]
+		bk := make([]consent.Key, len(b))
+		for j, cp := range b {
+			bk[j] = cp.copy.Key
+		}
+		body, ct, err := build(b)
+		if err == nil {
+			replies[i], err = s.forward(ctx, c, upstreamPath(c), ct, body)
+		}
+		if err == nil && replies[i].ok() {
+			run.settle(ctx, c.log, bk, nil)
+			s.delivered(c, b)
+			return
+		}
+		errs[i] = err
+		run.settle(ctx, c.log, nil, bk)
+	})
 	for i := range batches {
 		if errs[i] != nil {
 			return nil, errs[i]

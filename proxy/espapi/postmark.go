@@ -92,23 +92,7 @@ func (s *Server) postmarkEmail(w http.ResponseWriter, c *call) error {
 		writeReply(w, c, rep)
 		return nil
 	}
-	res, err := s.postmarkSend(c, msgs, copies)
-	if err != nil {
-		return err
-	}
-	if res.failed != nil {
-		c.sum.outcome = "partial"
-		writeReply(w, c, res.failed)
-		return nil
-	}
-	r := res.results[0]
-	status := http.StatusOK
-	if r.ErrorCode != 0 {
-		// /email answers a refused message 422 (Postmark's response codes).
-		status = http.StatusUnprocessableEntity
-	}
-	postmarkAnswer(w, c, res, status, r)
-	return nil
+	return s.postmarkSendAndAnswer(w, c, msgs, copies, true)
 }
 
 func (s *Server) postmarkBatch(w http.ResponseWriter, c *call) error {
@@ -120,6 +104,15 @@ func (s *Server) postmarkBatch(w http.ResponseWriter, c *call) error {
 	if err != nil {
 		return err
 	}
+	return s.postmarkSendAndAnswer(w, c, msgs, copies, false)
+}
+
+// postmarkSendAndAnswer sends copies as /email/batch calls and answers
+// the client: Postmark's refusal of a whole call unchanged, else one entry
+// per client message combining its copies' results, in /email's shape
+// when the client called /email (a refused message is then a 422, as
+// Postmark answers /email).
+func (s *Server) postmarkSendAndAnswer(w http.ResponseWriter, c *call, msgs []*pmMessage, copies []pmCopy, asEmail bool) error {
 	res, err := s.postmarkSend(c, msgs, copies)
 	if err != nil {
 		return err
@@ -129,21 +122,22 @@ func (s *Server) postmarkBatch(w http.ResponseWriter, c *call) error {
 		writeReply(w, c, res.failed)
 		return nil
 	}
-	postmarkAnswer(w, c, res, http.StatusOK, res.results)
-	return nil
-}
-
-// postmarkAnswer writes pixelgate's answer made of Postmark's per-element
-// results, and names the call's outcome.
-func postmarkAnswer(w http.ResponseWriter, c *call, res *pmSendResult, status int, v any) {
-	body := mustJSON(v)
+	var answer any = res.results
+	status := http.StatusOK
+	if asEmail {
+		answer = res.results[0]
+		if res.results[0].ErrorCode != 0 {
+			status = http.StatusUnprocessableEntity
+		}
+	}
 	switch {
 	case res.refused > 0:
 		c.sum.outcome = "partial"
 	case res.sent == 0:
 		c.sum.outcome = "already-delivered"
 	}
-	writeReply(w, c, &reply{status: status, header: http.Header{"Content-Type": {"application/json; charset=utf-8"}}, body: body})
+	writeReply(w, c, &reply{status: status, header: http.Header{"Content-Type": {"application/json; charset=utf-8"}}, body: mustJSON(answer)})
+	return nil
 }
 
 // postmarkTemplate refuses /email/withTemplate and
@@ -526,44 +520,32 @@ func (s *Server) postmarkSend(c *call, msgs []*pmMessage, copies []pmCopy) (*pmS
 	errs := make([]error, len(chunks))
 	var mu sync.Mutex
 	res := &pmSendResult{}
-	sem := make(chan struct{}, s.cfg.CopyConcurrency)
-	var wg sync.WaitGroup
-	for ci, chunk := range chunks {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			got, rep, err := s.postmarkChunk(ctx, c, chunk, elems)
-			replies[ci], errs[ci] = rep, err
-			var ok, refused []consent.Key
-			var okCopies []recipientCopy
-			for j, i := range chunk {
-				if got != nil && got[j].ErrorCode == 0 {
-					ok = append(ok, keys[i])
-					okCopies = append(okCopies, copies[i].cp)
-				} else {
-					refused = append(refused, keys[i])
-				}
-				if got != nil {
-					fresh[i] = &got[j]
-				}
+	s.parallel(len(chunks), func(ci int) {
+		chunk := chunks[ci]
+		got, rep, err := s.postmarkChunk(ctx, c, chunk, elems)
+		replies[ci], errs[ci] = rep, err
+		var ok, refused []consent.Key
+		var okCopies []recipientCopy
+		for j, i := range chunk {
+			if got != nil && got[j].ErrorCode == 0 {
+				ok = append(ok, keys[i])
+				okCopies = append(okCopies, copies[i].cp)
+			} else {
+				refused = append(refused, keys[i])
 			}
-			if lerr := run.delivered(ctx, ok); lerr != nil {
-				c.log.Warn("ledger: marking delivered copies failed; a retry may send them again", "err", lerr)
-			}
-			if rerr := run.release(ctx, refused); rerr != nil {
-				c.log.Warn("ledger: releasing failed copies failed; a retry waits for the hold to lapse", "err", rerr)
-			}
-			s.delivered(c, okCopies)
-			mu.Lock()
-			res.sent += len(ok)
 			if got != nil {
-				res.refused += len(refused)
+				fresh[i] = &got[j]
 			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+		}
+		run.settle(ctx, c.log, ok, refused)
+		s.delivered(c, okCopies)
+		mu.Lock()
+		res.sent += len(ok)
+		if got != nil {
+			res.refused += len(refused)
+		}
+		mu.Unlock()
+	})
 	for ci := range chunks {
 		if errs[ci] != nil {
 			return nil, errs[ci]
