@@ -30,12 +30,32 @@ type recipientCopy struct {
 	copy    *proxy.Copy
 }
 
-// rewriteAll makes every recipient's copy, CopyConcurrency at a time.
-// Any failure fails the whole call before anything is sent.
+// rewriteAll makes every recipient's copy of one content, CopyConcurrency
+// at a time. Any failure fails the whole call before anything is sent.
 func (s *Server) rewriteAll(ctx context.Context, base content, rcpts []recipient, campaign, campaignName string) ([]recipientCopy, error) {
-	out := make([]recipientCopy, len(rcpts))
-	err := s.eachCopy(len(rcpts), func(i int) (err error) {
-		out[i], err = s.rewriteOne(ctx, base, rcpts[i], campaign, campaignName)
+	jobs := make([]rewriteJob, len(rcpts))
+	for i, rc := range rcpts {
+		jobs[i] = rewriteJob{base: base, rcpt: rc, campaign: campaign, campaignName: campaignName}
+	}
+	return s.rewriteJobs(ctx, jobs)
+}
+
+// rewriteJob is one recipient's copy to make: calls that carry several
+// messages (a Postmark batch) give each recipient their message's content
+// and campaign.
+type rewriteJob struct {
+	base                   content
+	rcpt                   recipient
+	campaign, campaignName string
+}
+
+// rewriteJobs makes every job's copy, CopyConcurrency at a time, in the
+// order of jobs. Any failure fails the whole call before anything is sent.
+func (s *Server) rewriteJobs(ctx context.Context, jobs []rewriteJob) ([]recipientCopy, error) {
+	out := make([]recipientCopy, len(jobs))
+	err := s.eachCopy(len(jobs), func(i int) (err error) {
+		j := jobs[i]
+		out[i], err = s.rewriteOne(ctx, j.base, j.rcpt, j.campaign, j.campaignName)
 		return err
 	})
 	if err != nil {
@@ -48,6 +68,18 @@ func (s *Server) rewriteAll(ctx context.Context, base content, rcpts []recipient
 // first error by index once all are done.
 func (s *Server) eachCopy(n int, f func(i int) error) error {
 	errs := make([]error, n)
+	s.parallel(n, func(i int) { errs[i] = f(i) })
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parallel runs f(0) to f(n-1), CopyConcurrency at a time, and returns
+// when all have.
+func (s *Server) parallel(n int, f func(i int)) {
 	sem := make(chan struct{}, s.cfg.CopyConcurrency)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -55,16 +87,10 @@ func (s *Server) eachCopy(n int, f func(i int) error) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			errs[i] = f(i)
+			f(i)
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (s *Server) rewriteOne(ctx context.Context, base content, rc recipient, campaign, campaignName string) (recipientCopy, error) {

@@ -6,8 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/pixelgate/pixelgate/consent"
@@ -83,6 +83,46 @@ func (l *ledgerRun) release(ctx context.Context, keys []consent.Key) error {
 	return l.s.cfg.Relay.Ledger().Release(context.WithoutCancel(ctx), l.mid, keys, l.holder)
 }
 
+// claimTodo claims keys for this call (parts upstream calls long) and
+// returns the indexes of the copies to send now and how many an earlier
+// attempt delivered. A copy another request holds right now fails the
+// whole call: sending the rest would turn the client's retry into a
+// partial send it cannot see.
+func (s *Server) claimTodo(ctx context.Context, c *call, keys []consent.Key, parts int) (*ledgerRun, []int, int, error) {
+	run, states, err := s.claim(ctx, c, keys, parts)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var todo []int
+	earlier := 0
+	for i, st := range states {
+		switch st {
+		case consent.CopyClaimed:
+			todo = append(todo, i)
+		case consent.CopyDelivered:
+			earlier++
+		default:
+			_ = run.release(ctx, keys)
+			return nil, nil, 0, &apiError{status: http.StatusConflict, retryAfter: 30, reason: "copy-busy",
+				msg: "pixelgate: this call is being delivered by another request right now; try again later"}
+		}
+	}
+	c.sum.earlier = earlier
+	return run, todo, earlier, nil
+}
+
+// settle records one upstream call's outcome: the copies the ESP accepted
+// as delivered, the others released for the retry. A ledger failure here
+// cannot undo what the ESP did, so it is logged, not returned.
+func (l *ledgerRun) settle(ctx context.Context, log *slog.Logger, accepted, failed []consent.Key) {
+	if err := l.delivered(ctx, accepted); err != nil {
+		log.Warn("ledger: marking delivered copies failed; a retry may send them again", "err", err)
+	}
+	if err := l.release(ctx, failed); err != nil {
+		log.Warn("ledger: releasing failed copies failed; a retry waits for the hold to lapse", "err", err)
+	}
+}
+
 // splitResult is what a split call's upstream calls came to.
 type splitResult struct {
 	// replies are the ESP's answers to the calls made, in group order.
@@ -106,25 +146,15 @@ func (s *Server) sendSplit(c *call, copies []recipientCopy, size int, build func
 		keys[i] = cp.copy.Key
 	}
 	groups := (len(copies) + size - 1) / size
-	run, states, err := s.claim(ctx, c, keys, groups)
+	run, todoIdx, earlier, err := s.claimTodo(ctx, c, keys, groups)
 	if err != nil {
 		return nil, err
 	}
-	res := &splitResult{}
-	var todo []recipientCopy
-	for i, st := range states {
-		switch st {
-		case consent.CopyClaimed:
-			todo = append(todo, copies[i])
-		case consent.CopyDelivered:
-			res.earlier++
-		default:
-			_ = run.release(ctx, keys)
-			return nil, &apiError{status: http.StatusConflict, retryAfter: 30, reason: "copy-busy",
-				msg: "pixelgate: this call is being delivered by another request right now; try again later"}
-		}
+	res := &splitResult{earlier: earlier}
+	todo := make([]recipientCopy, len(todoIdx))
+	for i, j := range todoIdx {
+		todo[i] = copies[j]
 	}
-	c.sum.earlier = res.earlier
 	var batches [][]recipientCopy
 	for len(todo) > 0 {
 		n := min(size, len(todo))
@@ -133,35 +163,24 @@ func (s *Server) sendSplit(c *call, copies []recipientCopy, size int, build func
 	}
 	replies := make([]*reply, len(batches))
 	errs := make([]error, len(batches))
-	sem := make(chan struct{}, s.cfg.CopyConcurrency)
-	var wg sync.WaitGroup
-	for i, b := range batches {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			bk := make([]consent.Key, len(b))
-			for j, cp := range b {
-				bk[j] = cp.copy.Key
-			}
-			body, ct, err := build(b)
-			if err == nil {
-				replies[i], err = s.forward(ctx, c, upstreamPath(c), ct, body)
-			}
-			if err == nil && replies[i].ok() {
-				if lerr := run.delivered(ctx, bk); lerr != nil {
-					c.log.Warn("ledger: marking delivered copies failed; a retry may send them again", "err", lerr)
-				}
-				s.delivered(c, b)
-				return
-			}
-			errs[i] = err
-			if rerr := run.release(ctx, bk); rerr != nil {
-				c.log.Warn("ledger: releasing failed copies failed; a retry waits for the hold to lapse", "err", rerr)
-			}
-		}()
-	}
-	wg.Wait()
+	s.parallel(len(batches), func(i int) {
+		b := batches[i]
+		bk := make([]consent.Key, len(b))
+		for j, cp := range b {
+			bk[j] = cp.copy.Key
+		}
+		body, ct, err := build(b)
+		if err == nil {
+			replies[i], err = s.forward(ctx, c, upstreamPath(c), ct, body)
+		}
+		if err == nil && replies[i].ok() {
+			run.settle(ctx, c.log, bk, nil)
+			s.delivered(c, b)
+			return
+		}
+		errs[i] = err
+		run.settle(ctx, c.log, nil, bk)
+	})
 	for i := range batches {
 		if errs[i] != nil {
 			return nil, errs[i]

@@ -693,6 +693,3 @@ func toCRLF(msg []byte) []byte {
 	}
 	return out
 }
-
-// errNotYet answers the routes of an ESP whose handler is not written yet.
-var errNotYet = &apiError{status: http.StatusNotImplemented, msg: "pixelgate: not implemented yet", reason: "not-implemented"}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,12 +53,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // callSummary gathers one call's log line and metrics.
 type callSummary struct {
-	esp           ESP
-	outcome       string
-	reason        string
-	status        int
-	recipients    int
-	decisions     map[string]int
+	esp        ESP
+	outcome    string
+	reason     string
+	status     int
+	recipients int
+	decisions  map[string]int
+	// upstreamCalls and delivered are counted by the concurrent upstream
+	// calls of a split call: under mu.
+	mu            sync.Mutex
 	upstreamCalls int
 	overridden    []string
 	delivered     int
@@ -69,6 +73,19 @@ func (c *callSummary) decision(class string) {
 		c.decisions = map[string]int{}
 	}
 	c.decisions[class]++
+}
+
+// upstreamCall and deliveredCopies count from concurrent upstream calls.
+func (c *callSummary) upstreamCall() {
+	c.mu.Lock()
+	c.upstreamCalls++
+	c.mu.Unlock()
+}
+
+func (c *callSummary) deliveredCopies(n int) {
+	c.mu.Lock()
+	c.delivered += n
+	c.mu.Unlock()
 }
 
 func (c *callSummary) override(setting string) { c.overridden = append(c.overridden, setting) }

@@ -380,7 +380,7 @@ func mustJSON(v any) json.RawMessage {
 
 // delivered does the relay's bookkeeping for copies the ESP accepted.
 func (s *Server) delivered(c *call, copies []recipientCopy) {
-	c.sum.delivered += len(copies)
+	c.sum.deliveredCopies(len(copies))
 	for _, cp := range copies {
 		s.cfg.Relay.CopyDelivered(c.log, cp.copy)
 	}

@@ -49,7 +49,7 @@ func (s *Server) forward(ctx context.Context, c *call, path, contentType string,
 	req.Header.Set("Content-Type", contentType)
 	start := s.cfg.Now()
 	resp, err := s.cfg.Client.Do(req)
-	c.sum.upstreamCalls++
+	c.sum.upstreamCall()
 	if err != nil {
 		s.cfg.Metrics.UpstreamCalls.WithLabelValues(string(c.esp), statusClass(0, err)).Inc()
 		return nil, upstreamFailed(err)
