@@ -3,6 +3,7 @@ package espapi
 import (
 	"context"
 	"errors"
+	"net/mail"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,26 @@ type recipientCopy struct {
 	rcpt    recipient
 	content content
 	copy    *proxy.Copy
+}
+
+// addAddresses adds the addresses of an RFC 5322 address list (a
+// comma-separated To, Cc or Bcc with optional display names, read by
+// net/mail) to rcpts, each address once per call whatever its case: one
+// person, one copy.
+func addAddresses(rcpts []recipient, seen map[string]bool, list string) ([]recipient, error) {
+	addrs, err := mail.ParseAddressList(list)
+	if err != nil {
+		return rcpts, err
+	}
+	for _, a := range addrs {
+		k := strings.ToLower(a.Address)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		rcpts = append(rcpts, recipient{addr: a.Address, name: a.Name})
+	}
+	return rcpts, nil
 }
 
 // rewriteAll makes every recipient's copy of one content, CopyConcurrency

@@ -48,13 +48,7 @@ func TestSendGridFailuresMapToTheClient(t *testing.T) {
 		}
 	})
 	t.Run("unreachable", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dead := "http://" + l.Addr().String()
-		l.Close()
-		h := newHarness(t, dead)
+		h := newHarness(t, deadUpstream(t))
 		res := sendGridVia(t, h, espfake.DefaultSendGridKey, body)
 		if res.StatusCode != http.StatusBadGateway || !strings.Contains(res.Body, "nothing was sent") {
 			t.Fatalf("answer %d %s, want 502", res.StatusCode, res.Body)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
@@ -116,4 +117,16 @@ func (h *harness) grant(addr string) {
 	if _, err := h.store.Grant(context.Background(), k, consent.Evidence{Source: consent.SourceAdmin, Actor: "test"}); err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+// deadUpstream is the URL of a loopback port nothing listens on: an ESP
+// that cannot be reached.
+func deadUpstream(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
 }

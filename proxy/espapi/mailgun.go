@@ -359,17 +359,9 @@ func mailgunRecipients(f *mgForm) ([]recipient, error) {
 		if strings.TrimSpace(fl.value) == "" {
 			continue
 		}
-		list, err := mail.ParseAddressList(fl.value)
-		if err != nil {
+		var err error
+		if rcpts, err = addAddresses(rcpts, seen, fl.value); err != nil {
 			return nil, badRequest("bad-recipient", fl.name, fl.name+" parameter is not a valid address. please check documentation")
-		}
-		for _, a := range list {
-			k := strings.ToLower(a.Address)
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			rcpts = append(rcpts, recipient{addr: a.Address, name: a.Name})
 		}
 	}
 	if len(rcpts) == 0 {

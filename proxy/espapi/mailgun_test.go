@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -266,14 +265,8 @@ func TestMailgunUpstreamFailures(t *testing.T) {
 		mgWantError(t, err, http.StatusGatewayTimeout, "did not answer in time")
 	})
 	t.Run("unreachable", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dead := "http://" + ln.Addr().String()
-		ln.Close()
-		h := newHarness(t, dead)
-		_, _, err = mailgunSDK(h).Send(t.Context(), mailgun.NewMessage("news@shop.example", "s", "x", "ann@example.org"))
+		h := newHarness(t, deadUpstream(t))
+		_, _, err := mailgunSDK(h).Send(t.Context(), mailgun.NewMessage("news@shop.example", "s", "x", "ann@example.org"))
 		mgWantError(t, err, http.StatusBadGateway, "could not be reached")
 	})
 }

@@ -354,17 +354,9 @@ func pmRecipients(raw map[string]json.RawMessage, where string) ([]recipient, er
 		if strings.TrimSpace(list) == "" {
 			continue
 		}
-		addrs, err := mail.ParseAddressList(list)
-		if err != nil {
+		var err error
+		if out, err = addAddresses(out, seen, list); err != nil {
 			return nil, badRequest("bad-recipient", f, fmt.Sprintf("%sError parsing '%s': not a comma-separated list of email addresses", where, f))
-		}
-		for _, a := range addrs {
-			k := strings.ToLower(a.Address)
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			out = append(out, recipient{addr: a.Address, name: a.Name})
 		}
 	}
 	if len(out) == 0 {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -254,13 +253,7 @@ func TestPostmarkFailures(t *testing.T) {
 		}
 	})
 	t.Run("unreachable", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dead := "http://" + ln.Addr().String()
-		ln.Close()
-		h := newHarness(t, dead)
+		h := newHarness(t, deadUpstream(t))
 		b, _ := json.Marshal(postmark.Email{From: "news@shop.example", To: "ann@example.org", TextBody: "x"})
 		resp, err := http.Post(h.url+"/postmark/email", "application/json", bytes.NewReader(b))
 		if err != nil {
