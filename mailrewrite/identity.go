@@ -9,6 +9,8 @@ import (
 	"iter"
 	"net/url"
 	"strings"
+
+	"github.com/pixelgate/pixelgate/mailrewrite/learn"
 )
 
 // identity finds the recipient's address inside URLs in the forms senders
@@ -199,4 +201,18 @@ func byteClass(chars string) (t [256]bool) {
 		t[chars[i]] = true
 	}
 	return t
+}
+
+// RecipientInURLs reports whether the address, in any form the rewrite
+// looks for (plain, percent-encoded, hashed, base64), occurs in one of
+// urls: a copy rewritten without the recipient's identity (shared by
+// several recipients) is then not theirs.
+func RecipientInURLs(addr string, urls []learn.Resource) bool {
+	id := newIdentity(addr)
+	for _, u := range urls {
+		if id.match(u.URL) != "" {
+			return true
+		}
+	}
+	return false
 }

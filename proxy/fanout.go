@@ -55,6 +55,9 @@ type transaction struct {
 	ledgerState func() consent.CopyState
 	// sum gathers the transaction's log line.
 	sum *txnSummary
+	// shared makes the copies of a many-recipient message from one
+	// rewrite per consent class (shared.go); nil for one recipient.
+	shared *sharedRewrite
 }
 
 // messageID is the message's identity in the delivery ledger: the same on
@@ -102,6 +105,7 @@ func (r *Relay) process(s *session, msg []byte, sum *txnSummary) error {
 	if len(s.rcpts) == 1 {
 		return r.processOne(s, t, log)
 	}
+	t.shared = newSharedRewrite(r, msg, t.campaign)
 	states, err := r.claimCopies(t, s.rcpts)
 	if err != nil {
 		sum.reason = "ledger-unavailable"
