@@ -43,6 +43,33 @@ func (r *Relay) RecipientKey(addr string) (consent.Key, error) { return r.cfg.Re
 // msg for them. A message the engine cannot parse is reported with an
 // error wrapping ErrUnparseable.
 func (r *Relay) RewriteFor(ctx context.Context, msg []byte, addr, campaign, campaignName string) (*Copy, error) {
+	return r.rewriteFor(msg, addr, campaign, campaignName, nil)
+}
+
+// Batch makes the copies of one message for several recipients, as the
+// relay makes those of a many-recipient transaction: the engine's work is
+// shared by the recipients of one consent class wherever that gives each
+// their own copy byte for byte (shared.go).
+type Batch struct {
+	r                      *Relay
+	msg                    []byte
+	campaign, campaignName string
+	shared                 *sharedRewrite
+}
+
+// NewBatch prepares the copies of msg; msg must not change while the
+// batch is in use.
+func (r *Relay) NewBatch(msg []byte, campaign, campaignName string) *Batch {
+	return &Batch{r: r, msg: msg, campaign: campaign, campaignName: campaignName, shared: newSharedRewrite(r, msg, campaign)}
+}
+
+// RewriteFor is the relay's RewriteFor for one recipient of the batch.
+// Safe for concurrent use.
+func (b *Batch) RewriteFor(ctx context.Context, addr string) (*Copy, error) {
+	return b.r.rewriteFor(b.msg, addr, b.campaign, b.campaignName, b.shared)
+}
+
+func (r *Relay) rewriteFor(msg []byte, addr, campaign, campaignName string, shared *sharedRewrite) (*Copy, error) {
 	k, err := r.cfg.RecipientKey(addr)
 	if err != nil {
 		return nil, fmt.Errorf("recipient: %w", err)
@@ -53,7 +80,7 @@ func (r *Relay) RewriteFor(ctx context.Context, msg []byte, addr, campaign, camp
 		r.cfg.Metrics.FailClosed.Inc()
 	}
 	d := r.decision(k, addr, state, failClosed, campaign)
-	rw, err := r.cfg.Rewrite(nil, msg, d, r.reportOptions(campaign))
+	rw, err := r.rewriteCopy(nil, msg, d, r.reportOptions(campaign), shared)
 	if err != nil {
 		if errors.Is(err, ErrUnparseable) {
 			return nil, err

@@ -46,19 +46,7 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 	// The rewritten copy and the final message go in reused buffers: after
 	// the read buffer they were the relay's largest garbage.
 	// Nothing keeps either once Deliver returned (sendCopy is synchronous).
-	buf := r.buffers.get()
-	var rw Rewritten
-	var err error
-	shared := false
-	if t.shared != nil {
-		rw, shared = t.shared.copyFor(buf, rc.to, d.URLs, d.Consent, d.Learned)
-		if shared && o.SkipResources {
-			rw.Resources = nil
-		}
-	}
-	if !shared {
-		rw, err = r.cfg.Rewrite(buf, t.msg, d, o)
-	}
+	rw, err := r.rewriteCopy(r.buffers.get(), t.msg, d, o, t.shared)
 	defer func() { r.buffers.put(rw.Msg) }()
 	if err != nil {
 		if errors.Is(err, ErrUnparseable) {

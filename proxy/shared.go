@@ -34,6 +34,21 @@ import (
 // TestSharedRewriteEqualsOwnRewrite holds the two to byte-for-byte equality
 // on the real corpora.
 
+// rewriteCopy is one recipient's rewrite, appended to dst: from the shared
+// rewrite of their consent class when that is theirs byte for byte, else
+// their own.
+func (r *Relay) rewriteCopy(dst, msg []byte, d mailrewrite.Decision, o mailrewrite.ReportOptions, shared *sharedRewrite) (Rewritten, error) {
+	if shared != nil {
+		if rw, ok := shared.copyFor(dst, d.Recipient, d.URLs, d.Consent, d.Learned); ok {
+			if o.SkipResources {
+				rw.Resources = nil
+			}
+			return rw, nil
+		}
+	}
+	return r.cfg.Rewrite(dst, msg, d, o)
+}
+
 // sharedRewrite makes the copies of one message for its recipients.
 type sharedRewrite struct {
 	r        *Relay

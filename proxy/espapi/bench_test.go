@@ -18,7 +18,7 @@ import (
 // sendGrid100 is one SendGrid call to 100 personalizations of the 60 KB
 // benchmark campaign, each with its own name and id substitutions, a
 // third of them consenting.
-func sendGrid100(h *harness) []byte {
+func sendGrid100(h *harness, subs bool) []byte {
 	html, text := benchmail.CampaignParts(60 << 10)
 	m := sgmail.NewV3Mail()
 	m.SetFrom(sgmail.NewEmail("Shop", "news@shop.example.com"))
@@ -32,8 +32,10 @@ func sendGrid100(h *harness) []byte {
 		}
 		p := sgmail.NewPersonalization()
 		p.AddTos(sgmail.NewEmail("", addr))
-		p.SetSubstitution("-name-", fmt.Sprintf("Reader %d", i))
-		p.SetSubstitution("-uid-", fmt.Sprintf("u%06d", i))
+		if subs {
+			p.SetSubstitution("-name-", fmt.Sprintf("Reader %d", i))
+			p.SetSubstitution("-uid-", fmt.Sprintf("u%06d", i))
+		}
 		m.AddPersonalizations(p)
 	}
 	m.AddCategories("bench-spring")
@@ -51,11 +53,19 @@ func cpuTime() time.Duration {
 // reports both times, the ratio of pixelgate's throughput to the direct
 // call's, and the CPU pixelgate adds per recipient (the process's CPU
 // time in the pixelgate phases minus the direct phases: the fake's own
-// work is in both).
+// work is in both). With substitutions each recipient's content is their
+// own; without, the recipients of one consent class share the engine's
+// work.
 func BenchmarkSendGrid100(b *testing.B) {
+	for _, subs := range []bool{true, false} {
+		b.Run(fmt.Sprintf("substitutions=%v", subs), func(b *testing.B) { benchSendGrid100(b, subs) })
+	}
+}
+
+func benchSendGrid100(b *testing.B, subs bool) {
 	fake := espfake.New(b, espfake.Options{})
 	h := newHarness(b, fake.URL())
-	body := sendGrid100(h)
+	body := sendGrid100(h, subs)
 	post := func(url string) {
 		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+espfake.DefaultSendGridKey)

@@ -29,12 +29,13 @@ type content struct {
 // either front. Parts are declared "binary" (RFC 2045 §6.2: no line
 // length limit, any octet), which the engine reads and writes as identity:
 // every byte of an API body passes exactly, and no encoding is paid for
-// on the way in or out. The message never leaves pixelgate.
-func compose(c content, to string) ([]byte, error) {
+// on the way in or out. The message never leaves pixelgate, and names no
+// recipient: the engine is told who the copy is for, and recipients
+// without variables of their own share one message (proxy.Batch).
+func compose(c content) ([]byte, error) {
 	var buf bytes.Buffer
 	var h mail.Header
 	h.Set("MIME-Version", "1.0")
-	h.SetAddressList("To", []*mail.Address{{Address: to}})
 	if c.language != "" {
 		h.Set("Content-Language", c.language)
 	}

@@ -73,10 +73,35 @@ type rewriteJob struct {
 // rewriteJobs makes every job's copy, CopyConcurrency at a time, in the
 // order of jobs. Any failure fails the whole call before anything is sent.
 func (s *Server) rewriteJobs(ctx context.Context, jobs []rewriteJob) ([]recipientCopy, error) {
+	// Recipients without variables of their own get the same message:
+	// one proxy.Batch per distinct message lets the relay share the
+	// engine's work between them.
+	type key struct {
+		base     content
+		campaign string
+	}
+	batches := map[key]*proxy.Batch{}
+	batchOf := make([]*proxy.Batch, len(jobs))
+	for i, j := range jobs {
+		if j.rcpt.vars != nil {
+			continue
+		}
+		k := key{j.base, j.campaign}
+		b := batches[k]
+		if b == nil {
+			msg, err := compose(j.base)
+			if err != nil {
+				return nil, err
+			}
+			b = s.cfg.Relay.NewBatch(msg, j.campaign, j.campaignName)
+			batches[k] = b
+		}
+		batchOf[i] = b
+	}
 	out := make([]recipientCopy, len(jobs))
 	err := s.eachCopy(len(jobs), func(i int) (err error) {
 		j := jobs[i]
-		out[i], err = s.rewriteOne(ctx, j.base, j.rcpt, j.campaign, j.campaignName)
+		out[i], err = s.rewriteOne(ctx, j, batchOf[i])
 		return err
 	})
 	if err != nil {
@@ -114,17 +139,25 @@ func (s *Server) parallel(n int, f func(i int)) {
 	wg.Wait()
 }
 
-func (s *Server) rewriteOne(ctx context.Context, base content, rc recipient, campaign, campaignName string) (recipientCopy, error) {
-	c := base
-	if rc.vars != nil {
-		c.html = rc.vars.Replace(c.html)
-		c.text = rc.vars.Replace(c.text)
+// rewriteOne makes one job's copy: through its batch when it has one,
+// else from its own message (the recipient's variables filled in).
+func (s *Server) rewriteOne(ctx context.Context, j rewriteJob, b *proxy.Batch) (recipientCopy, error) {
+	c := j.base
+	var cp *proxy.Copy
+	var err error
+	if b != nil {
+		cp, err = b.RewriteFor(ctx, j.rcpt.addr)
+	} else {
+		if j.rcpt.vars != nil {
+			c.html = j.rcpt.vars.Replace(c.html)
+			c.text = j.rcpt.vars.Replace(c.text)
+		}
+		var msg []byte
+		if msg, err = compose(c); err != nil {
+			return recipientCopy{}, err
+		}
+		cp, err = s.cfg.Relay.RewriteFor(ctx, msg, j.rcpt.addr, j.campaign, j.campaignName)
 	}
-	msg, err := compose(c, rc.addr)
-	if err != nil {
-		return recipientCopy{}, err
-	}
-	cp, err := s.cfg.Relay.RewriteFor(ctx, msg, rc.addr, campaign, campaignName)
 	if err != nil {
 		if errors.Is(err, proxy.ErrUnparseable) {
 			return recipientCopy{}, badRequest("unparseable", "content", "the content cannot be parsed: "+err.Error())
@@ -135,7 +168,7 @@ func (s *Server) rewriteOne(ctx context.Context, base content, rc recipient, cam
 	if err != nil {
 		return recipientCopy{}, err
 	}
-	return recipientCopy{rcpt: rc, content: got, copy: cp}, nil
+	return recipientCopy{rcpt: j.rcpt, content: got, copy: cp}, nil
 }
 
 // substituter applies one recipient's substitutions the way the ESPs

@@ -57,7 +57,7 @@ func TestContentPassesExactly(t *testing.T) {
 	text := "line one\nbare LF\r\nCRLF\rlone CR " + strings.Repeat("long ", 2000) + "\nend ünïcödé 🎉"
 	html := "<p>" + strings.Repeat("x", 5000) + "</p>\n<p>ünïcödé</p>"
 	c := content{text: text, html: html, hasText: true, hasHTML: true}
-	got, err := h.srv.rewriteOne(t.Context(), c, recipient{addr: "reader@example.org"}, "c1", "c1")
+	got, err := h.srv.rewriteOne(t.Context(), rewriteJob{base: c, rcpt: recipient{addr: "reader@example.org"}, campaign: "c1", campaignName: "c1"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -626,9 +626,10 @@ func (s *Server) mailgunMIME(w http.ResponseWriter, c *call) error {
 		return badRequest("unparseable", "message", "the message cannot be parsed: "+err.Error())
 	}
 	copies := make([]recipientCopy, len(req.rcpts))
+	batch := s.cfg.Relay.NewBatch(raw, campaign, campaignName)
 	err = s.eachCopy(len(req.rcpts), func(i int) error {
 		rc := req.rcpts[i]
-		cp, err := s.cfg.Relay.RewriteFor(c.r.Context(), raw, rc.addr, campaign, campaignName)
+		cp, err := batch.RewriteFor(c.r.Context(), rc.addr)
 		if err != nil {
 			if errors.Is(err, proxy.ErrUnparseable) {
 				return badRequest("unparseable", "message", "the message cannot be parsed: "+err.Error())
