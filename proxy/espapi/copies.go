@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/pixelgate/pixelgate/proxy"
 )
@@ -179,8 +178,8 @@ func (s *Server) rewriteOne(ctx context.Context, j rewriteJob, b *proxy.Batch) (
 // 60 KB body.)
 type substituter struct {
 	keys, vals []string
-	// firsts are the keys' first characters: the scan jumps between them.
-	firsts string
+	// first marks the bytes a key starts with: the scan skips the rest.
+	first [256]bool
 }
 
 // substitutions makes the substituter of a client's substitution map; nil
@@ -202,29 +201,21 @@ func substitutions(m map[string]string) *substituter {
 		return strings.Compare(a, b)
 	})
 	s := &substituter{keys: keys, vals: make([]string, len(keys))}
-	var firsts strings.Builder
 	for i, k := range keys {
 		s.vals[i] = m[k]
-		r, _ := utf8.DecodeRuneInString(k)
-		if !strings.ContainsRune(firsts.String(), r) {
-			firsts.WriteRune(r)
-		}
+		s.first[k[0]] = true
 	}
-	s.firsts = firsts.String()
 	return s
 }
 
 // Replace returns in with every key replaced by its value.
 func (s *substituter) Replace(in string) string {
 	var b strings.Builder
-	done, at := 0, 0
-	for at < len(in) {
-		j := strings.IndexAny(in[at:], s.firsts)
-		if j < 0 {
-			break
+	done := 0
+	for p := 0; p < len(in); p++ {
+		if !s.first[in[p]] {
+			continue
 		}
-		p := at + j
-		at = p + 1
 		for k, key := range s.keys {
 			if strings.HasPrefix(in[p:], key) {
 				if b.Len() == 0 {
@@ -232,7 +223,8 @@ func (s *substituter) Replace(in string) string {
 				}
 				b.WriteString(in[done:p])
 				b.WriteString(s.vals[k])
-				done, at = p+len(key), p+len(key)
+				done = p + len(key)
+				p = done - 1
 				break
 			}
 		}
