@@ -173,7 +173,10 @@ func TestCounterNamesAreKeyed(t *testing.T) {
 		}
 		hexKey := regexp.MustCompile(`^[0-9a-f]{32}$`)
 		for _, k := range keys {
-			if !hexKey.MatchString(k) || strings.Contains(k, "192") {
+			// A hex name cannot hold the account or the dotted address;
+			// nor may it hold the address's bytes in hex (c0000207).
+			// (A bare "192" turns up in random hex one name in 150.)
+			if !hexKey.MatchString(k) || strings.Contains(k, "c0000207") {
 				t.Errorf("counter name %q", k)
 			}
 		}
