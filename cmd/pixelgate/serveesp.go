@@ -18,6 +18,7 @@ import (
 type espAPIFlags struct {
 	addr, upstream *string
 	maxBody        *int64
+	maxCalls       *int
 	timeout        *time.Duration
 }
 
@@ -26,8 +27,9 @@ func addESPAPIFlags(fs *flagSet) espAPIFlags {
 		addr: fs.String("esp-api-addr", "", "address of the ESP HTTP API front for SendGrid, Mailgun and Postmark SDKs, e.g. 127.0.0.1:8587 (HTTPS with the relay's certificate, and plain HTTP from --relay-networks; empty: off)"),
 		upstream: fs.String("esp-api-upstream", "", "ESP API base URLs, comma-separated esp=URL or esp=region (us, eu): e.g. mailgun=eu,sendgrid=https://api.sendgrid.com "+
 			"(default: each ESP's public API, US region)"),
-		maxBody: fs.Int64("esp-api-max-body", 30<<20, "largest request body the ESP API front reads (bytes)"),
-		timeout: fs.Duration("esp-api-timeout", time.Minute, "time allowed for one call to the ESP's API"),
+		maxBody:  fs.Int64("esp-api-max-body", 30<<20, "largest request body the ESP API front reads (bytes)"),
+		maxCalls: fs.Int("esp-api-max-calls", 32, "calls the ESP API front handles at once; more get 429 with Retry-After"),
+		timeout:  fs.Duration("esp-api-timeout", time.Minute, "time allowed for one call to the ESP's API"),
 	}
 }
 
@@ -41,8 +43,8 @@ func (f espAPIFlags) validate() error {
 	if _, err := espapi.ParseUpstreams(*f.upstream); err != nil {
 		errs = append(errs, fmt.Errorf("--esp-api-upstream: %w", err))
 	}
-	if *f.maxBody < 1024 || *f.timeout <= 0 {
-		errs = append(errs, errors.New("--esp-api-max-body must be at least 1024 and --esp-api-timeout positive"))
+	if *f.maxBody < 1024 || *f.timeout <= 0 || *f.maxCalls < 1 {
+		errs = append(errs, errors.New("--esp-api-max-body must be at least 1024, --esp-api-timeout and --esp-api-max-calls positive"))
 	}
 	return errors.Join(errs...)
 }
@@ -65,6 +67,7 @@ func espAPIServer(set *serveSettings, c checked, sp relayParts, reg *prometheus.
 		MaxBodyBytes:    *f.maxBody,
 		UpstreamTimeout: *f.timeout,
 		CopyConcurrency: *set.copyConcurrency,
+		MaxCalls:        *f.maxCalls,
 		Rand:            rand.Reader,
 		Metrics:         espapi.NewMetrics(reg),
 		Logger:          logger.With("part", "esp-api"),

@@ -169,3 +169,31 @@ func TestAccessOutsideRelayNetworks(t *testing.T) {
 		t.Errorf("pixelgate's credentials went on to the ESP: %v", reqs)
 	}
 }
+
+// Beyond --esp-api-max-calls a call is answered 429 with Retry-After in
+// the ESP's format, before its body is read; nothing reaches the ESP.
+func TestCallsBeyondTheLimitGet429(t *testing.T) {
+	fake := espfake.New(t, espfake.Options{})
+	h := newHarness(t, fake.URL(), func(c *Config) { c.MaxCalls = 1 })
+	body := sgmail.GetRequestBody(campaignMail())
+	fake.Delay(time.Second)
+	first := make(chan int, 1)
+	go func() { first <- sendGridVia(t, h, espfake.DefaultSendGridKey, body).StatusCode }()
+	for len(fake.Requests()) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	res := sendGridVia(t, h, espfake.DefaultSendGridKey, body)
+	if res.StatusCode != http.StatusTooManyRequests || res.Headers["Retry-After"][0] != "5" || !strings.Contains(res.Body, `"errors"`) {
+		t.Fatalf("second call: %d %v %s, want 429 in SendGrid's format with Retry-After", res.StatusCode, res.Headers, res.Body)
+	}
+	if st := <-first; st != http.StatusAccepted {
+		t.Fatalf("first call: %d", st)
+	}
+	if n := len(fake.Requests()); n != 1 {
+		t.Fatalf("%d calls reached SendGrid, want the first only", n)
+	}
+	fake.Delay(0)
+	if res := sendGridVia(t, h, espfake.DefaultSendGridKey, body); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("a call after the first ended: %d", res.StatusCode)
+	}
+}

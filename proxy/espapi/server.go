@@ -119,6 +119,10 @@ type Config struct {
 	// CopyConcurrency is how many recipients' copies are rewritten at once
 	// (default 8).
 	CopyConcurrency int
+	// MaxCalls is how many calls are handled at once (default 32): each
+	// holds its body and its recipients' copies in memory. More get 429
+	// with Retry-After, which the ESPs' SDKs treat as a rate limit.
+	MaxCalls int
 	// Client calls the ESPs (default: a client with UpstreamTimeout).
 	Client *http.Client
 	// Rand draws the substitution keys' nonce and ledger holders.
@@ -132,7 +136,8 @@ type Config struct {
 
 // Server is the ESP HTTP API front.
 type Server struct {
-	cfg Config
+	cfg   Config
+	slots chan struct{}
 }
 
 // New checks cfg.
@@ -156,6 +161,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.CopyConcurrency <= 0 {
 		cfg.CopyConcurrency = 8
 	}
+	if cfg.MaxCalls <= 0 {
+		cfg.MaxCalls = 32
+	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: cfg.UpstreamTimeout}
 	}
@@ -171,7 +179,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Rand == nil {
 		return nil, errors.New("esp api: no randomness source")
 	}
-	return &Server{cfg: cfg}, nil
+	return &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxCalls)}, nil
 }
 
 // Handler serves every ESP under its prefix; anything else is 404.
@@ -213,6 +221,15 @@ func (s *Server) serve(esp ESP, h handlerFunc) http.HandlerFunc {
 		sum := &callSummary{esp: esp}
 		c := &call{esp: esp, r: r, log: s.cfg.Logger.With("esp", string(esp)), sum: sum}
 		err := s.authorize(r)
+		if err == nil {
+			select {
+			case s.slots <- struct{}{}:
+				defer func() { <-s.slots }()
+			default:
+				err = &apiError{status: http.StatusTooManyRequests, retryAfter: 5, reason: "busy",
+					msg: "pixelgate: too many calls at once (--esp-api-max-calls); nothing was sent, try again shortly"}
+			}
+		}
 		if err == nil {
 			c.body, err = readBody(w, r, s.cfg.MaxBodyBytes)
 		}
