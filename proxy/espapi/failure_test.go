@@ -13,6 +13,9 @@ import (
 
 	sgmail "github.com/sendgrid/sendgrid-go/helpers/mail"
 
+	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/consent/redisstore"
+	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 	"github.com/pixelgate/pixelgate/internal/testsupport"
 	"github.com/pixelgate/pixelgate/proxy/espapi/espfake"
 )
@@ -195,5 +198,46 @@ func TestCallsBeyondTheLimitGet429(t *testing.T) {
 	fake.Delay(0)
 	if res := sendGridVia(t, h, espfake.DefaultSendGridKey, body); res.StatusCode != http.StatusAccepted {
 		t.Fatalf("a call after the first ended: %d", res.StatusCode)
+	}
+}
+
+// Two replicas of the front on one Redis: a split call that failed
+// half-way through one is retried through the other, which sends only the
+// copies SendGrid did not accept (the delivery ledger is in the shared
+// store).
+func TestSplitRetryThroughAnotherReplica(t *testing.T) {
+	srv := redistest.Start(t)
+	onRedis := func(t testing.TB, kr *consent.Keyring) consent.Store {
+		st, err := redisstore.Open(t.Context(), srv.URL(), redisstore.Options{StoreOptions: consent.StoreOptions{Audit: kr.AuditChain()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	fake := espfake.New(t, espfake.Options{})
+	keys := t.TempDir()
+	one := func(c *Config) { c.CopyConcurrency = 1 }
+	a := newReplica(t, fake.URL(), keys, onRedis, one)
+	b := newReplica(t, fake.URL(), keys, onRedis, one)
+	body := bulkyMail(4)
+
+	fake.FailAfter(2, 2, http.StatusInternalServerError)
+	if res := sendGridVia(t, a, espfake.DefaultSendGridKey, body); res.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("through replica a: %d %s", res.StatusCode, res.Body)
+	}
+	if n := len(fake.Deliveries()); n != 2 {
+		t.Fatalf("replica a delivered %d copies, want 2 before the failure", n)
+	}
+	if res := sendGridVia(t, b, espfake.DefaultSendGridKey, body); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("retry through replica b: %d %s", res.StatusCode, res.Body)
+	}
+	seen := map[string]int{}
+	for _, d := range fake.Deliveries() {
+		seen[d.Recipient]++
+	}
+	for i := range 4 {
+		if n := seen[fmt.Sprintf("r%d@example.org", i)]; n != 1 {
+			t.Errorf("r%d received %d copies, want exactly 1", i, n)
+		}
 	}
 }

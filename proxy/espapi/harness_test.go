@@ -39,17 +39,32 @@ type harness struct {
 
 type harnessOption func(*Config)
 
+// storeOpener opens a replica's store with its keyring.
+type storeOpener func(t testing.TB, kr *consent.Keyring) consent.Store
+
+func boltStore(t testing.TB, kr *consent.Keyring) consent.Store {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"), boltstore.Options{StoreOptions: consent.StoreOptions{Audit: kr.AuditChain()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func newHarness(t testing.TB, upstreamURL string, opts ...harnessOption) *harness {
 	t.Helper()
+	return newReplica(t, upstreamURL, t.TempDir(), boltStore, opts...)
+}
+
+// newReplica is one replica of the front: its keys in keyDir (replicas
+// share them) and its store from open.
+func newReplica(t testing.TB, upstreamURL, keyDir string, open storeOpener, opts ...harnessOption) *harness {
+	t.Helper()
 	dir := t.TempDir()
-	kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: filepath.Join(dir, "keys")})
+	kr, err := consent.OpenKeyring(consent.KeyringOptions{Dir: keyDir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := boltstore.Open(filepath.Join(dir, "store.db"), boltstore.Options{StoreOptions: consent.StoreOptions{Audit: kr.AuditChain()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := open(t, kr)
 	t.Cleanup(func() { st.Close() })
 	rw, err := mailrewrite.New(mailrewrite.Options{})
 	if err != nil {
