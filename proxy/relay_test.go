@@ -23,7 +23,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pixelgate/pixelgate/consent"
-	"github.com/pixelgate/pixelgate/consent/boltstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore"
 	"github.com/pixelgate/pixelgate/consent/redisstore/redistest"
 	"github.com/pixelgate/pixelgate/consent/throttle"
@@ -57,13 +56,7 @@ type harnessOption func(*Config, *smtpsink.Options)
 type storeMaker func(t testing.TB, kr *consent.Keyring) consent.Store
 
 // boltStore is the embedded store in a temporary directory.
-func boltStore(t testing.TB, kr *consent.Keyring) consent.Store {
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"), boltstore.Options{StoreOptions: consent.StoreOptions{Audit: kr.AuditChain()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
+var boltStore storeMaker = testsupport.BoltStore
 
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()

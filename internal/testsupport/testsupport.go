@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pixelgate/pixelgate/consent"
+	"github.com/pixelgate/pixelgate/consent/boltstore"
 	"github.com/pixelgate/pixelgate/internal/tlscert"
 	"github.com/pixelgate/pixelgate/proxy/smtpsink"
 )
@@ -154,4 +157,15 @@ func ForbidDepsExcept(t testing.TB, pattern string, allowed []string, forbidden 
 			}
 		}
 	}
+}
+
+// BoltStore is the embedded consent store in a temporary directory, its
+// audit chain keyed by kr.
+func BoltStore(t testing.TB, kr *consent.Keyring) consent.Store {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"), boltstore.Options{StoreOptions: consent.StoreOptions{Audit: kr.AuditChain()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pixelgate/pixelgate/consent"
-	"github.com/pixelgate/pixelgate/consent/boltstore"
 	"github.com/pixelgate/pixelgate/consent/throttle"
+	"github.com/pixelgate/pixelgate/internal/testsupport"
 	"github.com/pixelgate/pixelgate/mailrewrite"
 	"github.com/pixelgate/pixelgate/proxy"
 	"github.com/pixelgate/pixelgate/proxy/upstream"
@@ -42,17 +42,9 @@ type harnessOption func(*Config)
 // storeOpener opens a replica's store with its keyring.
 type storeOpener func(t testing.TB, kr *consent.Keyring) consent.Store
 
-func boltStore(t testing.TB, kr *consent.Keyring) consent.Store {
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"), boltstore.Options{StoreOptions: consent.StoreOptions{Audit: kr.AuditChain()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 func newHarness(t testing.TB, upstreamURL string, opts ...harnessOption) *harness {
 	t.Helper()
-	return newReplica(t, upstreamURL, t.TempDir(), boltStore, opts...)
+	return newReplica(t, upstreamURL, t.TempDir(), testsupport.BoltStore, opts...)
 }
 
 // newReplica is one replica of the front: its keys in keyDir (replicas
