@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sendgrid/rest"
-	"github.com/sendgrid/sendgrid-go"
 	sgmail "github.com/sendgrid/sendgrid-go/helpers/mail"
 
 	"github.com/pixelgate/pixelgate/proxy/espapi/espfake"
@@ -41,12 +39,9 @@ func TestSendGridSDKThroughServe(t *testing.T) {
 		ts := sgmail.NewTrackingSettings()
 		ts.SetOpenTracking(sgmail.NewOpenTrackingSetting().SetEnable(true))
 		m.SetTrackingSettings(ts)
-		req := sendgrid.GetRequest(espfake.DefaultSendGridKey, "/v3/mail/send", "http://"+addr+"/sendgrid")
-		req.Method = rest.Post
-		req.Body = sgmail.GetRequestBody(m)
-		res, err := sendgrid.MakeRequestWithContext(t.Context(), req)
-		if err != nil || res.StatusCode != 202 {
-			t.Fatalf("send through pixelgate: %v %+v", err, res)
+		res := espfake.SendGridCall(t, t.Context(), "http://"+addr+"/sendgrid", espfake.DefaultSendGridKey, sgmail.GetRequestBody(m), nil)
+		if res.StatusCode != 202 {
+			t.Fatalf("send through pixelgate: %+v", res)
 		}
 		if n := len(fake.Requests()); n != 1 {
 			t.Fatalf("%d upstream calls, want 1", n)

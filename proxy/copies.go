@@ -36,14 +36,11 @@ type Copy struct {
 // a client's call and keep a retried call from sending a copy twice.
 func (r *Relay) Ledger() consent.Ledger { return r.cfg.Store.Ledger() }
 
-// RecipientKey is the relay's pseudonymous key for an address.
-func (r *Relay) RecipientKey(addr string) (consent.Key, error) { return r.cfg.RecipientKey(addr) }
-
 // RewriteFor looks up the consent of the recipient at addr and rewrites
 // msg for them. A message the engine cannot parse is reported with an
 // error wrapping ErrUnparseable.
 func (r *Relay) RewriteFor(ctx context.Context, msg []byte, addr, campaign, campaignName string) (*Copy, error) {
-	return r.rewriteFor(msg, addr, campaign, campaignName, nil)
+	return r.rewriteFor(ctx, msg, addr, campaign, campaignName, nil)
 }
 
 // Batch makes the copies of one message for several recipients, as the
@@ -66,19 +63,16 @@ func (r *Relay) NewBatch(msg []byte, campaign, campaignName string) *Batch {
 // RewriteFor is the relay's RewriteFor for one recipient of the batch.
 // Safe for concurrent use.
 func (b *Batch) RewriteFor(ctx context.Context, addr string) (*Copy, error) {
-	return b.r.rewriteFor(b.msg, addr, b.campaign, b.campaignName, b.shared)
+	return b.r.rewriteFor(ctx, b.msg, addr, b.campaign, b.campaignName, b.shared)
 }
 
-func (r *Relay) rewriteFor(msg []byte, addr, campaign, campaignName string, shared *sharedRewrite) (*Copy, error) {
+func (r *Relay) rewriteFor(ctx context.Context, msg []byte, addr, campaign, campaignName string, shared *sharedRewrite) (*Copy, error) {
 	k, err := r.cfg.RecipientKey(addr)
 	if err != nil {
 		return nil, fmt.Errorf("recipient: %w", err)
 	}
-	state, failClosed := r.lookup(k)
-	label, class := decisionOf(state, failClosed)
-	if failClosed {
-		r.cfg.Metrics.FailClosed.Inc()
-	}
+	state, failClosed := r.lookup(ctx, k)
+	label, class := r.decisionOf(state, failClosed)
 	d := r.decision(k, addr, state, failClosed, campaign)
 	rw, err := r.rewriteCopy(nil, msg, d, r.reportOptions(campaign), shared)
 	if err != nil {
@@ -102,10 +96,11 @@ func (r *Relay) CopyDelivered(log *slog.Logger, c *Copy) {
 }
 
 // decisionOf names a consent lookup's result for metrics (label) and for
-// the transaction summary (class).
-func decisionOf(state consent.State, failClosed bool) (label, class string) {
+// the transaction summary (class), and counts a fail-closed one.
+func (r *Relay) decisionOf(state consent.State, failClosed bool) (label, class string) {
 	switch {
 	case failClosed:
+		r.cfg.Metrics.FailClosed.Inc()
 		return decisionFailClosed, decisionFailClosed
 	case state == consent.Granted:
 		return state.String(), decisionGranted

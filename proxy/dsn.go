@@ -81,7 +81,7 @@ func (r *Relay) composeDSN(to string, t *transaction, failed []dsnRecipient) ([]
 	// pixelgate's internal fields left out as on every copy.
 	orig := t.origHeader
 	orig.fields = append(orig.fields[:0:0], orig.fields...)
-	orig.removeIf(func(name string) bool { return strings.HasPrefix(strings.ToLower(name), internalHeaderPrefix) })
+	orig.removeIf(IsInternalHeader)
 
 	var rnd [12]byte
 	if _, err := io.ReadFull(r.cfg.Rand, rnd[:]); err != nil {

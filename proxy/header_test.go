@@ -21,7 +21,7 @@ func TestSplitMessageRoundTrip(t *testing.T) {
 	if got := string(h.bytes(body)); got != msg {
 		t.Errorf("round trip changed the message:\n%q\n%q", got, msg)
 	}
-	n := h.removeIf(func(name string) bool { return strings.HasPrefix(strings.ToLower(name), internalHeaderPrefix) })
+	n := h.removeIf(IsInternalHeader)
 	if n != 1 || strings.Contains(string(h.bytes(body)), "Pixelgate") {
 		t.Errorf("internal header not removed (%d)", n)
 	}

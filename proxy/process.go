@@ -16,7 +16,13 @@ import (
 	"github.com/pixelgate/pixelgate/proxy/upstream"
 )
 
-// internalHeaderPrefix: instructions to pixelgate that must not leave it.
+// IsInternalHeader reports whether a header field is pixelgate's own
+// (X-Pixelgate-*): instructions to pixelgate that must not leave it,
+// whichever front they came through.
+func IsInternalHeader(name string) bool {
+	return len(name) >= len(internalHeaderPrefix) && strings.EqualFold(name[:len(internalHeaderPrefix)], internalHeaderPrefix)
+}
+
 const internalHeaderPrefix = "x-pixelgate-"
 
 // sendCopy turns the received message into one recipient's copy and hands
@@ -36,10 +42,7 @@ func (r *Relay) sendCopy(s *session, t *transaction, rc *recipient) error {
 	campaign := t.campaign
 
 	state, failClosed := rc.consent.wait()
-	decisionLabel, class := decisionOf(state, failClosed)
-	if failClosed {
-		m.FailClosed.Inc()
-	}
+	decisionLabel, class := r.decisionOf(state, failClosed)
 	t.sum.decision(class)
 	d := r.decision(rc.key, rc.to, state, failClosed, campaign)
 	o := r.reportOptions(campaign)
@@ -159,7 +162,7 @@ func (r *Relay) startLookup(k consent.Key) *pendingLookup {
 	// and one cut short by a closing store only fails closed.
 	go func() {
 		defer close(p.done)
-		p.state, p.failClosed = r.lookup(k)
+		p.state, p.failClosed = r.lookup(context.Background(), k)
 	}()
 	return p
 }
@@ -174,10 +177,11 @@ func (p *pendingLookup) wait() (consent.State, bool) {
 	return p.state, p.failClosed
 }
 
-// lookup returns the recipient's consent state; failClosed is true when the
-// store could not answer, and the state is then None (R1).
-func (r *Relay) lookup(k consent.Key) (state consent.State, failClosed bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StoreTimeout)
+// lookup returns the recipient's consent state within StoreTimeout of
+// parent; failClosed is true when the store could not answer, and the
+// state is then None (R1).
+func (r *Relay) lookup(parent context.Context, k consent.Key) (state consent.State, failClosed bool) {
+	ctx, cancel := context.WithTimeout(parent, r.cfg.StoreTimeout)
 	defer cancel()
 	st, err := r.cfg.Store.Lookup(ctx, []consent.Key{k})
 	if err != nil || len(st) != 1 {
@@ -237,7 +241,7 @@ func (r *Relay) finish(s *session, id string, origHeader rawHeader, origBody, re
 // pixelgate never leave it) and sets the ESP profile's tracking-off fields.
 func forESP(h *rawHeader, esp ESP, opt ESPOptions) error {
 	h.removeIf(func(name string) bool {
-		return strings.HasPrefix(strings.ToLower(name), internalHeaderPrefix)
+		return IsInternalHeader(name)
 	})
 	return applyESP(h, esp, opt)
 }

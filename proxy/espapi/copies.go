@@ -21,6 +21,9 @@ type recipient struct {
 	// substitutions, Mailgun recipient-variables). pixelgate applies them
 	// before the rewrite: a tracker can hide in a substituted value.
 	vars *substituter
+	// src is where the recipient came from in the call (SendGrid: its
+	// personalization), for fronts that write it back there.
+	src int
 }
 
 // recipientCopy is one recipient's rewritten content.

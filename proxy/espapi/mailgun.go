@@ -236,10 +236,6 @@ func mailgunTrackHeader(h string) string {
 	return ""
 }
 
-func isInternalHeader(h string) bool {
-	return strings.HasPrefix(strings.ToLower(h), "x-pixelgate-")
-}
-
 // readMailgun interprets a form for either endpoint (mime: messages.mime).
 func readMailgun(f *mgForm, mime bool) (*mgRequest, error) {
 	req := &mgRequest{form: f}
@@ -574,7 +570,7 @@ func writeKept(mw *multipart.Writer, f *mgForm, msg []byte) error {
 		case fl.name == "to" || fl.name == "cc" || fl.name == "bcc" || fl.name == "html" || fl.name == "text" ||
 			fl.name == "recipient-variables" || isTrackingField(fl.name):
 			continue
-		case isInternalHeader(h):
+		case proxy.IsInternalHeader(h):
 			continue // instructions to pixelgate never leave it
 		case mailgunTrackHeader(h) != "" && fl.file == nil:
 			if err := mw.WriteField(fl.name, "no"); err != nil {

@@ -326,7 +326,7 @@ func pmHeaders(raw map[string]json.RawMessage, where string) (map[string]string,
 		if _, seen := out[lname]; !seen {
 			out[lname] = value
 		}
-		if !strings.HasPrefix(lname, "x-pixelgate-") {
+		if !proxy.IsInternalHeader(lname) {
 			kept = append(kept, it)
 		}
 	}

@@ -1,7 +1,6 @@
 package espapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -60,7 +59,7 @@ func (s *Server) sendgrid(w http.ResponseWriter, c *call) error {
 		return err
 	}
 	base.language = contentLanguage(req.headers)
-	rcpts, perRcpt, err := sendgridRecipients(req)
+	rcpts, err := sendgridRecipients(req)
 	if err != nil {
 		return err
 	}
@@ -88,21 +87,16 @@ func (s *Server) sendgrid(w http.ResponseWriter, c *call) error {
 	key := func(name string) string { return "%" + name + "%" }
 	h, ok := factorCopies(copies, lim, names, key)
 	if ok {
-		body, err := sendgridBody(req, copies, perRcpt, func(i int) (content, map[string]string) {
+		body := sendgridBody(req, copies, func(i int) (content, map[string]string) {
 			return content{html: h.html, text: h.text, hasHTML: base.hasHTML, hasText: base.hasText}, h.values[i]
 		})
-		if err != nil {
-			return err
-		}
 		return s.sendOnce(w, c, copies, "application/json", body)
 	}
 	// The copies differ too much for substitutions: one call per
 	// recipient, each with its whole copy, under the delivery ledger.
 	c.sum.outcome = "split"
 	res, err := s.sendSplit(c, copies, 1, func(cp []recipientCopy) ([]byte, string, error) {
-		i := indexOf(copies, cp[0])
-		body, err := sendgridBody(req, cp, []int{perRcpt[i]}, func(int) (content, map[string]string) { return cp[0].content, nil })
-		return body, "application/json", err
+		return sendgridBody(req, cp, func(int) (content, map[string]string) { return cp[0].content, nil }), "application/json", nil
 	})
 	if err != nil {
 		return err
@@ -113,15 +107,6 @@ func (s *Server) sendgrid(w http.ResponseWriter, c *call) error {
 		return &reply{status: http.StatusAccepted, header: http.Header{}}
 	})
 	return nil
-}
-
-func indexOf(all []recipientCopy, one recipientCopy) int {
-	for i := range all {
-		if all[i].copy == one.copy {
-			return i
-		}
-	}
-	return -1
 }
 
 func parseSendGrid(body []byte) (*sgRequest, error) {
@@ -186,16 +171,15 @@ func sendgridContent(items []sgContent) (content, error) {
 	return c, nil
 }
 
-// sendgridRecipients lists every recipient of every personalization;
-// perRcpt[i] is the personalization recipient i came from.
-func sendgridRecipients(req *sgRequest) ([]recipient, []int, error) {
+// sendgridRecipients lists every recipient of every personalization, each
+// with the index of the personalization it came from (recipient.src).
+func sendgridRecipients(req *sgRequest) ([]recipient, error) {
 	var rcpts []recipient
-	var perRcpt []int
 	for i, p := range req.personalizations {
 		var subs map[string]string
 		if raw, ok := p["substitutions"]; ok && string(raw) != "null" {
 			if err := json.Unmarshal(raw, &subs); err != nil {
-				return nil, nil, badRequest("bad-field", fmt.Sprintf("personalizations.%d.substitutions", i), "substitutions must map strings to strings")
+				return nil, badRequest("bad-field", fmt.Sprintf("personalizations.%d.substitutions", i), "substitutions must map strings to strings")
 			}
 		}
 		vars := substitutions(subs)
@@ -206,25 +190,24 @@ func sendgridRecipients(req *sgRequest) ([]recipient, []int, error) {
 			}
 			var addrs []sgAddress
 			if err := json.Unmarshal(raw, &addrs); err != nil {
-				return nil, nil, badRequest("bad-field", fmt.Sprintf("personalizations.%d.%s", i, list), fmt.Sprintf("%s must be a list of {\"email\", \"name\"}", list))
+				return nil, badRequest("bad-field", fmt.Sprintf("personalizations.%d.%s", i, list), fmt.Sprintf("%s must be a list of {\"email\", \"name\"}", list))
 			}
 			for j, a := range addrs {
 				f := fmt.Sprintf("personalizations.%d.%s.%d.email", i, list, j)
 				if _, err := mail.ParseAddress(a.Email); err != nil || strings.ContainsAny(a.Email, "<> ") {
-					return nil, nil, badRequest("bad-recipient", f, "Does not contain a valid address.")
+					return nil, badRequest("bad-recipient", f, "Does not contain a valid address.")
 				}
-				rcpts = append(rcpts, recipient{addr: a.Email, name: a.Name, vars: vars})
-				perRcpt = append(perRcpt, i)
+				rcpts = append(rcpts, recipient{addr: a.Email, name: a.Name, vars: vars, src: i})
 			}
 		}
 	}
 	if len(rcpts) == 0 {
-		return nil, nil, badRequest("no-recipient", "personalizations.0.to", "The to array is required for all personalization objects, and must have at least one email object with a valid email address.")
+		return nil, badRequest("no-recipient", "personalizations.0.to", "The to array is required for all personalization objects, and must have at least one email object with a valid email address.")
 	}
 	if len(rcpts) > sendgridMaxRecipients {
-		return nil, nil, badRequest("too-many-recipients", "personalizations", "There is a limit of 1000 total recipients (to + cc + bcc) per request.")
+		return nil, badRequest("too-many-recipients", "personalizations", "There is a limit of 1000 total recipients (to + cc + bcc) per request.")
 	}
-	return rcpts, perRcpt, nil
+	return rcpts, nil
 }
 
 // sendgridCampaign: pixelgate's header, then the ESP's own grouping
@@ -290,7 +273,7 @@ func (s *Server) sendgridTracking(c *call, raw map[string]json.RawMessage) {
 // sendgridBody writes the upstream body: the client's fields untouched
 // except personalizations (one per recipient, the client's own fields
 // kept), content and tracking settings.
-func sendgridBody(req *sgRequest, copies []recipientCopy, perRcpt []int, of func(i int) (content, map[string]string)) ([]byte, error) {
+func sendgridBody(req *sgRequest, copies []recipientCopy, of func(i int) (content, map[string]string)) []byte {
 	out := make(map[string]json.RawMessage, len(req.raw))
 	for k, v := range req.raw {
 		out[k] = v
@@ -298,7 +281,7 @@ func sendgridBody(req *sgRequest, copies []recipientCopy, perRcpt []int, of func
 	ps := make([]map[string]json.RawMessage, len(copies))
 	var shared content
 	for i, cp := range copies {
-		orig := req.personalizations[perRcpt[i]]
+		orig := req.personalizations[cp.rcpt.src]
 		p := make(map[string]json.RawMessage, len(orig)+1)
 		for k, v := range orig {
 			switch k {
@@ -336,13 +319,7 @@ func sendgridBody(req *sgRequest, copies []recipientCopy, perRcpt []int, of func
 		items = append(items, sgContent{Type: "text/html", Value: shared.html})
 	}
 	out["content"] = mustJSON(items)
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
-		return nil, fmt.Errorf("encode sendgrid body: %w", err)
-	}
-	return b.Bytes(), nil
+	return mustJSON(out)
 }
 
 // stripInternalHeaders removes X-Pixelgate-* from a headers object:
@@ -358,30 +335,12 @@ func stripInternalHeaders(obj map[string]json.RawMessage, field string) {
 	}
 	changed := false
 	for k := range hs {
-		if strings.HasPrefix(strings.ToLower(k), "x-pixelgate-") {
+		if proxy.IsInternalHeader(k) {
 			delete(hs, k)
 			changed = true
 		}
 	}
 	if changed {
 		obj[field] = mustJSON(hs)
-	}
-}
-
-func mustJSON(v any) json.RawMessage {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(fmt.Sprintf("encode %T: %v", v, err))
-	}
-	return json.RawMessage(bytes.TrimRight(b.Bytes(), "\n"))
-}
-
-// delivered does the relay's bookkeeping for copies the ESP accepted.
-func (s *Server) delivered(c *call, copies []recipientCopy) {
-	c.sum.deliveredCopies(len(copies))
-	for _, cp := range copies {
-		s.cfg.Relay.CopyDelivered(c.log, cp.copy)
 	}
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sendgrid/rest"
-	"github.com/sendgrid/sendgrid-go"
 	sgmail "github.com/sendgrid/sendgrid-go/helpers/mail"
 
 	"github.com/pixelgate/pixelgate/proxy/espapi/espfake"
@@ -29,14 +28,7 @@ const campaignHTML = `<html><body><p>Hello -name-</p>` +
 // host is the front's /sendgrid prefix, nothing else changes.
 func sendGridVia(t *testing.T, h *harness, key string, body []byte) *rest.Response {
 	t.Helper()
-	req := sendgrid.GetRequest(key, "/v3/mail/send", h.url+"/sendgrid")
-	req.Method = rest.Post
-	req.Body = body
-	res, err := sendgrid.MakeRequestWithContext(t.Context(), req)
-	if err != nil {
-		t.Fatalf("sendgrid request: %v", err)
-	}
-	return res
+	return espfake.SendGridCall(t, t.Context(), h.url+"/sendgrid", key, body, nil)
 }
 
 func campaignMail() *sgmail.SGMailV3 {

@@ -3,6 +3,7 @@ package espapi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -135,4 +136,25 @@ func writeSplitReply(w http.ResponseWriter, c *call, res *splitResult, none func
 		c.sum.outcome = "already-delivered"
 		writeReply(w, c, none())
 	}
+}
+
+// delivered does the relay's bookkeeping for copies the ESP accepted.
+func (s *Server) delivered(c *call, copies []recipientCopy) {
+	c.sum.deliveredCopies(len(copies))
+	for _, cp := range copies {
+		s.cfg.Relay.CopyDelivered(c.log, cp.copy)
+	}
+}
+
+// mustJSON encodes what pixelgate writes into an ESP body: values it built
+// itself, which always encode. HTML is not escaped, so content stays as
+// the client wrote it.
+func mustJSON(v any) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(fmt.Sprintf("encode %T: %v", v, err))
+	}
+	return json.RawMessage(bytes.TrimRight(b.Bytes(), "\n"))
 }

@@ -29,15 +29,7 @@ const proxyAuth = "Basic cGl4ZWxnYXRlOnNlY3JldA=="
 // with the fake as host, plus a Proxy-Authorization header.
 func sendGrid(t *testing.T, f *espfake.Fake, key string, body []byte) *rest.Response {
 	t.Helper()
-	req := sendgrid.GetRequest(key, "/v3/mail/send", f.URL())
-	req.Method = rest.Post
-	req.Body = body
-	req.Headers["Proxy-Authorization"] = proxyAuth
-	res, err := sendgrid.MakeRequestWithContext(t.Context(), req)
-	if err != nil {
-		t.Fatalf("sendgrid request: %v", err)
-	}
-	return res
+	return espfake.SendGridCall(t, t.Context(), f.URL(), key, body, map[string]string{"Proxy-Authorization": proxyAuth})
 }
 
 type sgErrors struct {
