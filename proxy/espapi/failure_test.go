@@ -81,6 +81,21 @@ func bulkyMail(n int) []byte {
 	return sgmail.GetRequestBody(m)
 }
 
+// wantOneCopyEach checks that each of bulkyMail(n)'s recipients received
+// exactly one copy.
+func wantOneCopyEach(t *testing.T, fake *espfake.Fake, n int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, d := range fake.Deliveries() {
+		seen[d.Recipient]++
+	}
+	for i := range n {
+		if got := seen[fmt.Sprintf("r%d@example.org", i)]; got != 1 {
+			t.Errorf("r%d received %d copies, want exactly 1", i, got)
+		}
+	}
+}
+
 // A split call that fails half-way is retried by the client: the retry
 // sends only the copies SendGrid did not accept, never one twice.
 func TestSendGridSplitCallRetrySendsOnlyMissingCopies(t *testing.T) {
@@ -102,15 +117,7 @@ func TestSendGridSplitCallRetrySendsOnlyMissingCopies(t *testing.T) {
 	if res.StatusCode != http.StatusAccepted {
 		t.Fatalf("retry: %d %s", res.StatusCode, res.Body)
 	}
-	seen := map[string]int{}
-	for _, d := range fake.Deliveries() {
-		seen[d.Recipient]++
-	}
-	for i := range 4 {
-		if n := seen[fmt.Sprintf("r%d@example.org", i)]; n != 1 {
-			t.Errorf("r%d received %d copies, want exactly 1", i, n)
-		}
-	}
+	wantOneCopyEach(t, fake, 4)
 	// A third attempt finds everything delivered: SendGrid's success,
 	// nothing sent.
 	calls := len(fake.Requests())
@@ -231,13 +238,5 @@ func TestSplitRetryThroughAnotherReplica(t *testing.T) {
 	if res := sendGridVia(t, b, espfake.DefaultSendGridKey, body); res.StatusCode != http.StatusAccepted {
 		t.Fatalf("retry through replica b: %d %s", res.StatusCode, res.Body)
 	}
-	seen := map[string]int{}
-	for _, d := range fake.Deliveries() {
-		seen[d.Recipient]++
-	}
-	for i := range 4 {
-		if n := seen[fmt.Sprintf("r%d@example.org", i)]; n != 1 {
-			t.Errorf("r%d received %d copies, want exactly 1", i, n)
-		}
-	}
+	wantOneCopyEach(t, fake, 4)
 }
